@@ -1,0 +1,282 @@
+//! The Supabase check, in one of two modes (CONTRACT §7):
+//! - gateway: each configured service's health route through the project
+//!   URL, with the project's API key, all at once;
+//! - management: one call to the Management API's project health endpoint.
+//!
+//! The component is `unhealthy` when every service is, `degraded` when some
+//! but not all are unwell (MeshHook still runs workflows without, say,
+//! Realtime), `healthy` otherwise.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::{Client, StatusCode};
+use serde::Deserialize;
+
+use super::{CheckOutcome, Facts, Reason, Status};
+use crate::config::{GatewayService, SupabaseConfig};
+
+/// Largest response body read: health answers are tiny, and a peer that
+/// streams megabytes must not cost us memory.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The observation of one service.
+#[derive(Debug, Clone)]
+struct ServiceResult {
+    status: Status,
+    reason: Option<Reason>,
+    error: Option<String>,
+}
+
+impl ServiceResult {
+    fn healthy() -> Self {
+        Self {
+            status: Status::Healthy,
+            reason: None,
+            error: None,
+        }
+    }
+
+    fn failed(status: Status, reason: Reason, error: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: Some(reason),
+            error: Some(error.into()),
+        }
+    }
+}
+
+pub struct SupabaseCheck {
+    client: Client,
+    config: SupabaseConfig,
+}
+
+/// Builds the HTTPS client shared by every evaluation of the process.
+pub fn http_client(version: &str) -> Result<Client, reqwest::Error> {
+    Client::builder()
+        .tls_backend_preconfigured(crate::tls::https_client_config())
+        .no_proxy()
+        // A redirect from a health route means a wrong URL: report it.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!("meshhook-health/{version}"))
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(55))
+        .build()
+}
+
+impl SupabaseCheck {
+    pub fn new(client: Client, config: SupabaseConfig) -> Self {
+        Self { client, config }
+    }
+
+    pub async fn check(&self) -> CheckOutcome {
+        let results: Vec<(String, ServiceResult)> = match &self.config {
+            SupabaseConfig::Gateway {
+                url,
+                anon_key,
+                services,
+            } => {
+                let probes = services
+                    .iter()
+                    .map(|&service| self.probe_gateway(url, anon_key.expose(), service));
+                let results = join_all(probes).await;
+                services
+                    .iter()
+                    .map(|s| s.name().to_owned())
+                    .zip(results)
+                    .collect()
+            }
+            SupabaseConfig::Management {
+                api_url,
+                access_token,
+                project_ref,
+                services,
+            } => {
+                self.ask_management(api_url, access_token.expose(), project_ref, services)
+                    .await
+            }
+        };
+        combine(results)
+    }
+
+    async fn probe_gateway(&self, base: &reqwest::Url, key: &str, service: GatewayService) -> ServiceResult {
+        let url = match base.join(service.path()) {
+            Ok(u) => u,
+            Err(e) => return ServiceResult::failed(Status::Unhealthy, Reason::NotConfigured, e.to_string()),
+        };
+        let mut request = self.client.get(url).header("apikey", key);
+        if is_jwt_shaped(key) {
+            request = request.bearer_auth(key);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return transport_failure(&e),
+        };
+        let status = response.status();
+        if status != StatusCode::OK {
+            return status_failure(status);
+        }
+        if service != GatewayService::Auth {
+            return ServiceResult::healthy();
+        }
+        // GoTrue answers its health route with a JSON object; anything else
+        // (an HTML error page with 200, say) is not Auth.
+        match read_body(response).await {
+            Ok(body) => match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(serde_json::Value::Object(_)) => ServiceResult::healthy(),
+                _ => ServiceResult::failed(Status::Unhealthy, Reason::BadResponse, "auth health is not a JSON object"),
+            },
+            Err(failure) => failure,
+        }
+    }
+
+    async fn ask_management(
+        &self,
+        api_url: &reqwest::Url,
+        token: &str,
+        project_ref: &str,
+        services: &[String],
+    ) -> Vec<(String, ServiceResult)> {
+        let all = |result: ServiceResult| services.iter().map(|s| (s.clone(), result.clone())).collect();
+        let mut url = match api_url.join(&format!("v1/projects/{project_ref}/health")) {
+            Ok(u) => u,
+            Err(e) => {
+                return all(ServiceResult::failed(Status::Unhealthy, Reason::NotConfigured, e.to_string()))
+            }
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            for service in services {
+                query.append_pair("services", service);
+            }
+        }
+        let response = match self.client.get(url).bearer_auth(token).send().await {
+            Ok(r) => r,
+            Err(e) => return all(transport_failure(&e)),
+        };
+        let status = response.status();
+        if status != StatusCode::OK {
+            return all(status_failure(status));
+        }
+        let body = match read_body(response).await {
+            Ok(b) => b,
+            Err(failure) => return all(failure),
+        };
+        #[derive(Deserialize)]
+        struct ServiceHealth {
+            name: String,
+            status: String,
+        }
+        let Ok(reported) = serde_json::from_slice::<Vec<ServiceHealth>>(&body) else {
+            return all(ServiceResult::failed(
+                Status::Unhealthy,
+                Reason::BadResponse,
+                "management API health is not an array of services",
+            ));
+        };
+        services
+            .iter()
+            .map(|name| {
+                let result = match reported.iter().find(|r| &r.name == name).map(|r| r.status.as_str()) {
+                    Some("ACTIVE_HEALTHY") => ServiceResult::healthy(),
+                    Some("COMING_UP") => ServiceResult::failed(Status::Degraded, Reason::BadStatus, "COMING_UP"),
+                    Some(other) => ServiceResult::failed(Status::Unhealthy, Reason::BadStatus, other.to_owned()),
+                    None => ServiceResult::failed(Status::Unhealthy, Reason::BadResponse, "service absent from answer"),
+                };
+                (name.clone(), result)
+            })
+            .collect()
+    }
+}
+
+/// Legacy Supabase keys are JWTs (three base64url parts) and also go in
+/// `Authorization`; newer `sb_…` keys go only in `apikey`.
+fn is_jwt_shaped(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('.').collect();
+    !key.starts_with("sb_")
+        && parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+fn status_failure(status: StatusCode) -> ServiceResult {
+    let text = format!("HTTP {}", status.as_u16());
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            ServiceResult::failed(Status::Unhealthy, Reason::Auth, text)
+        }
+        // Rate limited: the service answers, but not our question.
+        StatusCode::TOO_MANY_REQUESTS => ServiceResult::failed(Status::Degraded, Reason::RateLimited, text),
+        _ => ServiceResult::failed(Status::Unhealthy, Reason::BadStatus, text),
+    }
+}
+
+fn transport_failure(e: &reqwest::Error) -> ServiceResult {
+    let text = crate::db::error_chain(e);
+    let reason = if e.is_timeout() {
+        Reason::Timeout
+    } else if has_tls_cause(e) {
+        Reason::Tls
+    } else if e.is_connect() || e.is_request() {
+        Reason::Unreachable
+    } else {
+        Reason::BadResponse
+    };
+    ServiceResult::failed(Status::Unhealthy, reason, text)
+}
+
+fn has_tls_cause(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
+}
+
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ServiceResult> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(ServiceResult::failed(Status::Unhealthy, Reason::BadResponse, "body too large"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(transport_failure(&e)),
+        }
+    }
+}
+
+fn combine(results: Vec<(String, ServiceResult)>) -> CheckOutcome {
+    let all_unhealthy = results.iter().all(|(_, r)| r.status == Status::Unhealthy);
+    let worst = results.iter().map(|(_, r)| r.status).max().unwrap_or(Status::Healthy);
+    let status = match worst {
+        Status::Unhealthy if !all_unhealthy => Status::Degraded,
+        other => other,
+    };
+    let reason = results
+        .iter()
+        .find(|(_, r)| r.status == worst)
+        .and_then(|(_, r)| r.reason);
+    let errors: Vec<String> = results
+        .iter()
+        .filter_map(|(name, r)| r.error.as_ref().map(|e| format!("{name}: {e}")))
+        .collect();
+    CheckOutcome {
+        status,
+        reason,
+        facts: Facts::Services(results.iter().map(|(n, r)| (n.clone(), r.status)).collect()),
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+    }
+}

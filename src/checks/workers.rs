@@ -1,0 +1,107 @@
+//! The workers check: one aggregate query over `monitoring.worker_heartbeats`,
+//! classified with the database's clock so that the function's own clock
+//! (and any skew between it and the workers) never matters.
+
+use tokio_postgres::SimpleQueryMessage;
+
+use super::{CheckOutcome, Facts, Reason, Status};
+use crate::config::WorkerThresholds;
+use crate::db::Session;
+
+/// Alive and stale heartbeats of one worker kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCount {
+    pub kind: String,
+    pub alive: u64,
+    pub stale: u64,
+}
+
+pub struct WorkersCheck {
+    sql: String,
+    thresholds: WorkerThresholds,
+}
+
+impl WorkersCheck {
+    pub fn new(thresholds: WorkerThresholds) -> Self {
+        // The thresholds are integers from our own configuration, so they are
+        // written into the text: the statement then needs no parameters and
+        // runs with the simple protocol, which transaction poolers accept.
+        let sql = format!(
+            "SELECT kind, \
+                count(*) FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds'), \
+                count(*) FILTER (WHERE last_seen_at < now() - interval '{stale} seconds') \
+             FROM monitoring.worker_heartbeats \
+             WHERE last_seen_at >= now() - interval '{forget} seconds' \
+             GROUP BY kind",
+            stale = thresholds.stale_after_secs,
+            forget = thresholds.forget_after_secs,
+        );
+        Self { sql, thresholds }
+    }
+
+    pub async fn check(&self, session: &Session<'_>) -> CheckOutcome {
+        let messages = match session.simple_query(&self.sql).await {
+            Ok(m) => m,
+            Err(e) => return CheckOutcome::unhealthy(e.reason, e.message),
+        };
+        let mut counts = Vec::new();
+        for message in &messages {
+            let SimpleQueryMessage::Row(row) = message else {
+                continue;
+            };
+            let number = |i| row.get(i).and_then(|v: &str| v.parse::<u64>().ok());
+            match (row.get(0), number(1), number(2)) {
+                (Some(kind), Some(alive), Some(stale)) => counts.push(KindCount {
+                    kind: kind.to_owned(),
+                    alive,
+                    stale,
+                }),
+                _ => return CheckOutcome::unhealthy(Reason::BadResponse, "unexpected heartbeat row"),
+            }
+        }
+        classify(&counts, &self.thresholds)
+    }
+}
+
+/// CONTRACT §5: too few alive (in total or of a listed kind) → unhealthy;
+/// else any stale → degraded; else healthy.
+pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOutcome {
+    let alive: u64 = counts.iter().map(|c| c.alive).sum();
+    let stale: u64 = counts.iter().map(|c| c.stale).sum();
+    let facts = Facts::Workers {
+        alive,
+        stale,
+        min_alive: thresholds.min_alive,
+    };
+    let short_kind = thresholds.min_alive_by_kind.iter().find(|(kind, min)| {
+        let alive_of_kind = counts.iter().find(|c| &c.kind == kind).map_or(0, |c| c.alive);
+        alive_of_kind < *min
+    });
+    let (status, reason, error) = if alive < thresholds.min_alive {
+        (
+            Status::Unhealthy,
+            Some(Reason::TooFewWorkers),
+            Some(format!("{alive} workers alive, {} required", thresholds.min_alive)),
+        )
+    } else if let Some((kind, min)) = short_kind {
+        (
+            Status::Unhealthy,
+            Some(Reason::TooFewWorkers),
+            Some(format!("fewer than {min} workers of kind {kind:?} alive")),
+        )
+    } else if stale > 0 {
+        (
+            Status::Degraded,
+            Some(Reason::StaleWorkers),
+            Some(format!("{stale} workers stale")),
+        )
+    } else {
+        (Status::Healthy, None, None)
+    };
+    CheckOutcome {
+        status,
+        reason,
+        facts,
+        error,
+    }
+}

@@ -1,0 +1,138 @@
+//! (method, path, query, authorization) → response. Both transports — the
+//! Lambda events and the plain HTTP server — call [`respond`], so routing,
+//! status codes and headers live here once.
+
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use subtle::ConstantTimeEq;
+
+use crate::checks::Status;
+use crate::App;
+
+/// What the handler needs of a request, whatever carried it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub authorization: Option<&'a HeaderValue>,
+    /// API Gateway stage, whose prefix the path may carry.
+    pub stage: Option<&'a str>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Health,
+    Live,
+    NotFound,
+}
+
+fn route(path: &str, stage: Option<&str>) -> Route {
+    let mut path = path;
+    if let Some(stage) = stage.filter(|s| !s.is_empty() && *s != "$default") {
+        if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+            if rest.is_empty() || rest.starts_with('/') {
+                path = rest;
+            }
+        }
+    }
+    let path = path.strip_suffix('/').unwrap_or(path);
+    match path {
+        "/health" => Route::Health,
+        "/health/live" => Route::Live,
+        _ => Route::NotFound,
+    }
+}
+
+/// `verbose` present with a true-ish value (`1`, `true`, `yes`, or bare).
+fn wants_verbose(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&').any(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            key == "verbose" && matches!(value, "" | "1" | "true" | "yes")
+        })
+    })
+}
+
+/// Constant-time comparison of the bearer token with the configured one.
+fn authorised(app: &App, authorization: Option<&HeaderValue>) -> bool {
+    let (Some(expected), Some(given)) = (&app.config.details_token, authorization) else {
+        return false;
+    };
+    let Some(token) = given.as_bytes().strip_prefix(b"Bearer ") else {
+        return false;
+    };
+    token.ct_eq(expected.expose().as_bytes()).into()
+}
+
+fn json(status: StatusCode, body: String) -> Response<String> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Answers one request. HEAD gets GET's status, headers and body: each
+/// transport drops the body of a HEAD answer (hyper does it itself, keeping
+/// the Content-Length of the GET answer).
+pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
+    let route = route(request.path, request.stage);
+    if route == Route::NotFound {
+        return json(StatusCode::NOT_FOUND, crate::report::error("not found"));
+    }
+    if request.method != Method::GET && request.method != Method::HEAD {
+        let mut response = json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            crate::report::error("method not allowed"),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let version = &app.config.version;
+    match route {
+        Route::Live => json(StatusCode::OK, crate::report::live(version)),
+        _ => {
+            let report = app.evaluator.report().await;
+            let verbose = wants_verbose(request.query) && authorised(app, request.authorization);
+            let status = match report.status {
+                Status::Healthy | Status::Degraded => StatusCode::OK,
+                Status::Unhealthy => StatusCode::from_u16(app.config.unhealthy_status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            };
+            json(status, crate::report::render(&report, version, verbose))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_tolerate_stage_prefix_and_trailing_slash() {
+        assert_eq!(route("/health", None), Route::Health);
+        assert_eq!(route("/health/", None), Route::Health);
+        assert_eq!(route("/prod/health", Some("prod")), Route::Health);
+        assert_eq!(route("/prod/health/live/", Some("prod")), Route::Live);
+        assert_eq!(route("/health", Some("prod")), Route::Health);
+        assert_eq!(route("/health", Some("$default")), Route::Health);
+        assert_eq!(route("/prod/health", None), Route::NotFound);
+        assert_eq!(route("/production/health", Some("prod")), Route::NotFound);
+        assert_eq!(route("/healthz", None), Route::NotFound);
+        assert_eq!(route("/", None), Route::NotFound);
+        assert_eq!(route("", None), Route::NotFound);
+    }
+
+    #[test]
+    fn verbose_flag_needs_a_true_value() {
+        assert!(wants_verbose(Some("verbose=1")));
+        assert!(wants_verbose(Some("a=b&verbose")));
+        assert!(wants_verbose(Some("verbose=true")));
+        assert!(!wants_verbose(Some("verbose=0")));
+        assert!(!wants_verbose(Some("notverbose=1")));
+        assert!(!wants_verbose(None));
+    }
+}

@@ -1,0 +1,93 @@
+//! # meshhook-health
+//!
+//! The public `GET /health` of MeshHook: whether its Postgres database, its
+//! Supabase services and its worker processes are healthy, and which version
+//! runs — answered within a deadline whatever the dependencies do.
+//!
+//! The request path reads top to bottom, and no module reaches back up:
+//!
+//! ```text
+//! lambda.rs / serve.rs   transports: Lambda events, plain HTTP/1.1
+//!         │
+//!      http.rs           routing, methods, status codes, headers (shared)
+//!         │
+//!     health.rs          Evaluator: deadline, single-flight cache, aggregation
+//!         │
+//!      checks/           database (SELECT 1), workers (heartbeats), supabase
+//!         │
+//!   db.rs, tls.rs        pool + pooler-safe queries, libpq sslmode semantics
+//!         │
+//!     report.rs          public and verbose JSON bodies
+//! ```
+//!
+//! [`config`] turns the environment into typed settings once at start-up;
+//! [`telemetry`] sets up logs and redacts secrets; [`heartbeat`] holds the
+//! `heartbeat` and `migrate` commands for workers; [`shutdown`] waits for
+//! SIGTERM/SIGINT.
+
+pub mod checks;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod heartbeat;
+pub mod http;
+pub mod lambda;
+pub mod report;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+mod tls;
+
+use checks::supabase::SupabaseCheck;
+use checks::workers::WorkersCheck;
+use checks::Component;
+use config::Config;
+use health::{Checks, Evaluator};
+
+/// A start-up failure that is not a configuration value's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not build the HTTPS client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// Everything a request needs: settings and the evaluator (which owns the
+/// database pool and the HTTPS client). Built once per process.
+pub struct App {
+    pub config: Config,
+    pub evaluator: Evaluator,
+}
+
+impl App {
+    /// Builds the checks without touching the network. Call
+    /// [`App::warm_up`] inside the runtime to open the database connection.
+    pub fn new(config: Config) -> Result<Self, StartupError> {
+        let enabled = |c| config.components.contains(&c);
+        let database = config.database.as_ref().map(db::Database::new);
+        let workers = enabled(Component::Workers).then(|| WorkersCheck::new(config.workers.clone()));
+        let supabase = match &config.supabase {
+            Some(settings) => Some(SupabaseCheck::new(
+                checks::supabase::http_client(&config.version)?,
+                settings.clone(),
+            )),
+            None => None,
+        };
+        let checks = Checks {
+            components: config.components.clone(),
+            noncritical: config.noncritical.clone(),
+            database,
+            workers,
+            supabase,
+        };
+        let redactor = telemetry::Redactor::new(config.secrets());
+        let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, redactor);
+        Ok(Self { config, evaluator })
+    }
+
+    /// Opens the database connection in the background (never blocks).
+    pub fn warm_up(&self) {
+        if let Some(db) = self.evaluator.database() {
+            db.warm_up();
+        }
+    }
+}

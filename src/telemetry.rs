@@ -1,0 +1,117 @@
+//! Logging set-up and the one log event per evaluation (CONTRACT §6).
+//!
+//! Logs go to stderr (so `check` keeps stdout for the JSON body; Lambda
+//! captures both streams). Error text from libraries passes through a
+//! [`Redactor`] first, so no password, key or token reaches a log.
+
+use tracing::Level;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
+
+use crate::checks::Component;
+use crate::health::Report;
+
+/// Installs the global subscriber: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`
+/// or `HEALTH_LOG_FORMAT=json`; level from `AWS_LAMBDA_LOG_LEVEL`, then
+/// `RUST_LOG`, else info.
+pub fn init() {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+    let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"))
+        || var("HEALTH_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
+    let filter = match (var("AWS_LAMBDA_LOG_LEVEL"), var("RUST_LOG")) {
+        (Some(level), _) => Targets::new().with_default(lambda_level(&level)),
+        (None, Some(directives)) => directives
+            .parse::<Targets>()
+            .unwrap_or_else(|_| Targets::new().with_default(Level::INFO)),
+        (None, None) => Targets::new().with_default(Level::INFO),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    // `try_init` fails only if a subscriber is already set (tests): keep it.
+    if json {
+        let _ = registry.with(fmt.json().flatten_event(true)).try_init();
+    } else {
+        let _ = registry.with(fmt).try_init();
+    }
+}
+
+/// Lambda's advanced logging controls name levels TRACE…FATAL.
+fn lambda_level(level: &str) -> LevelFilter {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => LevelFilter::TRACE,
+        "DEBUG" => LevelFilter::DEBUG,
+        "WARN" => LevelFilter::WARN,
+        "ERROR" | "FATAL" => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    }
+}
+
+/// Replaces known secret values in text with `[redacted]`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub fn new(mut secrets: Vec<String>) -> Self {
+        // Longest first, so a secret that contains another is removed whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self { secrets }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+}
+
+/// The one event per evaluation: overall status and, per component, status,
+/// latency, reason and the (redacted) internal error text.
+pub fn log_evaluation(report: &Report, redactor: &Redactor) {
+    let part = |c: Component| report.get(c);
+    let status = |c| part(c).map(|r| r.outcome.status.as_str());
+    let latency = |c| part(c).map(|r| round_ms(r.latency));
+    let reason = |c| part(c).and_then(|r| r.outcome.reason).map(|r| r.as_str());
+    let error = |c| part(c).and_then(|r| r.outcome.error.as_deref()).map(|e| redactor.redact(e));
+    let (db, sb, wk) = (Component::Database, Component::Supabase, Component::Workers);
+    let (db_error, sb_error, wk_error) = (error(db), error(sb), error(wk));
+    let overall = report.status.as_str();
+    macro_rules! evaluation {
+        ($level:ident) => {
+            tracing::$level!(
+                status = overall,
+                database.status = status(db),
+                database.latency_ms = latency(db),
+                database.reason = reason(db),
+                database.error = db_error.as_deref(),
+                supabase.status = status(sb),
+                supabase.latency_ms = latency(sb),
+                supabase.reason = reason(sb),
+                supabase.error = sb_error.as_deref(),
+                workers.status = status(wk),
+                workers.latency_ms = latency(wk),
+                workers.reason = reason(wk),
+                workers.error = wk_error.as_deref(),
+                "health evaluated"
+            )
+        };
+    }
+    match report.status {
+        crate::checks::Status::Healthy => evaluation!(info),
+        _ => evaluation!(warn),
+    }
+}
+
+/// Milliseconds with one decimal, as shown in logs and the verbose body.
+pub fn round_ms(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64 / 100.0).round() / 10.0
+}
