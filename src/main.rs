@@ -162,13 +162,13 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
             };
             let app = app()?;
             let addr = listen.unwrap_or(app.config.listen);
-            let shutdown = signals()?;
+            let mut shutdown = signals()?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
             app.warm_up();
             tracing::info!(%addr, "serving /health");
-            serve::serve(app, listener, shutdown)
+            serve::serve(app, listener, async move { shutdown.recv().await })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))
         }

@@ -18,7 +18,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::http::{respond, Inbound};
-use crate::shutdown::Shutdown;
 use crate::App;
 
 /// How long answers in progress may take after a stop request.
@@ -39,8 +38,13 @@ async fn answer(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> 
     respond(app, inbound).await.map(|body| Full::new(Bytes::from(body)))
 }
 
-/// Serves until `shutdown` fires.
-pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: Shutdown) -> std::io::Result<()> {
+/// Serves until `shutdown` resolves (in `main`: SIGTERM/SIGINT).
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
@@ -55,7 +59,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: Shutdown)
                     continue;
                 }
             },
-            () = shutdown.recv() => break,
+            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();

@@ -1,0 +1,159 @@
+//! Shared test helpers: real Postgres clusters ([`postgres`]), a Supabase
+//! stand-in ([`supabase`]), and [`Stack`], a healthy MeshHook for one test
+//! whose settings the test then bends.
+#![allow(dead_code)]
+
+pub mod postgres;
+pub mod supabase;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Method, StatusCode};
+use meshhook_health::config::Config;
+use meshhook_health::http::{respond, Inbound};
+use meshhook_health::App;
+
+pub use postgres::Postgres;
+pub use supabase::Supabase;
+
+pub const DETAILS_TOKEN: &str = "details-token-7d1e5b";
+
+/// A healthy MeshHook for one test: a database (on the shared cluster, or a
+/// dedicated one) with the heartbeat table and one fresh heartbeat, and a
+/// Supabase stand-in. `env` is the configuration the app will be built from.
+pub struct Stack {
+    pub db: String,
+    pub supabase: Supabase,
+    pub env: HashMap<String, String>,
+    dedicated: Option<Postgres>,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        Self::build(None).await
+    }
+
+    /// With a cluster of its own, for tests that stop or freeze it.
+    pub async fn dedicated() -> Stack {
+        Self::build(Some(Postgres::dedicated())).await
+    }
+
+    async fn build(dedicated: Option<Postgres>) -> Stack {
+        let supabase = Supabase::start().await;
+        let (pg, db) = match &dedicated {
+            Some(pg) => (pg, "postgres".to_owned()),
+            None => {
+                let pg = Postgres::shared();
+                let db = pg.create_database().await;
+                (pg, db)
+            }
+        };
+        pg.execute(&db, meshhook_health::heartbeat::MIGRATION).await;
+        pg.execute(
+            &db,
+            "INSERT INTO monitoring.worker_heartbeats (worker_id, kind) VALUES ('orchestrator-1', 'orchestrator')",
+        )
+        .await;
+        let mut env = HashMap::new();
+        for (k, v) in [
+            ("DATABASE_URL", pg.url(&db)),
+            ("SUPABASE_URL", supabase.url()),
+            ("SUPABASE_ANON_KEY", supabase::ANON_KEY.to_owned()),
+            ("HEALTH_DETAILS_TOKEN", DETAILS_TOKEN.to_owned()),
+            ("HEALTH_TIMEOUT_MS", "300".to_owned()),
+            ("HEALTH_CACHE_TTL_MS", "0".to_owned()),
+            ("MESHHOOK_VERSION", "1.4.2".to_owned()),
+        ] {
+            env.insert(k.to_owned(), v);
+        }
+        Stack {
+            db,
+            supabase,
+            env,
+            dedicated,
+        }
+    }
+
+    pub fn pg(&self) -> &Postgres {
+        self.dedicated.as_ref().unwrap_or_else(|| Postgres::shared())
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.env.remove(key);
+        self
+    }
+
+    /// Runs SQL on the stack's database.
+    pub async fn sql(&self, sql: &str) {
+        self.pg().execute(&self.db, sql).await;
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.env["HEALTH_TIMEOUT_MS"].parse().unwrap())
+    }
+
+    /// The app as the binary would build it from this environment.
+    pub fn app(&self) -> Arc<App> {
+        let config = Config::from_source(&self.env).expect("valid test configuration");
+        let app = Arc::new(App::new(config).expect("app builds"));
+        app.warm_up();
+        app
+    }
+}
+
+/// One answer, decoded.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub text: String,
+    pub elapsed: Duration,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+    }
+}
+
+/// A request through the shared HTTP handler (what both transports call).
+pub async fn call(app: &App, method: Method, target: &str, token: Option<&str>) -> Answer {
+    let (path, query) = target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)));
+    let authorization = token.map(|t| HeaderValue::from_str(&format!("Bearer {t}")).unwrap());
+    let started = Instant::now();
+    let response = respond(
+        app,
+        Inbound {
+            method: &method,
+            path,
+            query,
+            authorization: authorization.as_ref(),
+            stage: None,
+        },
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let (parts, text) = response.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        text,
+        elapsed,
+    }
+}
+
+pub async fn get(app: &App, target: &str) -> Answer {
+    call(app, Method::GET, target, None).await
+}
+
+/// `GET /health?verbose=1` with the details token.
+pub async fn verbose(app: &App) -> Answer {
+    call(app, Method::GET, "/health?verbose=1", Some(DETAILS_TOKEN)).await
+}
