@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod runtime_api;
 pub mod supabase;
 
 use std::collections::HashMap;
@@ -156,4 +157,36 @@ pub async fn get(app: &App, target: &str) -> Answer {
 /// `GET /health?verbose=1` with the details token.
 pub async fn verbose(app: &App) -> Answer {
     call(app, Method::GET, "/health?verbose=1", Some(DETAILS_TOKEN)).await
+}
+
+/// A plain-HTTP client for tests. reqwest's rustls backend needs a process
+/// crypto provider when the app's own feature set (`rustls-no-provider`) is
+/// in force; the app itself passes its TLS config explicitly instead.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// A child process that is killed if the test ends early (panics), so no
+/// server outlives its test.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.0.id() as i32, signal);
+        }
+    }
+
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -1,0 +1,258 @@
+//! The binary end to end: `check`, `migrate`, `heartbeat`, `serve`, Lambda
+//! mode against a Runtime API stand-in, usage and configuration errors.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::postgres::free_port;
+use support::{runtime_api::RuntimeApi, Postgres, Running, Stack};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
+
+fn binary(env: &HashMap<String, String>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().envs(env).stdin(Stdio::null());
+    cmd
+}
+
+fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    binary(env).args(args).output().expect("run meshhook-health")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn count(pg: &Postgres, db: &str, sql: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(connection);
+    let rows = client.simple_query(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn check_prints_only_the_public_body_and_exits_by_status() {
+    let mut stack = Stack::new().await;
+    let out = run(&stack.env, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "only the body on stdout: {stdout}");
+    let body: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(body["status"], "healthy");
+    assert!(text(&out.stderr).contains("health evaluated"), "logs go to stderr");
+
+    stack.set("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable");
+    let out = run(&stack.env, &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["status"], "unhealthy");
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_2_naming_the_variable_without_the_secret() {
+    let stack = Stack::new().await;
+    let cases: &[(&str, &str, &str)] = &[
+        ("HEALTH_TIMEOUT_MS", "abc", "HEALTH_TIMEOUT_MS"),
+        ("HEALTH_COMPONENTS", "database,cache", "HEALTH_COMPONENTS"),
+        ("HEALTH_UNHEALTHY_STATUS", "502", "HEALTH_UNHEALTHY_STATUS"),
+        ("DATABASE_URL", "postgres://u:hunter2-secret@[bad/db", "DATABASE_URL"),
+        ("DATABASE_URL", "host=db user=u password=hunter2-secret sslmode=verify-everything", "DATABASE_URL"),
+        ("SUPABASE_URL", "not a url hunter2-secret", "SUPABASE_URL"),
+        ("WORKER_MIN_ALIVE_BY_KIND", "orchestrator", "WORKER_MIN_ALIVE_BY_KIND"),
+        ("SUPABASE_SERVICES", "auth,graphql", "SUPABASE_SERVICES"),
+    ];
+    for (key, value, named) in cases {
+        let mut env = stack.env.clone();
+        env.insert((*key).into(), (*value).into());
+        let out = run(&env, &["check"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}={value}: {stderr}");
+        assert!(stderr.contains(named), "{key}: {stderr}");
+        assert!(!stderr.contains("hunter2-secret"), "secret echoed: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let mut env = stack.env.clone();
+    env.remove("DATABASE_URL");
+    let out = run(&env, &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("DATABASE_URL"));
+}
+
+#[test]
+fn usage_help_and_version() {
+    let env = HashMap::new();
+    let out = run(&env, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage"));
+    assert!(out.stdout.is_empty());
+
+    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"], &["heartbeat", "--help"], &["migrate", "--help"]] {
+        let out = run(&env, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage"), "{args:?}");
+    }
+    for args in [&["--version"][..], &["serve", "--version"], &["heartbeat", "--version"]] {
+        let out = run(&env, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(text(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    }
+    let out = run(&env, &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&env, &["heartbeat"]);
+    assert_eq!(out.status.code(), Some(2), "--worker-id is required");
+    assert!(text(&out.stderr).contains("--worker-id"));
+}
+
+#[tokio::test]
+async fn migrate_creates_the_heartbeat_table_idempotently() {
+    let pg = Postgres::shared();
+    let db = pg.create_database().await;
+    let env = HashMap::from([("DATABASE_URL".to_owned(), pg.url(&db))]);
+    for _ in 0..2 {
+        let out = run(&env, &["migrate"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let n = count(pg, &db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'monitoring' AND table_name = 'worker_heartbeats'").await;
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn heartbeat_once_upserts_and_periodic_deletes_its_row_on_sigterm() {
+    let stack = Stack::new().await;
+    let mut env = stack.env.clone();
+    env.insert("MESHHOOK_VERSION".into(), "9.9.9".into());
+    let out = run(&env, &["heartbeat", "--worker-id", "exec-7", "--kind", "http-exec"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let n = count(
+        stack.pg(),
+        &stack.db,
+        "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'exec-7' AND kind = 'http-exec' AND version = '9.9.9'",
+    )
+    .await;
+    assert_eq!(n, 1);
+
+    let mut child = Running(
+        binary(&env)
+            .args(["heartbeat", "--worker-id", "exec-8", "--every", "1"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let row = "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'exec-8'";
+    let started = Instant::now();
+    while count(stack.pg(), &stack.db, row).await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no heartbeat row appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.signal(libc::SIGTERM);
+    let status = child.wait();
+    assert!(status.success(), "{status}");
+    assert_eq!(count(stack.pg(), &stack.db, row).await, 0, "row deleted on shutdown");
+}
+
+fn wait_for_port(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not listen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_get_and_head_alike_and_stops_on_sigterm() {
+    let stack = Stack::new().await;
+    let port = free_port();
+    let mut child = Running(
+        binary(&stack.env)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let client = support::http_client();
+    let url = format!("http://127.0.0.1:{port}/health");
+    let get = client.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    let get_headers = get.headers().clone();
+    let body = get.text().await.unwrap();
+    assert!(body.starts_with(r#"{"status":"healthy""#));
+
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    for name in ["content-type", "cache-control", "content-length"] {
+        assert_eq!(head.headers().get(name), get_headers.get(name), "{name}");
+    }
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let post = client.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    let missing = client.get(format!("http://127.0.0.1:{port}/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    child.signal(libc::SIGTERM);
+    let started = Instant::now();
+    let status = child.wait();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn serve_refuses_a_bad_listen_address_with_exit_2() {
+    let stack = Stack::new().await;
+    let out = run(&stack.env, &["serve", "--listen", "localhost:notaport"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--listen"));
+}
+
+#[tokio::test]
+async fn lambda_mode_answers_events_and_survives_unknown_ones() {
+    let stack = Stack::new().await;
+    let event = |name: &str| std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let api = RuntimeApi::start(vec![
+        event("http-api-default-stage.json"),
+        r#"{"not":"an event"}"#.to_owned(),
+        event("apigw-rest-get.json"),
+        event("scheduled.json"),
+    ])
+    .await;
+    let mut env = stack.env.clone();
+    for (k, v) in [
+        ("AWS_LAMBDA_RUNTIME_API", api.address()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "meshhook-health".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/meshhook-health".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
+    ] {
+        env.insert(k.into(), v);
+    }
+    let child = Running(binary(&env).stderr(Stdio::null()).spawn().unwrap());
+    let results = api.results(4, Duration::from_secs(20)).await;
+    drop(child);
+
+    assert_eq!(results.len(), 4, "{results:?}");
+    let (kind, body) = &results[0];
+    assert_eq!(kind, "response");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"], 200);
+    let (kind, body) = &results[1];
+    assert_eq!(kind, "error");
+    assert!(body.contains("unsupported event"), "{body}");
+    let (kind, body) = &results[2];
+    assert_eq!(kind, "response");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"], 200);
+    let (kind, body) = &results[3];
+    assert_eq!(kind, "response");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["status"], "healthy");
+}
