@@ -203,7 +203,8 @@ impl Config {
         };
         let workers = workers_from(env)?;
         let timeout = Duration::from_millis(number(env, "HEALTH_TIMEOUT_MS", 150, 1, 60_000)?);
-        let cache_ttl = Duration::from_millis(number(env, "HEALTH_CACHE_TTL_MS", 1000, 0, 3_600_000)?);
+        let cache_ttl =
+            Duration::from_millis(number(env, "HEALTH_CACHE_TTL_MS", 1000, 0, 3_600_000)?);
         let unhealthy_status = match env.get("HEALTH_UNHEALTHY_STATUS").as_deref().map(str::trim) {
             None | Some("500") => 500,
             Some("503") => 503,
@@ -244,7 +245,9 @@ impl Config {
             out.extend(db.password().map(str::to_owned));
         }
         match &self.supabase {
-            Some(SupabaseConfig::Gateway { anon_key, .. }) => out.push(anon_key.expose().to_owned()),
+            Some(SupabaseConfig::Gateway { anon_key, .. }) => {
+                out.push(anon_key.expose().to_owned())
+            }
             Some(SupabaseConfig::Management { access_token, .. }) => {
                 out.push(access_token.expose().to_owned())
             }
@@ -348,10 +351,16 @@ fn http_url(variable: &'static str, raw: &str) -> Result<reqwest::Url, ConfigErr
     let mut url = reqwest::Url::parse(raw.trim())
         .map_err(|_| ConfigError::new(variable, "not a valid URL (expected https://…)"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(variable, "must be an http:// or https:// URL with a host"));
+        return Err(ConfigError::new(
+            variable,
+            "must be an http:// or https:// URL with a host",
+        ));
     }
     if url.password().is_some() || !url.username().is_empty() {
-        return Err(ConfigError::new(variable, "must not carry a user or password"));
+        return Err(ConfigError::new(
+            variable,
+            "must not carry a user or password",
+        ));
     }
     // A base that ends in '/' lets `join` append service paths to it.
     if !url.path().ends_with('/') {
@@ -394,7 +403,10 @@ fn supabase_from(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
             if !MANAGEMENT_SERVICES.contains(&name.as_str()) {
                 return Err(ConfigError::new(
                     "SUPABASE_SERVICES",
-                    format!("unknown service {name:?} (expected some of {})", MANAGEMENT_SERVICES.join(", ")),
+                    format!(
+                        "unknown service {name:?} (expected some of {})",
+                        MANAGEMENT_SERVICES.join(", ")
+                    ),
                 ));
             }
         }
@@ -420,17 +432,29 @@ fn supabase_from(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
     })?;
     let url = http_url("SUPABASE_URL", &url)?;
     let anon_key = env.get("SUPABASE_ANON_KEY").ok_or_else(|| {
-        ConfigError::new("SUPABASE_ANON_KEY", "is required together with SUPABASE_URL")
+        ConfigError::new(
+            "SUPABASE_ANON_KEY",
+            "is required together with SUPABASE_URL",
+        )
     })?;
-    if anon_key.trim().chars().any(|c| c.is_ascii_control() || !c.is_ascii()) {
-        return Err(ConfigError::new("SUPABASE_ANON_KEY", "contains characters a header cannot carry"));
+    if anon_key
+        .trim()
+        .chars()
+        .any(|c| c.is_ascii_control() || !c.is_ascii())
+    {
+        return Err(ConfigError::new(
+            "SUPABASE_ANON_KEY",
+            "contains characters a header cannot carry",
+        ));
     }
     let mut services = Vec::new();
     for name in &service_names {
         services.push(GatewayService::parse(name).ok_or_else(|| {
             ConfigError::new(
                 "SUPABASE_SERVICES",
-                format!("unknown service {name:?} (expected some of auth, realtime, rest, storage)"),
+                format!(
+                    "unknown service {name:?} (expected some of auth, realtime, rest, storage)"
+                ),
             )
         })?);
     }
@@ -439,4 +463,175 @@ fn supabase_from(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
         anon_key: Secret::new(anon_key.trim()),
         services,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const DB: (&str, &str) = (
+        "DATABASE_URL",
+        "postgres://app:pw-7731@db.internal:6543/postgres",
+    );
+
+    fn full() -> Vec<(&'static str, &'static str)> {
+        vec![
+            DB,
+            ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co"),
+            ("SUPABASE_ANON_KEY", "sb_publishable_x"),
+        ]
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> ConfigError {
+        Config::from_source(&env(pairs)).expect_err("configuration should be refused")
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::from_source(&env(&full())).unwrap();
+        assert_eq!(config.components, Component::ALL);
+        assert_eq!(config.timeout, Duration::from_millis(150));
+        assert_eq!(config.cache_ttl, Duration::from_millis(1000));
+        assert_eq!(config.unhealthy_status, 500);
+        assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(config.workers, WorkerThresholds::default());
+        assert!(config.noncritical.is_empty());
+        match config.supabase.unwrap() {
+            SupabaseConfig::Gateway { url, services, .. } => {
+                assert_eq!(url.as_str(), "https://abcdefghijklmnopqrst.supabase.co/");
+                assert_eq!(services, [GatewayService::Auth, GatewayService::Realtime]);
+            }
+            other => panic!("expected gateway mode, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn enabled_component_without_its_settings_names_the_variable() {
+        assert_eq!(error_of(&[DB]).variable, "SUPABASE_URL");
+        let mut no_key = full();
+        no_key.retain(|(k, _)| *k != "SUPABASE_ANON_KEY");
+        assert_eq!(error_of(&no_key).variable, "SUPABASE_ANON_KEY");
+        assert_eq!(
+            error_of(&[("HEALTH_COMPONENTS", "workers")]).variable,
+            "DATABASE_URL"
+        );
+        let only_supabase = Config::from_source(&env(&[
+            ("HEALTH_COMPONENTS", "supabase"),
+            ("SUPABASE_URL", "https://x.supabase.co"),
+            ("SUPABASE_ANON_KEY", "k"),
+        ]))
+        .unwrap();
+        assert!(only_supabase.database.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (key, value) in [
+            ("HEALTH_TIMEOUT_MS", "abc"),
+            ("HEALTH_TIMEOUT_MS", "0"),
+            ("HEALTH_CACHE_TTL_MS", "-1"),
+            ("HEALTH_COMPONENTS", "database,queue"),
+            ("HEALTH_NONCRITICAL", "everything"),
+            ("HEALTH_UNHEALTHY_STATUS", "404"),
+            ("HEALTH_LISTEN", "3000"),
+            ("WORKER_MIN_ALIVE", "one"),
+            ("WORKER_MIN_ALIVE_BY_KIND", "orchestrator=x"),
+            ("DATABASE_POOL_MAX", "0"),
+            ("SUPABASE_URL", "ftp://x.supabase.co"),
+            ("SUPABASE_SERVICES", "auth,db"),
+        ] {
+            let mut pairs = full();
+            pairs.push((key, value));
+            assert_eq!(error_of(&pairs).variable, key, "{key}={value}");
+        }
+        let mut pairs = full();
+        pairs.extend([
+            ("WORKER_STALE_AFTER_SECS", "120"),
+            ("WORKER_FORGET_AFTER_SECS", "60"),
+        ]);
+        assert_eq!(error_of(&pairs).variable, "WORKER_FORGET_AFTER_SECS");
+    }
+
+    #[test]
+    fn errors_never_echo_a_secret() {
+        for url in [
+            "postgres://app:pw-7731@[broken/postgres",
+            "postgres://app:pw-7731@db/postgres?sslmode=sometimes",
+            "postgres://app:pw-7731@db/postgres?options=-c%20search_path%3Dx",
+            "host=db user=app password='pw-7731' sslmode=verify-full",
+            "host=db user=app password=pw-7731 nonsense",
+            "postgres://app:pw-7731@db/postgres?sslmode=verify-ca&sslrootcert=/nonexistent/pw-7731.pem",
+        ] {
+            let mut pairs = full();
+            pairs[0] = ("DATABASE_URL", url);
+            let error = error_of(&pairs);
+            assert_eq!(error.variable, "DATABASE_URL", "{url}");
+            assert!(!error.to_string().contains("pw-7731"), "{error}");
+        }
+        let config = Config::from_source(&env(&full())).unwrap();
+        assert!(!format!("{config:?}").contains("pw-7731"));
+        assert!(!format!("{config:?}").contains("db.internal"));
+        assert!(!format!("{config:?}").contains("sb_publishable_x"));
+    }
+
+    #[test]
+    fn secrets_are_collected_for_redaction() {
+        let mut pairs = full();
+        pairs.push(("HEALTH_DETAILS_TOKEN", "tok-1"));
+        let secrets = Config::from_source(&env(&pairs)).unwrap().secrets();
+        assert_eq!(secrets, ["pw-7731", "sb_publishable_x", "tok-1"]);
+    }
+
+    #[test]
+    fn management_mode_needs_token_and_ref() {
+        let mut pairs = full();
+        pairs.extend([
+            ("SUPABASE_ACCESS_TOKEN", "sbp_x"),
+            ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
+            ("SUPABASE_SERVICES", "auth,db,pooler"),
+        ]);
+        match Config::from_source(&env(&pairs)).unwrap().supabase.unwrap() {
+            SupabaseConfig::Management {
+                api_url, services, ..
+            } => {
+                assert_eq!(api_url.as_str(), "https://api.supabase.com/");
+                assert_eq!(services, ["auth", "db", "pooler"]);
+            }
+            other => panic!("expected management mode, got {other:?}"),
+        }
+        pairs.push(("SUPABASE_PROJECT_REF", "../../etc"));
+        assert_eq!(error_of(&pairs).variable, "SUPABASE_PROJECT_REF");
+    }
+
+    #[test]
+    fn lists_and_thresholds_parse() {
+        let mut pairs = full();
+        pairs.extend([
+            ("HEALTH_COMPONENTS", " workers , database,workers "),
+            ("HEALTH_NONCRITICAL", "workers"),
+            ("WORKER_MIN_ALIVE_BY_KIND", "orchestrator=1, http-exec=2"),
+            ("HEALTH_UNHEALTHY_STATUS", "503"),
+            ("MESHHOOK_VERSION", "1.4.2"),
+        ]);
+        let config = Config::from_source(&env(&pairs)).unwrap();
+        assert_eq!(config.components, [Component::Database, Component::Workers]);
+        assert!(config.supabase.is_none());
+        assert!(config.noncritical.contains(&Component::Workers));
+        assert_eq!(
+            config.workers.min_alive_by_kind,
+            [("orchestrator".to_owned(), 1), ("http-exec".to_owned(), 2)]
+        );
+        assert_eq!(config.unhealthy_status, 503);
+        assert_eq!(config.version, "1.4.2");
+    }
 }

@@ -96,10 +96,14 @@ impl DbConfig {
         pool_max: usize,
     ) -> Result<Self, ConfigError> {
         let split = split_tls_params(raw.trim())?;
-        let mut pg: tokio_postgres::Config = split.rest.parse().map_err(|e: tokio_postgres::Error| {
-            // tokio-postgres' parse errors name an option, never its value.
-            ConfigError::new("DATABASE_URL", format!("not a valid Postgres URL or key=value string ({e})"))
-        })?;
+        let mut pg: tokio_postgres::Config =
+            split.rest.parse().map_err(|e: tokio_postgres::Error| {
+                // tokio-postgres' parse errors name an option, never its value.
+                ConfigError::new(
+                    "DATABASE_URL",
+                    format!("not a valid Postgres URL or key=value string ({e})"),
+                )
+            })?;
         if pg.get_hosts().is_empty() {
             return Err(ConfigError::new("DATABASE_URL", "names no host"));
         }
@@ -160,7 +164,9 @@ impl DbConfig {
     }
 
     pub(crate) fn password(&self) -> Option<&str> {
-        self.pg.get_password().and_then(|p| std::str::from_utf8(p).ok())
+        self.pg
+            .get_password()
+            .and_then(|p| std::str::from_utf8(p).ok())
     }
 }
 
@@ -172,12 +178,18 @@ fn load_roots(variable: &'static str, path: PathBuf) -> Result<rustls::RootCertS
     let mut store = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&path).map_err(|_| unreadable())? {
         let cert = cert.map_err(|_| unreadable())?;
-        store
-            .add(cert)
-            .map_err(|_| ConfigError::new(variable, "sslrootcert holds a certificate that is not a valid CA"))?;
+        store.add(cert).map_err(|_| {
+            ConfigError::new(
+                variable,
+                "sslrootcert holds a certificate that is not a valid CA",
+            )
+        })?;
     }
     if store.is_empty() {
-        return Err(ConfigError::new(variable, "sslrootcert holds no certificate"));
+        return Err(ConfigError::new(
+            variable,
+            "sslrootcert holds no certificate",
+        ));
     }
     Ok(store)
 }
@@ -203,7 +215,9 @@ fn split_tls_params(raw: &str) -> Result<TlsParams, ConfigError> {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let decoded = || {
-                percent_decode(v).ok_or_else(|| ConfigError::new("DATABASE_URL", "bad percent-encoding in a parameter"))
+                percent_decode(v).ok_or_else(|| {
+                    ConfigError::new("DATABASE_URL", "bad percent-encoding in a parameter")
+                })
             };
             match k {
                 "sslmode" => out.sslmode = Some(decoded()?),
@@ -220,7 +234,12 @@ fn split_tls_params(raw: &str) -> Result<TlsParams, ConfigError> {
     }
 
     // key=value form: values may be 'quoted' with backslash escapes.
-    let bad = || ConfigError::new("DATABASE_URL", "not a valid Postgres URL or key=value string");
+    let bad = || {
+        ConfigError::new(
+            "DATABASE_URL",
+            "not a valid Postgres URL or key=value string",
+        )
+    };
     let mut kept: Vec<&str> = Vec::new();
     let bytes = raw.as_bytes();
     let mut i = 0;
@@ -321,7 +340,6 @@ impl From<&tokio_postgres::Error> for DbError {
 }
 
 impl DbError {
-
     fn from_pool(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => Self::from(&e),
@@ -436,8 +454,12 @@ impl Database {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(DEFAULT_CONNECT_TIMEOUT, pool.get()).await {
-                Ok(Ok(_returned_to_pool)) => tracing::debug!("database connection opened ahead of use"),
-                Ok(Err(e)) => tracing::debug!(error = %DbError::from_pool(e), "early database connection failed"),
+                Ok(Ok(_returned_to_pool)) => {
+                    tracing::debug!("database connection opened ahead of use")
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %DbError::from_pool(e), "early database connection failed")
+                }
                 Err(_) => tracing::debug!("early database connection timed out"),
             }
         });
@@ -486,7 +508,9 @@ struct Lease {
 impl Lease {
     fn client(&self) -> &tokio_postgres::Client {
         // Infallible: `object` is only taken in `drop`.
-        self.object.as_ref().expect("lease holds its connection until dropped")
+        self.object
+            .as_ref()
+            .expect("lease holds its connection until dropped")
     }
 }
 
@@ -558,5 +582,85 @@ impl Session<'_> {
                 Err(e) => return Err(DbError::from(&e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<DbConfig, ConfigError> {
+        DbConfig::parse(raw, None, 1)
+    }
+
+    #[test]
+    fn url_and_key_value_forms_keep_every_other_setting() {
+        let url = parse("postgresql://app:p%40ss@db.example.com:6543/meshhook?sslmode=require&connect_timeout=3").unwrap();
+        assert_eq!(url.ssl_mode(), SslMode::Require);
+        assert_eq!(url.pg.get_ports(), [6543]);
+        assert_eq!(url.pg.get_dbname(), Some("meshhook"));
+        assert_eq!(url.password(), Some("p@ss"));
+        assert_eq!(url.pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(url.pg.get_application_name(), Some("meshhook-health"));
+
+        let kv = parse("host=db port=5432 user=app password='a b\\'c' dbname=x sslmode=disable")
+            .unwrap();
+        assert_eq!(kv.ssl_mode(), SslMode::Disable);
+        assert_eq!(kv.password(), Some("a b'c"));
+        assert_eq!(kv.pg.get_dbname(), Some("x"));
+        assert_eq!(kv.pg.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn sslmode_defaults_to_prefer_like_libpq() {
+        assert_eq!(
+            parse("postgres://app@db/x").unwrap().ssl_mode(),
+            SslMode::Prefer
+        );
+        assert_eq!(
+            parse("host=db user=app").unwrap().ssl_mode(),
+            SslMode::Prefer
+        );
+    }
+
+    #[test]
+    fn application_name_is_ours_whatever_the_url_says() {
+        let config = parse("postgres://app@db/x?application_name=other").unwrap();
+        assert_eq!(config.pg.get_application_name(), Some("meshhook-health"));
+    }
+
+    #[test]
+    fn verify_modes_need_a_readable_root_certificate() {
+        let error = parse("postgres://app@db/x?sslmode=verify-full").unwrap_err();
+        assert!(error.problem.contains("sslrootcert"), "{error}");
+        let error = DbConfig::parse(
+            "postgres://app@db/x?sslmode=verify-ca",
+            Some("/nonexistent.pem".into()),
+            1,
+        )
+        .unwrap_err();
+        assert_eq!(error.variable, "PGSSLROOTCERT");
+    }
+
+    #[test]
+    fn options_and_missing_user_are_refused() {
+        assert!(parse("postgres://app@db/x?options=-c%20statement_timeout%3D1").is_err());
+        assert!(parse("host=db dbname=x").is_err());
+    }
+
+    #[test]
+    fn split_leaves_other_parameters_untouched() {
+        let split = split_tls_params(
+            "postgres://u@h/d?a=1&sslmode=verify-ca&sslrootcert=%2Ftmp%2Fca.pem&b=2",
+        )
+        .unwrap();
+        assert_eq!(split.rest, "postgres://u@h/d?a=1&b=2");
+        assert_eq!(split.sslmode.as_deref(), Some("verify-ca"));
+        assert_eq!(split.sslrootcert.as_deref(), Some("/tmp/ca.pem"));
+        let split =
+            split_tls_params("host=h sslrootcert='/a b/ca.pem' user=u sslmode = require").unwrap();
+        assert_eq!(split.rest, "host=h user=u");
+        assert_eq!(split.sslrootcert.as_deref(), Some("/a b/ca.pem"));
+        assert_eq!(split.sslmode.as_deref(), Some("require"));
     }
 }

@@ -56,7 +56,10 @@ pub fn aggregate(components: &[ComponentReport]) -> Status {
         .any(|c| c.critical && c.outcome.status == Status::Unhealthy);
     if critical_down {
         Status::Unhealthy
-    } else if components.iter().any(|c| c.outcome.status != Status::Healthy) {
+    } else if components
+        .iter()
+        .any(|c| c.outcome.status != Status::Healthy)
+    {
         Status::Degraded
     } else {
         Status::Healthy
@@ -150,7 +153,9 @@ impl Evaluator {
                 let guarded = AssertUnwindSafe(check).catch_unwind();
                 let outcome = match tokio::time::timeout_at(deadline, guarded).await {
                     Ok(Ok(outcome)) => outcome,
-                    Ok(Err(_panic)) => CheckOutcome::unhealthy(Reason::QueryFailed, "check panicked"),
+                    Ok(Err(_panic)) => {
+                        CheckOutcome::unhealthy(Reason::QueryFailed, "check panicked")
+                    }
                     Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
                 };
                 ComponentReport {
@@ -178,5 +183,53 @@ impl Evaluator {
 }
 
 async fn not_configured() -> CheckOutcome {
-    CheckOutcome::unhealthy(Reason::NotConfigured, "component enabled without its settings")
+    CheckOutcome::unhealthy(
+        Reason::NotConfigured,
+        "component enabled without its settings",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(component: Component, status: Status, critical: bool) -> ComponentReport {
+        ComponentReport {
+            component,
+            critical,
+            outcome: CheckOutcome {
+                status,
+                reason: None,
+                facts: crate::checks::Facts::None,
+                error: None,
+            },
+            latency: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn aggregation_follows_the_contract() {
+        use Component::*;
+        use Status::*;
+        let all = |s: [Status; 3], critical: [bool; 3]| {
+            aggregate(&[
+                part(Database, s[0], critical[0]),
+                part(Supabase, s[1], critical[1]),
+                part(Workers, s[2], critical[2]),
+            ])
+        };
+        let every = [true; 3];
+        assert_eq!(all([Healthy; 3], every), Healthy);
+        assert_eq!(all([Healthy, Degraded, Healthy], every), Degraded);
+        assert_eq!(all([Unhealthy, Degraded, Healthy], every), Unhealthy);
+        assert_eq!(
+            all([Healthy, Unhealthy, Healthy], [true, false, true]),
+            Degraded
+        );
+        assert_eq!(
+            all([Healthy, Unhealthy, Unhealthy], [true, false, true]),
+            Unhealthy
+        );
+        assert_eq!(aggregate(&[]), Healthy);
+    }
 }

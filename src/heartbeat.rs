@@ -17,7 +17,10 @@ const DELETE: &str = "delete from monitoring.worker_heartbeats where worker_id =
 
 pub async fn migrate(db: &Database) -> Result<(), DbError> {
     let client = db.connection().await?;
-    client.batch_execute(MIGRATION).await.map_err(|e| DbError::from(&e))
+    client
+        .batch_execute(MIGRATION)
+        .await
+        .map_err(|e| DbError::from(&e))
 }
 
 /// One heartbeat write. `query_typed` sends an unnamed statement with its
@@ -27,7 +30,11 @@ async fn beat(db: &Database, worker_id: &str, kind: &str, version: &str) -> Resu
     client
         .query_typed(
             UPSERT,
-            &[(&worker_id, Type::TEXT), (&kind, Type::TEXT), (&version, Type::TEXT)],
+            &[
+                (&worker_id, Type::TEXT),
+                (&kind, Type::TEXT),
+                (&version, Type::TEXT),
+            ],
         )
         .await
         .map(drop)
@@ -55,7 +62,11 @@ pub struct Heartbeat<'a> {
 /// Writes once, or every `every` until SIGTERM/SIGINT and then deletes the
 /// row. In the periodic mode a failed write is logged and retried at the next
 /// tick: a database blip must not kill the worker's heartbeat.
-pub async fn run(db: &Database, beat_spec: Heartbeat<'_>, mut shutdown: Shutdown) -> Result<(), DbError> {
+pub async fn run(
+    db: &Database,
+    beat_spec: Heartbeat<'_>,
+    mut shutdown: Shutdown,
+) -> Result<(), DbError> {
     let Heartbeat {
         worker_id,
         kind,

@@ -18,7 +18,9 @@ use crate::App;
 
 /// The invocation error for an event we do not handle.
 #[derive(Debug, thiserror::Error)]
-#[error("unsupported event: expected an API Gateway, ALB, Function URL or EventBridge scheduled event")]
+#[error(
+    "unsupported event: expected an API Gateway, ALB, Function URL or EventBridge scheduled event"
+)]
 pub struct UnsupportedEvent;
 
 impl From<UnsupportedEvent> for Diagnostic {
@@ -39,13 +41,17 @@ struct ScheduledProbe {
 
 fn is_scheduled(raw: &RawValue) -> bool {
     serde_json::from_str::<ScheduledProbe>(raw.get()).is_ok_and(|p| {
-        p.source.as_deref() == Some("aws.events") && p.detail_type.as_deref() == Some("Scheduled Event")
+        p.source.as_deref() == Some("aws.events")
+            && p.detail_type.as_deref() == Some("Scheduled Event")
     })
 }
 
 /// Answers one event (the whole Lambda handler, callable from tests) with
 /// the JSON the runtime sends back.
-pub async fn handle(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Box<RawValue>, UnsupportedEvent> {
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Box<RawValue>, UnsupportedEvent> {
     let LambdaEvent { payload, context } = event;
     if is_scheduled(&payload) {
         let report = app.evaluator.report().await;
@@ -53,13 +59,17 @@ pub async fn handle(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Box<
         // Infallible: `render` produced JSON text.
         return Ok(RawValue::from_string(body).expect("rendered body is JSON"));
     }
-    let request: LambdaRequest = serde_json::from_str(payload.get()).map_err(|_| UnsupportedEvent)?;
-    let mut adapter = lambda_http::Adapter::from(service_fn(|request: lambda_http::Request| async move {
-        Ok::<_, std::convert::Infallible>(answer(app, request).await)
-    }));
+    let request: LambdaRequest =
+        serde_json::from_str(payload.get()).map_err(|_| UnsupportedEvent)?;
+    let mut adapter =
+        lambda_http::Adapter::from(service_fn(|request: lambda_http::Request| async move {
+            Ok::<_, std::convert::Infallible>(answer(app, request).await)
+        }));
     match adapter.call(LambdaEvent::new(request, context)).await {
         // Infallible: the response is strings, numbers and header maps.
-        Ok(response) => Ok(serde_json::value::to_raw_value(&response).expect("Lambda response serialises")),
+        Ok(response) => {
+            Ok(serde_json::value::to_raw_value(&response).expect("Lambda response serialises"))
+        }
         Err(never) => match never {},
     }
 }
@@ -78,7 +88,9 @@ async fn answer(app: &App, request: lambda_http::Request) -> http::Response<Body
         stage,
     };
     let head = request.method() == http::Method::HEAD;
-    respond(app, inbound).await.map(|body| if head { Body::Empty } else { Body::Text(body) })
+    respond(app, inbound)
+        .await
+        .map(|body| if head { Body::Empty } else { Body::Text(body) })
 }
 
 /// Runs the runtime loop until the process is stopped.

@@ -64,7 +64,8 @@ impl App {
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let enabled = |c| config.components.contains(&c);
         let database = config.database.as_ref().map(db::Database::new);
-        let workers = enabled(Component::Workers).then(|| WorkersCheck::new(config.workers.clone()));
+        let workers =
+            enabled(Component::Workers).then(|| WorkersCheck::new(config.workers.clone()));
         let supabase = match &config.supabase {
             Some(settings) => Some(SupabaseCheck::new(
                 checks::supabase::http_client(&config.version)?,

@@ -70,7 +70,9 @@ fn main() -> ExitCode {
         }
         let mut usage = <Cli as clap::CommandFactory>::command();
         eprintln!("{}", usage.render_usage());
-        eprintln!("No command given and AWS_LAMBDA_RUNTIME_API is not set; try `meshhook-health --help`.");
+        eprintln!(
+            "No command given and AWS_LAMBDA_RUNTIME_API is not set; try `meshhook-health --help`."
+        );
         return ExitCode::from(EXIT_USAGE);
     };
     run(match command {
@@ -91,9 +93,15 @@ fn main() -> ExitCode {
 
 enum Mode {
     Lambda,
-    Serve { listen: Option<String> },
+    Serve {
+        listen: Option<String>,
+    },
     Check,
-    Heartbeat { worker_id: String, kind: String, every: Option<Duration> },
+    Heartbeat {
+        worker_id: String,
+        kind: String,
+        every: Option<Duration>,
+    },
     Migrate,
 }
 
@@ -114,7 +122,10 @@ fn run(mode: Mode) -> ExitCode {
     meshhook_health::telemetry::init();
     // One thread: a health endpoint waits on I/O, and a Lambda container
     // has one or two vCPUs; spawning worker threads would only cost start-up.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("meshhook-health: cannot start the async runtime: {e}");
@@ -175,7 +186,10 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
         Mode::Check => {
             let app = app()?;
             let report = app.evaluator.evaluate().await;
-            println!("{}", meshhook_health::report::render(&report, &app.config.version, false));
+            println!(
+                "{}",
+                meshhook_health::report::render(&report, &app.config.version, false)
+            );
             match report.status {
                 meshhook_health::checks::Status::Unhealthy => Err(Failure::Unhealthy),
                 _ => Ok(()),
@@ -200,15 +214,15 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 version: &version,
                 every,
             };
-            heartbeat::run(&db, spec, signals()?)
-                .await
-                .map_err(|e| Failure::Runtime(format!("heartbeat failed ({}): {e}", e.reason.as_str())))
+            heartbeat::run(&db, spec, signals()?).await.map_err(|e| {
+                Failure::Runtime(format!("heartbeat failed ({}): {e}", e.reason.as_str()))
+            })
         }
         Mode::Migrate => {
             let db = Database::new(&DbConfig::from_source(&Environment)?);
-            heartbeat::migrate(&db)
-                .await
-                .map_err(|e| Failure::Runtime(format!("migration failed ({}): {e}", e.reason.as_str())))?;
+            heartbeat::migrate(&db).await.map_err(|e| {
+                Failure::Runtime(format!("migration failed ({}): {e}", e.reason.as_str()))
+            })?;
             eprintln!("meshhook-health: monitoring.worker_heartbeats is ready");
             Ok(())
         }

@@ -35,7 +35,9 @@ async fn answer(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> 
         stage: None,
     };
     // hyper leaves out the body of a HEAD answer and keeps its length.
-    respond(app, inbound).await.map(|body| Full::new(Bytes::from(body)))
+    respond(app, inbound)
+        .await
+        .map(|body| Full::new(Bytes::from(body)))
 }
 
 /// Serves until `shutdown` resolves (in `main`: SIGTERM/SIGINT).
@@ -47,7 +49,9 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -77,7 +81,10 @@ pub async fn serve(
     }
     tracing::info!("stopping: draining connections");
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after the drain period; closing them");
     }
     Ok(())

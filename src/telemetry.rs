@@ -15,7 +15,11 @@ use crate::health::Report;
 /// or `HEALTH_LOG_FORMAT=json`; level from `AWS_LAMBDA_LOG_LEVEL`, then
 /// `RUST_LOG`, else info.
 pub fn init() {
-    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+    let var = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v: &String| !v.trim().is_empty())
+    };
     let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"))
         || var("HEALTH_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
     let filter = match (var("AWS_LAMBDA_LOG_LEVEL"), var("RUST_LOG")) {
@@ -81,7 +85,11 @@ pub fn log_evaluation(report: &Report, redactor: &Redactor) {
     let status = |c| part(c).map(|r| r.outcome.status.as_str());
     let latency = |c| part(c).map(|r| round_ms(r.latency));
     let reason = |c| part(c).and_then(|r| r.outcome.reason).map(|r| r.as_str());
-    let error = |c| part(c).and_then(|r| r.outcome.error.as_deref()).map(|e| redactor.redact(e));
+    let error = |c| {
+        part(c)
+            .and_then(|r| r.outcome.error.as_deref())
+            .map(|e| redactor.redact(e))
+    };
     let (db, sb, wk) = (Component::Database, Component::Supabase, Component::Workers);
     let (db_error, sb_error, wk_error) = (error(db), error(sb), error(wk));
     let overall = report.status.as_str();
@@ -114,4 +122,25 @@ pub fn log_evaluation(report: &Report, redactor: &Redactor) {
 /// Milliseconds with one decimal, as shown in logs and the verbose body.
 pub fn round_ms(d: std::time::Duration) -> f64 {
     (d.as_micros() as f64 / 100.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redactor_removes_every_secret_longest_first() {
+        let r = Redactor::new(vec!["abc".into(), "abcdef".into(), "tok".into()]);
+        assert_eq!(
+            r.redact("key abcdef and abc and tok"),
+            "key [redacted] and [redacted] and [redacted]"
+        );
+        assert_eq!(Redactor::default().redact("plain"), "plain");
+    }
+
+    #[test]
+    fn latency_keeps_one_decimal() {
+        assert_eq!(round_ms(std::time::Duration::from_micros(31_249)), 31.2);
+        assert_eq!(round_ms(std::time::Duration::from_micros(700)), 0.7);
+    }
 }

@@ -19,7 +19,10 @@ fn binary(env: &HashMap<String, String>) -> Command {
 }
 
 fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    binary(env).args(args).output().expect("run meshhook-health")
+    binary(env)
+        .args(args)
+        .output()
+        .expect("run meshhook-health")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -27,7 +30,9 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn count(pg: &Postgres, db: &str, sql: &str) -> i64 {
-    let (client, connection) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     let task = tokio::spawn(connection);
     let rows = client.simple_query(sql).await.unwrap();
     drop(client);
@@ -46,12 +51,22 @@ async fn check_prints_only_the_public_body_and_exits_by_status() {
     let out = run(&stack.env, &["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 1, "only the body on stdout: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the body on stdout: {stdout}"
+    );
     let body: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(body["status"], "healthy");
-    assert!(text(&out.stderr).contains("health evaluated"), "logs go to stderr");
+    assert!(
+        text(&out.stderr).contains("health evaluated"),
+        "logs go to stderr"
+    );
 
-    stack.set("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable");
+    stack.set(
+        "DATABASE_URL",
+        "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+    );
     let out = run(&stack.env, &["check"]);
     assert_eq!(out.status.code(), Some(1));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -65,10 +80,22 @@ async fn bad_configuration_exits_2_naming_the_variable_without_the_secret() {
         ("HEALTH_TIMEOUT_MS", "abc", "HEALTH_TIMEOUT_MS"),
         ("HEALTH_COMPONENTS", "database,cache", "HEALTH_COMPONENTS"),
         ("HEALTH_UNHEALTHY_STATUS", "502", "HEALTH_UNHEALTHY_STATUS"),
-        ("DATABASE_URL", "postgres://u:hunter2-secret@[bad/db", "DATABASE_URL"),
-        ("DATABASE_URL", "host=db user=u password=hunter2-secret sslmode=verify-everything", "DATABASE_URL"),
+        (
+            "DATABASE_URL",
+            "postgres://u:hunter2-secret@[bad/db",
+            "DATABASE_URL",
+        ),
+        (
+            "DATABASE_URL",
+            "host=db user=u password=hunter2-secret sslmode=verify-everything",
+            "DATABASE_URL",
+        ),
         ("SUPABASE_URL", "not a url hunter2-secret", "SUPABASE_URL"),
-        ("WORKER_MIN_ALIVE_BY_KIND", "orchestrator", "WORKER_MIN_ALIVE_BY_KIND"),
+        (
+            "WORKER_MIN_ALIVE_BY_KIND",
+            "orchestrator",
+            "WORKER_MIN_ALIVE_BY_KIND",
+        ),
         ("SUPABASE_SERVICES", "auth,graphql", "SUPABASE_SERVICES"),
     ];
     for (key, value, named) in cases {
@@ -78,7 +105,10 @@ async fn bad_configuration_exits_2_naming_the_variable_without_the_secret() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{key}={value}: {stderr}");
         assert!(stderr.contains(named), "{key}: {stderr}");
-        assert!(!stderr.contains("hunter2-secret"), "secret echoed: {stderr}");
+        assert!(
+            !stderr.contains("hunter2-secret"),
+            "secret echoed: {stderr}"
+        );
         assert!(out.stdout.is_empty());
     }
     let mut env = stack.env.clone();
@@ -96,12 +126,22 @@ fn usage_help_and_version() {
     assert!(text(&out.stderr).contains("Usage"));
     assert!(out.stdout.is_empty());
 
-    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"], &["heartbeat", "--help"], &["migrate", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["heartbeat", "--help"],
+        &["migrate", "--help"],
+    ] {
         let out = run(&env, args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(text(&out.stdout).contains("Usage"), "{args:?}");
     }
-    for args in [&["--version"][..], &["serve", "--version"], &["heartbeat", "--version"]] {
+    for args in [
+        &["--version"][..],
+        &["serve", "--version"],
+        &["heartbeat", "--version"],
+    ] {
         let out = run(&env, args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(text(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
@@ -131,7 +171,10 @@ async fn heartbeat_once_upserts_and_periodic_deletes_its_row_on_sigterm() {
     let stack = Stack::new().await;
     let mut env = stack.env.clone();
     env.insert("MESHHOOK_VERSION".into(), "9.9.9".into());
-    let out = run(&env, &["heartbeat", "--worker-id", "exec-7", "--kind", "http-exec"]);
+    let out = run(
+        &env,
+        &["heartbeat", "--worker-id", "exec-7", "--kind", "http-exec"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let n = count(
         stack.pg(),
@@ -151,19 +194,29 @@ async fn heartbeat_once_upserts_and_periodic_deletes_its_row_on_sigterm() {
     let row = "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'exec-8'";
     let started = Instant::now();
     while count(stack.pg(), &stack.db, row).await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "no heartbeat row appeared");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no heartbeat row appeared"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.signal(libc::SIGTERM);
     let status = child.wait();
     assert!(status.success(), "{status}");
-    assert_eq!(count(stack.pg(), &stack.db, row).await, 0, "row deleted on shutdown");
+    assert_eq!(
+        count(stack.pg(), &stack.db, row).await,
+        0,
+        "row deleted on shutdown"
+    );
 }
 
 fn wait_for_port(port: u16) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "server did not listen");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not listen"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -198,7 +251,11 @@ async fn serve_answers_get_and_head_alike_and_stops_on_sigterm() {
     let post = client.post(&url).send().await.unwrap();
     assert_eq!(post.status(), 405);
     assert_eq!(post.headers()["allow"], "GET, HEAD");
-    let missing = client.get(format!("http://127.0.0.1:{port}/nope")).send().await.unwrap();
+    let missing = client
+        .get(format!("http://127.0.0.1:{port}/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 
     child.signal(libc::SIGTERM);
@@ -219,7 +276,9 @@ async fn serve_refuses_a_bad_listen_address_with_exit_2() {
 #[tokio::test]
 async fn lambda_mode_answers_events_and_survives_unknown_ones() {
     let stack = Stack::new().await;
-    let event = |name: &str| std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let event = |name: &str| {
+        std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
     let api = RuntimeApi::start(vec![
         event("http-api-default-stage.json"),
         r#"{"not":"an event"}"#.to_owned(),
@@ -233,7 +292,10 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         ("AWS_LAMBDA_FUNCTION_NAME", "meshhook-health".into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/meshhook-health".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "/aws/lambda/meshhook-health".into(),
+        ),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
     ] {
         env.insert(k.into(), v);
@@ -245,14 +307,23 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
     assert_eq!(results.len(), 4, "{results:?}");
     let (kind, body) = &results[0];
     assert_eq!(kind, "response");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"], 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"],
+        200
+    );
     let (kind, body) = &results[1];
     assert_eq!(kind, "error");
     assert!(body.contains("unsupported event"), "{body}");
     let (kind, body) = &results[2];
     assert_eq!(kind, "response");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"], 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"],
+        200
+    );
     let (kind, body) = &results[3];
     assert_eq!(kind, "response");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["status"], "healthy");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["status"],
+        "healthy"
+    );
 }

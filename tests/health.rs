@@ -25,11 +25,19 @@ async fn all_healthy_answers_200_with_the_exact_public_shape() {
     assert!(answer.text.starts_with(r#"{"status":"healthy","version":"1.4.2","details":{"database":"healthy","supabase":"healthy","workers":"healthy"},"checked_at":""#), "{}", answer.text);
     assert!(answer.text.len() < 1024);
     let body = answer.json();
-    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
     assert_eq!(keys, ["checked_at", "details", "status", "version"]);
     let checked_at = body["checked_at"].as_str().unwrap();
-    assert!(checked_at.ends_with('Z') && checked_at.len() == 24, "{checked_at}");
+    assert!(
+        checked_at.ends_with('Z') && checked_at.len() == 24,
+        "{checked_at}"
+    );
     let when = humantime::parse_rfc3339(checked_at).unwrap();
     assert!(SystemTime::now().duration_since(when).unwrap() < Duration::from_secs(5));
 }
@@ -38,14 +46,32 @@ async fn all_healthy_answers_200_with_the_exact_public_shape() {
 async fn public_body_names_no_host_port_user_or_error() {
     let mut stack = Stack::new().await;
     // Everything failing, so that error text exists internally.
-    stack.set("DATABASE_URL", "postgres://secretuser:secretpw@127.0.0.1:1/secretdb?sslmode=disable");
-    stack.supabase.answer("/auth/v1/health", ResponseTemplate::new(503)).await;
+    stack.set(
+        "DATABASE_URL",
+        "postgres://secretuser:secretpw@127.0.0.1:1/secretdb?sslmode=disable",
+    );
+    stack
+        .supabase
+        .answer("/auth/v1/health", ResponseTemplate::new(503))
+        .await;
     let app = stack.app();
     for target in ["/health", "/health?verbose=1"] {
         let answer = call(&app, Method::GET, target, Some(support::DETAILS_TOKEN)).await;
         assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-        for leak in ["secretuser", "secretpw", "secretdb", "127.0.0.1", "refused", "error", "postgres"] {
-            assert!(!answer.text.contains(leak), "{leak} leaked: {}", answer.text);
+        for leak in [
+            "secretuser",
+            "secretpw",
+            "secretdb",
+            "127.0.0.1",
+            "refused",
+            "error",
+            "postgres",
+        ] {
+            assert!(
+                !answer.text.contains(leak),
+                "{leak} leaked: {}",
+                answer.text
+            );
         }
         let port = stack.supabase.server.address().port().to_string();
         assert!(!answer.text.contains(&port));
@@ -61,8 +87,17 @@ async fn stopped_database_answers_500_within_the_deadline() {
     stack.pg().stop();
     for _ in 0..3 {
         let answer = verbose(&app).await;
-        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", answer.text);
-        assert!(answer.elapsed < stack.timeout() + SLACK, "took {:?}", answer.elapsed);
+        assert_eq!(
+            answer.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            answer.text
+        );
+        assert!(
+            answer.elapsed < stack.timeout() + SLACK,
+            "took {:?}",
+            answer.elapsed
+        );
         let body = answer.json();
         assert_eq!(body["details"]["database"], "unhealthy");
         assert_eq!(body["details"]["workers"], "unhealthy");
@@ -98,7 +133,11 @@ async fn frozen_database_answers_unhealthy_within_the_deadline_and_recovers() {
     for _ in 0..2 {
         let answer = verbose(&app).await;
         assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(answer.elapsed < stack.timeout() + SLACK, "took {:?}", answer.elapsed);
+        assert!(
+            answer.elapsed < stack.timeout() + SLACK,
+            "took {:?}",
+            answer.elapsed
+        );
         assert_eq!(answer.json()["checks"]["database"]["reason"], "timeout");
     }
     stack.pg().thaw();
@@ -106,7 +145,11 @@ async fn frozen_database_answers_unhealthy_within_the_deadline_and_recovers() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
 }
 
-async fn supabase_with(route: &str, template: ResponseTemplate, services: &str) -> (Stack, support::Answer) {
+async fn supabase_with(
+    route: &str,
+    template: ResponseTemplate,
+    services: &str,
+) -> (Stack, support::Answer) {
     let mut stack = Stack::new().await;
     stack.set("SUPABASE_SERVICES", services);
     stack.supabase.answer(route, template).await;
@@ -116,13 +159,20 @@ async fn supabase_with(route: &str, template: ResponseTemplate, services: &str) 
 
 #[tokio::test]
 async fn supabase_5xx_is_unhealthy() {
-    let (_stack, answer) =
-        supabase_with("/auth/v1/health", ResponseTemplate::new(503).set_body_string("upstream"), "auth").await;
+    let (_stack, answer) = supabase_with(
+        "/auth/v1/health",
+        ResponseTemplate::new(503).set_body_string("upstream"),
+        "auth",
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     let body = answer.json();
     assert_eq!(body["details"]["supabase"], "unhealthy");
     assert_eq!(body["checks"]["supabase"]["reason"], "bad_status");
-    assert_eq!(body["checks"]["supabase"]["services"], json!({"auth": "unhealthy"}));
+    assert_eq!(
+        body["checks"]["supabase"]["services"],
+        json!({"auth": "unhealthy"})
+    );
 }
 
 #[tokio::test]
@@ -147,7 +197,10 @@ async fn supabase_garbage_body_is_unhealthy_bad_response() {
         .set_body_string("<html>maintenance</html>");
     let (_stack, answer) = supabase_with("/auth/v1/health", html, "auth").await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(answer.json()["checks"]["supabase"]["reason"], "bad_response");
+    assert_eq!(
+        answer.json()["checks"]["supabase"]["reason"],
+        "bad_response"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +211,11 @@ async fn supabase_that_never_answers_is_unhealthy_within_the_deadline() {
     stack.set("HEALTH_TIMEOUT_MS", "200");
     let answer = verbose(&stack.app()).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(answer.elapsed < stack.timeout() + SLACK, "took {:?}", answer.elapsed);
+    assert!(
+        answer.elapsed < stack.timeout() + SLACK,
+        "took {:?}",
+        answer.elapsed
+    );
     let body = answer.json();
     assert_eq!(body["details"]["supabase"], "unhealthy");
     assert_eq!(body["checks"]["supabase"]["reason"], "timeout");
@@ -188,12 +245,17 @@ async fn one_supabase_service_down_degrades() {
 async fn jwt_shaped_keys_are_also_sent_as_bearer() {
     let mut stack = Stack::new().await;
     let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl";
-    stack.set("SUPABASE_ANON_KEY", jwt).set("SUPABASE_SERVICES", "auth");
+    stack
+        .set("SUPABASE_ANON_KEY", jwt)
+        .set("SUPABASE_SERVICES", "auth");
     let _ = get(&stack.app(), "/health").await;
     let requests = stack.supabase.requests_to("/auth/v1/health").await;
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].headers["apikey"], jwt);
-    assert_eq!(requests[0].headers["authorization"], format!("Bearer {jwt}").as_str());
+    assert_eq!(
+        requests[0].headers["authorization"],
+        format!("Bearer {jwt}").as_str()
+    );
 
     let sb_key = Stack::new().await;
     let _ = get(&sb_key.app(), "/health").await;
@@ -216,27 +278,53 @@ async fn management_api_statuses_map_per_contract() {
     let mut stack = Stack::new().await;
     management(&mut stack, "auth,realtime,rest");
     let answer = verbose(&stack.app()).await;
-    assert_eq!(answer.json()["details"]["supabase"], "healthy", "{}", answer.text);
-    let requests = stack.supabase.requests_to(&format!("/v1/projects/{}/health", supabase::PROJECT_REF)).await;
-    assert_eq!(requests[0].url.query(), Some("services=auth&services=realtime&services=rest"));
+    assert_eq!(
+        answer.json()["details"]["supabase"],
+        "healthy",
+        "{}",
+        answer.text
+    );
+    let requests = stack
+        .supabase
+        .requests_to(&format!("/v1/projects/{}/health", supabase::PROJECT_REF))
+        .await;
+    assert_eq!(
+        requests[0].url.query(),
+        Some("services=auth&services=realtime&services=rest")
+    );
 
     management(&mut stack, "auth,storage");
     let body = verbose(&stack.app()).await.json();
-    assert_eq!(body["details"]["supabase"], "degraded", "COMING_UP degrades");
-    assert_eq!(body["checks"]["supabase"]["services"], json!({"auth": "healthy", "storage": "degraded"}));
+    assert_eq!(
+        body["details"]["supabase"], "degraded",
+        "COMING_UP degrades"
+    );
+    assert_eq!(
+        body["checks"]["supabase"]["services"],
+        json!({"auth": "healthy", "storage": "degraded"})
+    );
 
     management(&mut stack, "db");
     let answer = verbose(&stack.app()).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(answer.json()["checks"]["supabase"]["services"], json!({"db": "unhealthy"}));
+    assert_eq!(
+        answer.json()["checks"]["supabase"]["services"],
+        json!({"db": "unhealthy"})
+    );
 
     management(&mut stack, "pooler");
     let body = verbose(&stack.app()).await.json();
-    assert_eq!(body["details"]["supabase"], "unhealthy", "a service absent from the answer is unhealthy");
+    assert_eq!(
+        body["details"]["supabase"], "unhealthy",
+        "a service absent from the answer is unhealthy"
+    );
 
     management(&mut stack, "auth,rest,db");
     let body = verbose(&stack.app()).await.json();
-    assert_eq!(body["details"]["supabase"], "degraded", "one of three down degrades");
+    assert_eq!(
+        body["details"]["supabase"], "degraded",
+        "one of three down degrades"
+    );
 }
 
 #[tokio::test]
@@ -245,7 +333,9 @@ async fn management_api_rate_limit_degrades_and_wrong_token_is_auth() {
     management(&mut stack, "auth");
     stack
         .supabase
-        .management_answer(ResponseTemplate::new(429).set_body_string(r#"{"message":"Too many requests"}"#))
+        .management_answer(
+            ResponseTemplate::new(429).set_body_string(r#"{"message":"Too many requests"}"#),
+        )
         .await;
     let answer = verbose(&stack.app()).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -262,7 +352,10 @@ async fn management_api_rate_limit_degrades_and_wrong_token_is_auth() {
 
     let mut stack = Stack::new().await;
     management(&mut stack, "auth");
-    stack.supabase.management_answer(ResponseTemplate::new(200).set_body_string("not json")).await;
+    stack
+        .supabase
+        .management_answer(ResponseTemplate::new(200).set_body_string("not json"))
+        .await;
     let body = verbose(&stack.app()).await.json();
     assert_eq!(body["checks"]["supabase"]["reason"], "bad_response");
 }
@@ -273,7 +366,14 @@ async fn workers_alive_are_healthy_with_counts() {
     let body = verbose(&stack.app()).await.json();
     assert_eq!(body["details"]["workers"], "healthy");
     let workers = &body["checks"]["workers"];
-    assert_eq!((workers["alive"].as_u64(), workers["stale"].as_u64(), workers["min_alive"].as_u64()), (Some(1), Some(0), Some(1)));
+    assert_eq!(
+        (
+            workers["alive"].as_u64(),
+            workers["stale"].as_u64(),
+            workers["min_alive"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1))
+    );
     assert!(workers.get("reason").is_none());
 }
 
@@ -323,10 +423,14 @@ async fn custom_thresholds_come_from_the_environment() {
     stack
         .sql("INSERT INTO monitoring.worker_heartbeats (worker_id, last_seen_at) VALUES ('w-20s', now() - interval '20 seconds')")
         .await;
-    stack.set("WORKER_STALE_AFTER_SECS", "10").set("WORKER_FORGET_AFTER_SECS", "30");
+    stack
+        .set("WORKER_STALE_AFTER_SECS", "10")
+        .set("WORKER_FORGET_AFTER_SECS", "30");
     let body = verbose(&stack.app()).await.json();
     assert_eq!(body["checks"]["workers"]["stale"], 1);
-    stack.set("WORKER_FORGET_AFTER_SECS", "15").set("WORKER_MIN_ALIVE", "2");
+    stack
+        .set("WORKER_FORGET_AFTER_SECS", "15")
+        .set("WORKER_MIN_ALIVE", "2");
     let body = verbose(&stack.app()).await.json();
     assert_eq!(body["checks"]["workers"]["stale"], 0);
     assert_eq!(body["checks"]["workers"]["reason"], "too_few_workers");
@@ -342,7 +446,10 @@ async fn per_kind_minimums_are_enforced() {
     stack.set("WORKER_MIN_ALIVE_BY_KIND", "orchestrator=1,http-exec=2");
     let answer = verbose(&stack.app()).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(answer.json()["checks"]["workers"]["reason"], "too_few_workers");
+    assert_eq!(
+        answer.json()["checks"]["workers"]["reason"],
+        "too_few_workers"
+    );
 
     stack
         .sql("INSERT INTO monitoring.worker_heartbeats (worker_id, kind) VALUES ('exec-2', 'http-exec')")
@@ -367,15 +474,23 @@ async fn missing_heartbeat_table_is_schema_missing_and_database_stays_healthy() 
 #[tokio::test]
 async fn noncritical_failure_only_degrades_and_unhealthy_status_is_configurable() {
     let mut stack = Stack::new().await;
-    stack.supabase.answer("/auth/v1/health", ResponseTemplate::new(500)).await;
-    stack.supabase.answer("/realtime/v1/api/ping", ResponseTemplate::new(500)).await;
+    stack
+        .supabase
+        .answer("/auth/v1/health", ResponseTemplate::new(500))
+        .await;
+    stack
+        .supabase
+        .answer("/realtime/v1/api/ping", ResponseTemplate::new(500))
+        .await;
     stack.set("HEALTH_NONCRITICAL", "supabase");
     let answer = get(&stack.app(), "/health").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json()["status"], "degraded");
     assert_eq!(answer.json()["details"]["supabase"], "unhealthy");
 
-    stack.unset("HEALTH_NONCRITICAL").set("HEALTH_UNHEALTHY_STATUS", "503");
+    stack
+        .unset("HEALTH_NONCRITICAL")
+        .set("HEALTH_UNHEALTHY_STATUS", "503");
     let answer = get(&stack.app(), "/health").await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.json()["status"], "unhealthy");
@@ -384,9 +499,14 @@ async fn noncritical_failure_only_degrades_and_unhealthy_status_is_configurable(
 #[tokio::test]
 async fn details_lists_only_enabled_components() {
     let mut stack = Stack::new().await;
-    stack.set("HEALTH_COMPONENTS", "workers,database").unset("SUPABASE_URL");
+    stack
+        .set("HEALTH_COMPONENTS", "workers,database")
+        .unset("SUPABASE_URL");
     let body = verbose(&stack.app()).await.json();
-    assert_eq!(body["details"], json!({"database": "healthy", "workers": "healthy"}));
+    assert_eq!(
+        body["details"],
+        json!({"database": "healthy", "workers": "healthy"})
+    );
     assert!(body["checks"].get("supabase").is_none());
 }
 
@@ -394,23 +514,41 @@ async fn details_lists_only_enabled_components() {
 async fn verbose_body_needs_the_right_token() {
     let stack = Stack::new().await;
     let app = stack.app();
-    let right = call(&app, Method::GET, "/health?verbose=1", Some(support::DETAILS_TOKEN)).await;
+    let right = call(
+        &app,
+        Method::GET,
+        "/health?verbose=1",
+        Some(support::DETAILS_TOKEN),
+    )
+    .await;
     let body = right.json();
     assert_eq!(right.status, StatusCode::OK);
     let database = &body["checks"]["database"];
     assert_eq!(database["status"], "healthy");
     assert!(database["latency_ms"].as_f64().unwrap() >= 0.0);
-    assert_eq!(body["checks"]["supabase"]["services"], json!({"auth": "healthy", "realtime": "healthy"}));
+    assert_eq!(
+        body["checks"]["supabase"]["services"],
+        json!({"auth": "healthy", "realtime": "healthy"})
+    );
 
     for token in [Some("wrong-token"), Some(""), None] {
         let answer = call(&app, Method::GET, "/health?verbose=1", token).await;
         assert_eq!(answer.status, StatusCode::OK, "never 401");
-        assert!(answer.json().get("checks").is_none(), "token {token:?} saw details");
+        assert!(
+            answer.json().get("checks").is_none(),
+            "token {token:?} saw details"
+        );
     }
     // A token is useless while the operator has not set one.
     let mut no_token = Stack::new().await;
     no_token.unset("HEALTH_DETAILS_TOKEN");
-    let answer = call(&no_token.app(), Method::GET, "/health?verbose=1", Some(support::DETAILS_TOKEN)).await;
+    let answer = call(
+        &no_token.app(),
+        Method::GET,
+        "/health?verbose=1",
+        Some(support::DETAILS_TOKEN),
+    )
+    .await;
     assert!(answer.json().get("checks").is_none());
 }
 
@@ -419,9 +557,19 @@ async fn methods_and_unknown_paths_are_refused_with_json() {
     let stack = Stack::new().await;
     let app = stack.app();
     for path in ["/health", "/health/live", "/health/"] {
-        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS] {
+        for method in [
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ] {
             let answer = call(&app, method.clone(), path, None).await;
-            assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(
+                answer.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
             assert_eq!(answer.headers["allow"], "GET, HEAD");
             assert_eq!(answer.headers["content-type"], "application/json");
             assert_eq!(answer.headers["cache-control"], "no-store");
@@ -439,16 +587,34 @@ async fn methods_and_unknown_paths_are_refused_with_json() {
 #[tokio::test]
 async fn live_answers_without_touching_any_dependency() {
     let mut stack = Stack::new().await;
-    stack.set("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable");
+    stack.set(
+        "DATABASE_URL",
+        "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+    );
     stack.supabase.hang("/auth/v1/health").await;
     let app = stack.app();
-    let before = stack.supabase.server.received_requests().await.unwrap().len();
+    let before = stack
+        .supabase
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .len();
     for path in ["/health/live", "/health/live/"] {
         let answer = get(&app, path).await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.text, r#"{"status":"healthy","version":"1.4.2"}"#);
     }
-    assert_eq!(stack.supabase.server.received_requests().await.unwrap().len(), before);
+    assert_eq!(
+        stack
+            .supabase
+            .server
+            .received_requests()
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -490,7 +656,10 @@ async fn sslmode_prefer_falls_back_to_plain_and_require_fails_without_server_tls
     let mut stack = Stack::new().await;
     let base = stack.env["DATABASE_URL"].replace("sslmode=disable", "");
     stack.set("DATABASE_URL", &format!("{base}sslmode=prefer"));
-    assert_eq!(verbose(&stack.app()).await.json()["details"]["database"], "healthy");
+    assert_eq!(
+        verbose(&stack.app()).await.json()["details"]["database"],
+        "healthy"
+    );
 
     stack.set("DATABASE_URL", &format!("{base}sslmode=require"));
     let body = verbose(&stack.app()).await.json();

@@ -26,7 +26,10 @@ fn header(response: &Value, name: &str) -> Option<String> {
     if let Some(v) = response["headers"].get(name).and_then(Value::as_str) {
         return Some(v.to_owned());
     }
-    response["multiValueHeaders"].get(name).and_then(|v| v[0].as_str()).map(str::to_owned)
+    response["multiValueHeaders"]
+        .get(name)
+        .and_then(|v| v[0].as_str())
+        .map(str::to_owned)
 }
 
 /// (file, expected status, what the body must be)
@@ -56,10 +59,11 @@ const EXPECTED: &[(&str, u16, Body)] = &[
 async fn every_sample_event_is_answered_by_the_real_handler() {
     let stack = Stack::new().await;
     let app = stack.app();
-    let mut files: Vec<String> = std::fs::read_dir(format!("{}/events", env!("CARGO_MANIFEST_DIR")))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(format!("{}/events", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
     files.sort();
     for file in &files {
         if file == "scheduled.json" {
@@ -69,17 +73,31 @@ async fn every_sample_event_is_answered_by_the_real_handler() {
             .iter()
             .find(|(name, ..)| name == file)
             .unwrap_or_else(|| panic!("events/{file} has no expectation in this test"));
-        let response = invoke(&app, &event(file)).await.unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = invoke(&app, &event(file))
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(response["statusCode"], *status, "{file}: {response}");
-        assert_eq!(header(&response, "content-type").as_deref(), Some("application/json"), "{file}");
-        assert_eq!(header(&response, "cache-control").as_deref(), Some("no-store"), "{file}");
+        assert_eq!(
+            header(&response, "content-type").as_deref(),
+            Some("application/json"),
+            "{file}"
+        );
+        assert_eq!(
+            header(&response, "cache-control").as_deref(),
+            Some("no-store"),
+            "{file}"
+        );
         let text = response["body"].as_str().unwrap_or("");
         match body {
             Body::Empty => assert!(text.is_empty(), "{file}: HEAD carried a body"),
             Body::Public | Body::Verbose => {
                 let json: Value = serde_json::from_str(text).unwrap();
                 assert_eq!(json["status"], "healthy", "{file}");
-                assert_eq!(json.get("checks").is_some(), matches!(body, Body::Verbose), "{file}");
+                assert_eq!(
+                    json.get("checks").is_some(),
+                    matches!(body, Body::Verbose),
+                    "{file}"
+                );
             }
             Body::Live => assert_eq!(text, r#"{"status":"healthy","version":"1.4.2"}"#),
             Body::MethodNotAllowed => {
@@ -93,7 +111,10 @@ async fn every_sample_event_is_answered_by_the_real_handler() {
 #[tokio::test]
 async fn head_answers_carry_get_status_when_unhealthy() {
     let mut stack = Stack::new().await;
-    stack.set("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable");
+    stack.set(
+        "DATABASE_URL",
+        "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+    );
     let app = stack.app();
     for file in ["apigw-rest-head.json", "http-api-head.json"] {
         let response = invoke(&app, &event(file)).await.unwrap();
@@ -105,7 +126,9 @@ async fn head_answers_carry_get_status_when_unhealthy() {
 #[tokio::test]
 async fn scheduled_event_returns_the_public_json_object() {
     let stack = Stack::new().await;
-    let response = invoke(&stack.app(), &event("scheduled.json")).await.unwrap();
+    let response = invoke(&stack.app(), &event("scheduled.json"))
+        .await
+        .unwrap();
     assert_eq!(response["status"], "healthy");
     assert_eq!(response["version"], "1.4.2");
     assert_eq!(response["details"]["database"], "healthy");
@@ -131,6 +154,8 @@ async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
         assert!(error.starts_with("unsupported event"), "{payload}: {error}");
         assert!(!error.contains('\n'));
     }
-    let response = invoke(&app, &event("http-api-default-stage.json")).await.unwrap();
+    let response = invoke(&app, &event("http-api-default-stage.json"))
+        .await
+        .unwrap();
     assert_eq!(response["statusCode"], 200);
 }

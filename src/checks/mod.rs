@@ -104,7 +104,11 @@ pub enum Facts {
     None,
     /// Per-service status, in configured order.
     Services(Vec<(String, Status)>),
-    Workers { alive: u64, stale: u64, min_alive: u64 },
+    Workers {
+        alive: u64,
+        stale: u64,
+        min_alive: u64,
+    },
 }
 
 /// What one check observed.

@@ -99,10 +99,21 @@ impl SupabaseCheck {
         combine(results)
     }
 
-    async fn probe_gateway(&self, base: &reqwest::Url, key: &str, service: GatewayService) -> ServiceResult {
+    async fn probe_gateway(
+        &self,
+        base: &reqwest::Url,
+        key: &str,
+        service: GatewayService,
+    ) -> ServiceResult {
         let url = match base.join(service.path()) {
             Ok(u) => u,
-            Err(e) => return ServiceResult::failed(Status::Unhealthy, Reason::NotConfigured, e.to_string()),
+            Err(e) => {
+                return ServiceResult::failed(
+                    Status::Unhealthy,
+                    Reason::NotConfigured,
+                    e.to_string(),
+                )
+            }
         };
         let mut request = self.client.get(url).header("apikey", key);
         if is_jwt_shaped(key) {
@@ -124,7 +135,11 @@ impl SupabaseCheck {
         match read_body(response).await {
             Ok(body) => match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(serde_json::Value::Object(_)) => ServiceResult::healthy(),
-                _ => ServiceResult::failed(Status::Unhealthy, Reason::BadResponse, "auth health is not a JSON object"),
+                _ => ServiceResult::failed(
+                    Status::Unhealthy,
+                    Reason::BadResponse,
+                    "auth health is not a JSON object",
+                ),
             },
             Err(failure) => failure,
         }
@@ -137,11 +152,20 @@ impl SupabaseCheck {
         project_ref: &str,
         services: &[String],
     ) -> Vec<(String, ServiceResult)> {
-        let all = |result: ServiceResult| services.iter().map(|s| (s.clone(), result.clone())).collect();
+        let all = |result: ServiceResult| {
+            services
+                .iter()
+                .map(|s| (s.clone(), result.clone()))
+                .collect()
+        };
         let mut url = match api_url.join(&format!("v1/projects/{project_ref}/health")) {
             Ok(u) => u,
             Err(e) => {
-                return all(ServiceResult::failed(Status::Unhealthy, Reason::NotConfigured, e.to_string()))
+                return all(ServiceResult::failed(
+                    Status::Unhealthy,
+                    Reason::NotConfigured,
+                    e.to_string(),
+                ))
             }
         };
         {
@@ -177,11 +201,25 @@ impl SupabaseCheck {
         services
             .iter()
             .map(|name| {
-                let result = match reported.iter().find(|r| &r.name == name).map(|r| r.status.as_str()) {
+                let result = match reported
+                    .iter()
+                    .find(|r| &r.name == name)
+                    .map(|r| r.status.as_str())
+                {
                     Some("ACTIVE_HEALTHY") => ServiceResult::healthy(),
-                    Some("COMING_UP") => ServiceResult::failed(Status::Degraded, Reason::BadStatus, "COMING_UP"),
-                    Some(other) => ServiceResult::failed(Status::Unhealthy, Reason::BadStatus, other.to_owned()),
-                    None => ServiceResult::failed(Status::Unhealthy, Reason::BadResponse, "service absent from answer"),
+                    Some("COMING_UP") => {
+                        ServiceResult::failed(Status::Degraded, Reason::BadStatus, "COMING_UP")
+                    }
+                    Some(other) => ServiceResult::failed(
+                        Status::Unhealthy,
+                        Reason::BadStatus,
+                        other.to_owned(),
+                    ),
+                    None => ServiceResult::failed(
+                        Status::Unhealthy,
+                        Reason::BadResponse,
+                        "service absent from answer",
+                    ),
                 };
                 (name.clone(), result)
             })
@@ -195,9 +233,11 @@ fn is_jwt_shaped(key: &str) -> bool {
     let parts: Vec<&str> = key.split('.').collect();
     !key.starts_with("sb_")
         && parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn status_failure(status: StatusCode) -> ServiceResult {
@@ -207,7 +247,9 @@ fn status_failure(status: StatusCode) -> ServiceResult {
             ServiceResult::failed(Status::Unhealthy, Reason::Auth, text)
         }
         // Rate limited: the service answers, but not our question.
-        StatusCode::TOO_MANY_REQUESTS => ServiceResult::failed(Status::Degraded, Reason::RateLimited, text),
+        StatusCode::TOO_MANY_REQUESTS => {
+            ServiceResult::failed(Status::Degraded, Reason::RateLimited, text)
+        }
         _ => ServiceResult::failed(Status::Unhealthy, Reason::BadStatus, text),
     }
 }
@@ -233,7 +275,10 @@ fn has_tls_cause(e: &(dyn std::error::Error + 'static)) -> bool {
             return true;
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
                 return true;
             }
         }
@@ -248,7 +293,11 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ServiceRe
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_BODY {
-                    return Err(ServiceResult::failed(Status::Unhealthy, Reason::BadResponse, "body too large"));
+                    return Err(ServiceResult::failed(
+                        Status::Unhealthy,
+                        Reason::BadResponse,
+                        "body too large",
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -260,7 +309,11 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ServiceRe
 
 fn combine(results: Vec<(String, ServiceResult)>) -> CheckOutcome {
     let all_unhealthy = results.iter().all(|(_, r)| r.status == Status::Unhealthy);
-    let worst = results.iter().map(|(_, r)| r.status).max().unwrap_or(Status::Healthy);
+    let worst = results
+        .iter()
+        .map(|(_, r)| r.status)
+        .max()
+        .unwrap_or(Status::Healthy);
     let status = match worst {
         Status::Unhealthy if !all_unhealthy => Status::Degraded,
         other => other,

@@ -56,7 +56,9 @@ impl WorkersCheck {
                     alive,
                     stale,
                 }),
-                _ => return CheckOutcome::unhealthy(Reason::BadResponse, "unexpected heartbeat row"),
+                _ => {
+                    return CheckOutcome::unhealthy(Reason::BadResponse, "unexpected heartbeat row")
+                }
             }
         }
         classify(&counts, &self.thresholds)
@@ -74,14 +76,20 @@ pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOut
         min_alive: thresholds.min_alive,
     };
     let short_kind = thresholds.min_alive_by_kind.iter().find(|(kind, min)| {
-        let alive_of_kind = counts.iter().find(|c| &c.kind == kind).map_or(0, |c| c.alive);
+        let alive_of_kind = counts
+            .iter()
+            .find(|c| &c.kind == kind)
+            .map_or(0, |c| c.alive);
         alive_of_kind < *min
     });
     let (status, reason, error) = if alive < thresholds.min_alive {
         (
             Status::Unhealthy,
             Some(Reason::TooFewWorkers),
-            Some(format!("{alive} workers alive, {} required", thresholds.min_alive)),
+            Some(format!(
+                "{alive} workers alive, {} required",
+                thresholds.min_alive
+            )),
         )
     } else if let Some((kind, min)) = short_kind {
         (
@@ -103,5 +111,62 @@ pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOut
         reason,
         facts,
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(kind: &str, alive: u64, stale: u64) -> KindCount {
+        KindCount {
+            kind: kind.into(),
+            alive,
+            stale,
+        }
+    }
+
+    #[test]
+    fn classification_follows_the_contract() {
+        let t = WorkerThresholds::default();
+        assert_eq!(
+            classify(&[kind("worker", 2, 0)], &t).status,
+            Status::Healthy
+        );
+        let stale = classify(&[kind("worker", 2, 1)], &t);
+        assert_eq!(
+            (stale.status, stale.reason),
+            (Status::Degraded, Some(Reason::StaleWorkers))
+        );
+        let none = classify(&[], &t);
+        assert_eq!(
+            (none.status, none.reason),
+            (Status::Unhealthy, Some(Reason::TooFewWorkers))
+        );
+        let zero_needed = WorkerThresholds {
+            min_alive: 0,
+            ..WorkerThresholds::default()
+        };
+        assert_eq!(classify(&[], &zero_needed).status, Status::Healthy);
+        let by_kind = WorkerThresholds {
+            min_alive_by_kind: vec![("orchestrator".into(), 1)],
+            ..WorkerThresholds::default()
+        };
+        let short = classify(
+            &[kind("http-exec", 3, 0), kind("orchestrator", 0, 1)],
+            &by_kind,
+        );
+        assert_eq!(
+            (short.status, short.reason),
+            (Status::Unhealthy, Some(Reason::TooFewWorkers))
+        );
+        assert_eq!(
+            short.facts,
+            Facts::Workers {
+                alive: 3,
+                stale: 1,
+                min_alive: 1
+            }
+        );
     }
 }

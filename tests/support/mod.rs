@@ -78,7 +78,9 @@ impl Stack {
     }
 
     pub fn pg(&self) -> &Postgres {
-        self.dedicated.as_ref().unwrap_or_else(|| Postgres::shared())
+        self.dedicated
+            .as_ref()
+            .unwrap_or_else(|| Postgres::shared())
     }
 
     pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
@@ -120,13 +122,16 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
     }
 }
 
 /// A request through the shared HTTP handler (what both transports call).
 pub async fn call(app: &App, method: Method, target: &str, token: Option<&str>) -> Answer {
-    let (path, query) = target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)));
+    let (path, query) = target
+        .split_once('?')
+        .map_or((target, None), |(p, q)| (p, Some(q)));
     let authorization = token.map(|t| HeaderValue::from_str(&format!("Bearer {t}")).unwrap());
     let started = Instant::now();
     let response = respond(

@@ -37,7 +37,10 @@ fn bin_dir() -> &'static Path {
             }
         }
         let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                    .collect()
+            })
             .unwrap_or_default();
         versions.retain(|p| p.join("initdb").is_file());
         versions.sort_by_key(|p| {
@@ -100,12 +103,25 @@ fn template() -> &'static Path {
         if root.join("data/PG_VERSION").is_file() {
             return root;
         }
-        let staging = std::env::temp_dir().join(format!("meshhook-health-pgtemplate-{uid}-{}", std::process::id()));
+        let staging = std::env::temp_dir().join(format!(
+            "meshhook-health-pgtemplate-{uid}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).unwrap();
         chown_to_server_user(&staging);
         let output = command(bin_dir().join("initdb"))
-            .args(["--no-sync", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D"])
+            .args([
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-D",
+            ])
             .arg(staging.join("data"))
             .output()
             .expect("run initdb");
@@ -123,7 +139,11 @@ fn template() -> &'static Path {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
@@ -172,13 +192,20 @@ impl Postgres {
 
     /// URL of database `db` as the superuser.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
     }
 
     /// Starts (or restarts after [`Postgres::stop`]) the server and waits
     /// until it accepts connections.
     pub fn start(&self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .unwrap();
         chown_to_server_user(&self.dir.join("server.log"));
         // The watchdog stops the server when our end of its stdin closes.
         // A shared cluster also removes its directory once the server is gone.
@@ -193,7 +220,14 @@ impl Postgres {
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", self.dir.display()))
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
             .args(["-c", "max_connections=60", "-c", "shared_buffers=16MB"])
             .env("PGTEST_DIR", &self.dir)
             .stdin(Stdio::piped())
@@ -205,7 +239,15 @@ impl Postgres {
         let started = Instant::now();
         loop {
             let ready = command(bin_dir().join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
@@ -241,7 +283,10 @@ impl Postgres {
             };
             // Fields after the parenthesised command name: state, ppid, …
             let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok());
+            let ppid = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i32>().ok());
             if ppid == Some(master) {
                 pids.push(pid);
             }
@@ -276,7 +321,9 @@ impl Postgres {
             drop(stdin);
         }
         let started = Instant::now();
-        while self.dir.join("data/postmaster.pid").exists() && started.elapsed() < Duration::from_secs(10) {
+        while self.dir.join("data/postmaster.pid").exists()
+            && started.elapsed() < Duration::from_secs(10)
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -309,18 +356,22 @@ impl Postgres {
             std::process::id(),
             SEQUENCE.fetch_add(1, Ordering::Relaxed)
         );
-        self.execute("postgres", &format!("CREATE DATABASE {name}")).await;
+        self.execute("postgres", &format!("CREATE DATABASE {name}"))
+            .await;
         name
     }
 
     /// Connections whose application_name is meshhook-health.
     pub async fn connections_of_health(&self) -> i64 {
-        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
+        let (client, connection) =
+            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
         let task = tokio::spawn(connection);
         let rows = client
-            .simple_query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meshhook-health'")
+            .simple_query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meshhook-health'",
+            )
             .await
             .unwrap();
         drop(client);

@@ -26,7 +26,10 @@ struct State {
     results: mpsc::UnboundedSender<(String, String)>,
 }
 
-async fn handle(state: Arc<State>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    state: Arc<State>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     if path.ends_with("/invocation/next") {
         let next = state.events.lock().unwrap().pop_front();
@@ -48,8 +51,14 @@ async fn handle(state: Arc<State>, request: Request<hyper::body::Incoming>) -> R
         return Response::builder()
             .header("lambda-runtime-aws-request-id", id)
             .header("lambda-runtime-deadline-ms", deadline.to_string())
-            .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-west-1:123456789012:function:meshhook-health")
-            .header("lambda-runtime-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+            .header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:eu-west-1:123456789012:function:meshhook-health",
+            )
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            )
             .body(Full::new(Bytes::from(event)))
             .unwrap();
     }
@@ -60,9 +69,19 @@ async fn handle(state: Arc<State>, request: Request<hyper::body::Incoming>) -> R
     } else {
         "other"
     };
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let _ = state.results.send((kind.to_owned(), String::from_utf8_lossy(&body).into_owned()));
-    Response::builder().status(202).body(Full::new(Bytes::from_static(b"{}"))).unwrap()
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let _ = state
+        .results
+        .send((kind.to_owned(), String::from_utf8_lossy(&body).into_owned()));
+    Response::builder()
+        .status(202)
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap()
 }
 
 impl RuntimeApi {
@@ -77,14 +96,18 @@ impl RuntimeApi {
         });
         let server = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let state = state.clone();
                         async move { Ok::<_, Infallible>(handle(state, req).await) }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });

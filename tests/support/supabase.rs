@@ -13,12 +13,17 @@ pub const ACCESS_TOKEN: &str = "sbp_standin_access_token_91ab";
 pub const PROJECT_REF: &str = "abcdefghijklmnopqrst";
 
 pub fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/supabase/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/supabase/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
 fn json(status: u16, body: String) -> ResponseTemplate {
-    ResponseTemplate::new(status).insert_header("content-type", "application/json").set_body_string(body)
+    ResponseTemplate::new(status)
+        .insert_header("content-type", "application/json")
+        .set_body_string(body)
 }
 
 pub struct Supabase {
@@ -31,8 +36,17 @@ impl Supabase {
         let server = MockServer::start().await;
         let routes = [
             ("/auth/v1/health", json(200, fixture("auth_health.json"))),
-            ("/realtime/v1/api/ping", json(200, fixture("realtime_ping.json"))),
-            ("/rest/v1/", json(200, r#"{"swagger":"2.0","info":{"title":"standard public schema"}}"#.into())),
+            (
+                "/realtime/v1/api/ping",
+                json(200, fixture("realtime_ping.json")),
+            ),
+            (
+                "/rest/v1/",
+                json(
+                    200,
+                    r#"{"swagger":"2.0","info":{"title":"standard public schema"}}"#.into(),
+                ),
+            ),
             ("/storage/v1/status", ResponseTemplate::new(200)),
         ];
         for (route, answer) in routes {
@@ -46,7 +60,10 @@ impl Supabase {
         }
         Mock::given(method("GET"))
             .and(path(format!("/v1/projects/{PROJECT_REF}/health")))
-            .and(header("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+            .and(header(
+                "authorization",
+                format!("Bearer {ACCESS_TOKEN}").as_str(),
+            ))
             .respond_with(json(200, fixture("management_health_mixed.json")))
             .with_priority(5)
             .mount(&server)
@@ -71,7 +88,11 @@ impl Supabase {
 
     /// From now on, `route` answers with `answer` (before any other rule).
     pub async fn answer(&self, route: &str, answer: ResponseTemplate) {
-        Mock::given(path(route)).respond_with(answer).with_priority(1).mount(&self.server).await;
+        Mock::given(path(route))
+            .respond_with(answer)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
     }
 
     /// The Management API answers `answer` for the given services query.
@@ -86,7 +107,11 @@ impl Supabase {
 
     /// A route that accepts the request and never answers (within a test).
     pub async fn hang(&self, route: &str) {
-        self.answer(route, ResponseTemplate::new(200).set_delay(Duration::from_secs(60))).await;
+        self.answer(
+            route,
+            ResponseTemplate::new(200).set_delay(Duration::from_secs(60)),
+        )
+        .await;
     }
 
     pub async fn requests_to(&self, route: &str) -> Vec<wiremock::Request> {
