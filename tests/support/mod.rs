@@ -6,6 +6,7 @@
 pub mod postgres;
 pub mod runtime_api;
 pub mod supabase;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;

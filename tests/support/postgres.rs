@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 pub struct Postgres {
     dir: PathBuf,
     port: u16,
+    /// Extra `-c name=value` settings for the server.
+    settings: Vec<String>,
     watchdog: std::sync::Mutex<Option<Child>>,
 }
 
@@ -151,6 +153,39 @@ static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 impl Postgres {
     /// A cluster for this test alone (it may stop or freeze it).
     pub fn dedicated() -> Postgres {
+        let pg = Self::prepare();
+        pg.start();
+        pg
+    }
+
+    /// A dedicated cluster that speaks TLS with `pki`'s server certificate.
+    /// With `tls_only`, pg_hba accepts TCP connections only over TLS.
+    pub fn dedicated_tls(pki: &super::tls::Pki, tls_only: bool) -> Postgres {
+        let mut pg = Self::prepare();
+        let cert = pg.dir.join("server.crt");
+        let key = pg.dir.join("server.key");
+        std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+        std::fs::write(&key, &pki.server_key_pem).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        chown_to_server_user(&cert);
+        chown_to_server_user(&key);
+        pg.settings.extend([
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ]);
+        if tls_only {
+            let hba = pg.dir.join("pg_hba.conf");
+            std::fs::write(&hba, "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n").unwrap();
+            chown_to_server_user(&hba);
+            pg.settings.push(format!("hba_file={}", hba.display()));
+        }
+        pg.start();
+        pg
+    }
+
+    fn prepare() -> Postgres {
         let dir = std::env::temp_dir().join(format!(
             "meshhook-health-pg-{}-{}",
             std::process::id(),
@@ -166,13 +201,12 @@ impl Postgres {
             .status()
             .expect("copy template cluster");
         assert!(status.success(), "copying the template cluster failed");
-        let pg = Postgres {
+        Postgres {
             dir,
             port: free_port(),
+            settings: Vec::new(),
             watchdog: std::sync::Mutex::new(None),
-        };
-        pg.start();
-        pg
+        }
     }
 
     /// One cluster for every test of this process that does not stop it.
@@ -229,6 +263,7 @@ impl Postgres {
                 "full_page_writes=off",
             ])
             .args(["-c", "max_connections=60", "-c", "shared_buffers=16MB"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .env("PGTEST_DIR", &self.dir)
             .stdin(Stdio::piped())
             .stdout(log.try_clone().unwrap())
@@ -338,9 +373,12 @@ impl Postgres {
         self.signal_all(libc::SIGCONT);
     }
 
-    /// Runs SQL as the superuser on database `db`.
+    /// Runs SQL as the superuser on database `db` (over the Unix socket, so
+    /// it works whatever the TCP rules are).
     pub async fn execute(&self, db: &str, sql: &str) {
-        let (client, connection) = tokio_postgres::connect(&self.url(db), tokio_postgres::NoTls)
+        let (client, connection) = self
+            .admin_config(db)
+            .connect(tokio_postgres::NoTls)
             .await
             .expect("connect to test postgres");
         let task = tokio::spawn(connection);
@@ -361,27 +399,42 @@ impl Postgres {
         name
     }
 
-    /// Connections whose application_name is meshhook-health.
-    pub async fn connections_of_health(&self) -> i64 {
-        let (client, connection) =
-            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        let task = tokio::spawn(connection);
-        let rows = client
-            .simple_query(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meshhook-health'",
-            )
+    fn admin_config(&self, db: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&self.dir)
+            .port(self.port)
+            .user("postgres")
+            .dbname(db);
+        config
+    }
+
+    /// The first column of the first row of `sql` (run on `postgres`), as text.
+    pub async fn value(&self, sql: &str) -> Option<String> {
+        let (client, connection) = self
+            .admin_config("postgres")
+            .connect(tokio_postgres::NoTls)
             .await
             .unwrap();
+        let task = tokio::spawn(connection);
+        let rows = client.simple_query(sql).await.unwrap();
         drop(client);
         let _ = task.await;
-        rows.iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
-                _ => None,
-            })
-            .unwrap()
+        rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+    }
+
+    /// Connections whose application_name is meshhook-health.
+    pub async fn connections_of_health(&self) -> i64 {
+        self.value(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meshhook-health'",
+        )
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
     }
 }
 

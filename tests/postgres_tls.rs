@@ -1,0 +1,171 @@
+//! `sslmode` with libpq's meanings, against real Postgres servers with TLS
+//! certificates made at test time.
+
+mod support;
+
+use std::collections::HashMap;
+
+use meshhook_health::config::Config;
+use meshhook_health::App;
+use support::tls::Pki;
+use support::{verbose, Postgres};
+
+/// Only the database component, against `url`.
+fn app(url: &str, extra: &[(&str, &str)]) -> std::sync::Arc<App> {
+    let mut env: HashMap<String, String> = [
+        ("HEALTH_COMPONENTS", "database"),
+        ("DATABASE_URL", url),
+        ("HEALTH_TIMEOUT_MS", "2000"),
+        ("HEALTH_CACHE_TTL_MS", "0"),
+        ("HEALTH_DETAILS_TOKEN", support::DETAILS_TOKEN),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    std::sync::Arc::new(App::new(Config::from_source(&env).unwrap()).unwrap())
+}
+
+async fn database(app: &App) -> (String, Option<String>) {
+    let body = verbose(app).await.json();
+    let status = body["details"]["database"].as_str().unwrap().to_owned();
+    let reason = body["checks"]["database"]["reason"]
+        .as_str()
+        .map(str::to_owned);
+    (status, reason)
+}
+
+/// Whether the health connection to `pg` is encrypted.
+async fn encrypted(pg: &Postgres) -> String {
+    pg.value(
+        "SELECT bool_or(s.ssl)::text FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'meshhook-health'",
+    )
+    .await
+    .unwrap_or_default()
+}
+
+fn url(host: &str, pg: &Postgres, params: &str) -> String {
+    format!("postgres://postgres@{host}:{}/postgres?{params}", pg.port())
+}
+
+fn write(dir: &tempdir::Dir, name: &str, text: &str) -> String {
+    let path = dir.0.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Dir {
+            let path = std::env::temp_dir().join(format!(
+                "meshhook-health-tls-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn require_and_prefer_encrypt_and_disable_does_not() {
+    let pki = Pki::new(&["localhost"]);
+    let pg = Postgres::dedicated_tls(&pki, false);
+    for (mode, expect_tls) in [
+        ("require", "true"),
+        ("prefer", "true"),
+        ("disable", "false"),
+    ] {
+        let app = app(&url("127.0.0.1", &pg, &format!("sslmode={mode}")), &[]);
+        assert_eq!(
+            database(&app).await,
+            ("healthy".to_owned(), None),
+            "sslmode={mode}"
+        );
+        assert_eq!(encrypted(&pg).await, expect_tls, "sslmode={mode}");
+        drop(app);
+        // Wait for the connection to leave pg_stat_activity before the next mode.
+        while pg.connections_of_health().await > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn verify_modes_check_the_chain_and_verify_full_the_host_name() {
+    let pki = Pki::new(&["localhost"]);
+    let pg = Postgres::dedicated_tls(&pki, true);
+    let dir = tempdir::Dir::new();
+    // Like Supabase's bundle: an unrelated root first, the issuer second.
+    let bundle = write(
+        &dir,
+        "bundle.pem",
+        &format!("{}{}", pki.other_ca_pem, pki.ca_pem),
+    );
+    let wrong = write(&dir, "wrong.pem", &pki.other_ca_pem);
+
+    let ok = |host: &str, mode: &str, ca: &str| {
+        url(host, &pg, &format!("sslmode={mode}&sslrootcert={ca}"))
+    };
+    assert_eq!(
+        database(&app(&ok("localhost", "verify-full", &bundle), &[]))
+            .await
+            .0,
+        "healthy"
+    );
+    assert_eq!(
+        database(&app(&ok("localhost", "verify-ca", &bundle), &[]))
+            .await
+            .0,
+        "healthy"
+    );
+    // 127.0.0.1 is not a name on the certificate: verify-ca accepts, verify-full refuses.
+    assert_eq!(
+        database(&app(&ok("127.0.0.1", "verify-ca", &bundle), &[]))
+            .await
+            .0,
+        "healthy"
+    );
+    assert_eq!(
+        database(&app(&ok("127.0.0.1", "verify-full", &bundle), &[])).await,
+        ("unhealthy".to_owned(), Some("tls".to_owned()))
+    );
+    for mode in ["verify-ca", "verify-full"] {
+        assert_eq!(
+            database(&app(&ok("localhost", mode, &wrong), &[])).await,
+            ("unhealthy".to_owned(), Some("tls".to_owned())),
+            "{mode} with a wrong CA"
+        );
+    }
+    // The root certificate may also come from PGSSLROOTCERT or a key=value string.
+    let env_url = url("localhost", &pg, "sslmode=verify-full");
+    assert_eq!(
+        database(&app(&env_url, &[("PGSSLROOTCERT", &bundle)]))
+            .await
+            .0,
+        "healthy"
+    );
+    let kv = format!("host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert='{bundle}'", pg.port());
+    assert_eq!(database(&app(&kv, &[])).await.0, "healthy");
+    // A server that only takes TLS refuses plain text.
+    let plain = app(&url("127.0.0.1", &pg, "sslmode=disable"), &[]);
+    assert_eq!(
+        database(&plain).await,
+        ("unhealthy".to_owned(), Some("auth".to_owned()))
+    );
+}
