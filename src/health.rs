@@ -9,11 +9,10 @@
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::future::join_all;
+use futures_util::future::{join_all, BoxFuture, Shared};
 use futures_util::FutureExt;
 
 use crate::checks::supabase::SupabaseCheck;
@@ -76,16 +75,27 @@ pub struct Checks {
 }
 
 pub struct Evaluator {
+    probe: Arc<Probe>,
+    cache_ttl: Duration,
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// What one evaluation needs; shared with the task that runs it.
+struct Probe {
     checks: Checks,
     timeout: Duration,
-    cache_ttl: Duration,
     redactor: Redactor,
-    /// Holds the last report; held for the whole of an evaluation, which is
-    /// what makes concurrent requests share one evaluation.
-    cache: tokio::sync::Mutex<Option<Arc<Report>>>,
-    /// Counts finished evaluations, so a waiter can tell that the one it
-    /// waited for has finished and take its result whatever its age.
-    finished: AtomicU64,
+}
+
+type Flight = Shared<BoxFuture<'static, Arc<Report>>>;
+
+#[derive(Default)]
+struct Cache {
+    last: Option<Arc<Report>>,
+    /// The evaluation running now, numbered, which every request that comes
+    /// meanwhile joins.
+    in_flight: Option<(u64, Flight)>,
+    flights: u64,
 }
 
 type CheckFuture<'a> = Pin<Box<dyn std::future::Future<Output = CheckOutcome> + Send + 'a>>;
@@ -93,39 +103,118 @@ type CheckFuture<'a> = Pin<Box<dyn std::future::Future<Output = CheckOutcome> + 
 impl Evaluator {
     pub fn new(checks: Checks, timeout: Duration, cache_ttl: Duration, redactor: Redactor) -> Self {
         Self {
-            checks,
-            timeout,
+            probe: Arc::new(Probe {
+                checks,
+                timeout,
+                redactor,
+            }),
             cache_ttl,
-            redactor,
-            cache: tokio::sync::Mutex::new(None),
-            finished: AtomicU64::new(0),
+            cache: Arc::default(),
         }
     }
 
     pub fn database(&self) -> Option<&Database> {
-        self.checks.database.as_ref()
+        self.probe.checks.database.as_ref()
     }
 
-    /// A report no older than the cache TTL, evaluating if needed.
+    /// A report no older than the cache TTL. Requests that arrive while an
+    /// evaluation runs join it. The evaluation runs in a task of its own, so
+    /// a request that goes away (a monitor that hung up) does not cancel it
+    /// for the others: every waiter is answered within the deadline of the
+    /// evaluation it joined.
     pub async fn report(&self) -> Arc<Report> {
         if self.cache_ttl.is_zero() {
-            return Arc::new(self.evaluate().await);
+            return Arc::new(self.probe.evaluate().await);
         }
-        let seen = self.finished.load(Ordering::Acquire);
-        let mut cache = self.cache.lock().await;
-        if let Some(report) = cache.as_ref() {
-            let fresh = report.measured_at.elapsed() < self.cache_ttl;
-            let just_finished = self.finished.load(Ordering::Acquire) != seen;
-            if fresh || just_finished {
-                return report.clone();
+        let (number, flight) = {
+            let mut cache = lock(&self.cache);
+            if let Some(report) = &cache.last {
+                if report.measured_at.elapsed() < self.cache_ttl {
+                    return report.clone();
+                }
             }
+            match &cache.in_flight {
+                Some(flight) => flight.clone(),
+                None => {
+                    cache.flights += 1;
+                    let number = cache.flights;
+                    let flight = self.launch(number);
+                    cache.in_flight = Some((number, flight.clone()));
+                    (number, flight)
+                }
+            }
+        };
+        let report = flight.await;
+        // The task normally clears its own flight; this covers a task that
+        // ended without doing so (runtime shutting down).
+        let mut cache = lock(&self.cache);
+        if cache.in_flight.as_ref().is_some_and(|(n, _)| *n == number) {
+            cache.in_flight = None;
         }
-        let report = Arc::new(self.evaluate().await);
-        *cache = Some(report.clone());
-        self.finished.fetch_add(1, Ordering::Release);
         report
     }
 
+    fn launch(&self, number: u64) -> Flight {
+        let probe = self.probe.clone();
+        let cache = self.cache.clone();
+        let task = tokio::spawn(async move {
+            let report = Arc::new(probe.evaluate().await);
+            let mut cache = lock(&cache);
+            cache.last = Some(report.clone());
+            if cache.in_flight.as_ref().is_some_and(|(n, _)| *n == number) {
+                cache.in_flight = None;
+            }
+            report
+        });
+        let components = self.probe.checks.components.clone();
+        async move {
+            match task.await {
+                Ok(report) => report,
+                // The evaluation task died (it cannot panic: checks are
+                // isolated; but the runtime may be shutting down).
+                Err(_) => Arc::new(Report::failed(&components, "evaluation task ended early")),
+            }
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Runs every check once, bounded by the deadline; never cached.
+    pub async fn evaluate(&self) -> Report {
+        self.probe.evaluate().await
+    }
+}
+
+/// The cache lock is held for a few instructions only and nothing panics
+/// under it; a poisoned lock still holds consistent data.
+fn lock(cache: &Mutex<Cache>) -> std::sync::MutexGuard<'_, Cache> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Report {
+    /// Every component unhealthy, for when no evaluation result exists.
+    fn failed(components: &[Component], why: &str) -> Report {
+        let components: Vec<ComponentReport> = components
+            .iter()
+            .map(|&component| ComponentReport {
+                component,
+                critical: true,
+                outcome: CheckOutcome::unhealthy(Reason::QueryFailed, why),
+                latency: Duration::ZERO,
+            })
+            .collect();
+        Report {
+            status: aggregate(&components),
+            components,
+            checked_at: SystemTime::now(),
+            measured_at: Instant::now(),
+        }
+    }
+}
+
+impl Probe {
     /// Runs every check once, bounded by the deadline; never cached.
     pub async fn evaluate(&self) -> Report {
         let started = Instant::now();

@@ -327,3 +327,48 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         "healthy"
     );
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_per_evaluation_and_never_carry_secrets() {
+    let mut stack = Stack::new().await;
+    let password = "pw-distinctive-5521";
+    let db_url = stack.env["DATABASE_URL"].replace("postgres@", &format!("postgres:{password}@"));
+    stack
+        .set("DATABASE_URL", &db_url)
+        .set("HEALTH_LOG_FORMAT", "json")
+        .set("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+        .set("SUPABASE_SERVICES", "auth,realtime,rest,storage");
+    let mut failing = stack.env.clone();
+    failing.insert(
+        "SUPABASE_ANON_KEY".into(),
+        "sb_publishable_wrong_but_secret_7731".into(),
+    );
+    failing.insert(
+        "DATABASE_URL".into(),
+        format!("postgres://postgres:{password}@127.0.0.1:1/postgres?sslmode=disable"),
+    );
+    for env in [&stack.env, &failing] {
+        let out = run(env, &["check"]);
+        let stderr = text(&out.stderr);
+        let mut evaluations = 0;
+        for line in stderr.lines() {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if event["message"] == "health evaluated" {
+                evaluations += 1;
+                assert!(event["status"].is_string());
+                assert!(event["database.status"].is_string());
+                assert!(event["database.latency_ms"].is_number());
+            }
+        }
+        assert_eq!(evaluations, 1, "{stderr}");
+        for secret in [
+            password,
+            support::supabase::ANON_KEY,
+            "sb_publishable_wrong_but_secret_7731",
+            support::DETAILS_TOKEN,
+        ] {
+            assert!(!stderr.contains(secret), "{secret} reached a log");
+        }
+    }
+}

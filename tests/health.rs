@@ -666,3 +666,60 @@ async fn sslmode_prefer_falls_back_to_plain_and_require_fails_without_server_tls
     assert_eq!(body["details"]["database"], "unhealthy");
     assert_eq!(body["checks"]["database"]["reason"], "tls");
 }
+
+#[tokio::test]
+async fn connection_is_opened_at_start_up_before_any_request() {
+    let stack = Stack::dedicated().await;
+    let app = stack.app();
+    let started = std::time::Instant::now();
+    while stack.pg().connections_of_health().await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no connection was opened ahead of use"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.evaluator.database().unwrap().open_connections(), 1);
+}
+
+#[tokio::test]
+async fn connection_closed_by_the_server_is_replaced_without_an_outage() {
+    let stack = Stack::new().await;
+    let app = stack.app();
+    assert_eq!(get(&app, "/health").await.status, StatusCode::OK);
+    // What an idle timeout on the server or pooler does while a Lambda
+    // container is frozen.
+    stack
+        .sql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'meshhook-health' AND datname = '{}'",
+            stack.db
+        ))
+        .await;
+    for _ in 0..3 {
+        let answer = verbose(&app).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_goes_away_does_not_cancel_the_shared_evaluation() {
+    let mut stack = Stack::new().await;
+    stack
+        .set("HEALTH_CACHE_TTL_MS", "1000")
+        .set("HEALTH_TIMEOUT_MS", "400");
+    stack.supabase.hang("/auth/v1/health").await;
+    let app = stack.app();
+    // The first caller hangs up after 100 ms; the evaluation goes on.
+    let first = tokio::time::timeout(Duration::from_millis(100), get(&app, "/health")).await;
+    assert!(first.is_err());
+    let second = get(&app, "/health").await;
+    assert_eq!(second.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // Joined the running evaluation: answered by its deadline, not a new one.
+    assert!(
+        second.elapsed < Duration::from_millis(300) + SLACK,
+        "took {:?}",
+        second.elapsed
+    );
+    assert_eq!(stack.supabase.requests_to("/auth/v1/health").await.len(), 1);
+}

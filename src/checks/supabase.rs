@@ -115,7 +115,16 @@ impl SupabaseCheck {
                 )
             }
         };
-        let mut request = self.client.get(url).header("apikey", key);
+        let Ok(mut apikey) = reqwest::header::HeaderValue::from_str(key) else {
+            return ServiceResult::failed(
+                Status::Unhealthy,
+                Reason::NotConfigured,
+                "API key is not a valid header value",
+            );
+        };
+        // Sensitive values are left out of every Debug output (and so of traces).
+        apikey.set_sensitive(true);
+        let mut request = self.client.get(url).header("apikey", apikey);
         if is_jwt_shaped(key) {
             request = request.bearer_auth(key);
         }
