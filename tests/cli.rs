@@ -30,19 +30,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn count(pg: &Postgres, db: &str, sql: &str) -> i64 {
-    let (client, connection) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(connection);
-    let rows = client.simple_query(sql).await.unwrap();
-    drop(client);
-    let _ = task.await;
-    rows.iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
-            _ => None,
-        })
-        .unwrap()
+    pg.value(db, sql).await.unwrap().parse().unwrap()
 }
 
 #[tokio::test]

@@ -42,6 +42,7 @@ async fn database(app: &App) -> (String, Option<String>) {
 /// Whether the health connection to `pg` is encrypted.
 async fn encrypted(pg: &Postgres) -> String {
     pg.value(
+        "postgres",
         "SELECT bool_or(s.ssl)::text FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
          WHERE a.application_name = 'meshhook-health'",
     )

@@ -409,10 +409,10 @@ impl Postgres {
         config
     }
 
-    /// The first column of the first row of `sql` (run on `postgres`), as text.
-    pub async fn value(&self, sql: &str) -> Option<String> {
+    /// The first column of the first row of `sql` run on database `db`, as text.
+    pub async fn value(&self, db: &str, sql: &str) -> Option<String> {
         let (client, connection) = self
-            .admin_config("postgres")
+            .admin_config(db)
             .connect(tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -429,6 +429,7 @@ impl Postgres {
     /// Connections whose application_name is meshhook-health.
     pub async fn connections_of_health(&self) -> i64 {
         self.value(
+            "postgres",
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meshhook-health'",
         )
         .await
