@@ -723,3 +723,26 @@ async fn a_request_that_goes_away_does_not_cancel_the_shared_evaluation() {
     );
     assert_eq!(stack.supabase.requests_to("/auth/v1/health").await.len(), 1);
 }
+
+#[tokio::test]
+async fn pooled_connection_that_died_unseen_is_replaced_and_the_check_retried() {
+    let mut stack = Stack::new().await;
+    let proxy = support::proxy::Proxy::start(stack.pg().port()).await;
+    let through_proxy = stack.env["DATABASE_URL"].replace(
+        &format!(":{}/", stack.pg().port()),
+        &format!(":{}/", proxy.port()),
+    );
+    stack.set("DATABASE_URL", &through_proxy);
+    let app = stack.app();
+    assert_eq!(get(&app, "/health").await.status, StatusCode::OK);
+
+    // The connection looks open to the pool, but is dead: the first query on
+    // it fails, and the check must retry on a new connection in time.
+    proxy.sever_all();
+    for _ in 0..3 {
+        let answer = verbose(&app).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert!(answer.elapsed < stack.timeout() + SLACK);
+        proxy.sever_all();
+    }
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod proxy;
 pub mod runtime_api;
 pub mod supabase;
 pub mod tls;
