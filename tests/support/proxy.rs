@@ -55,7 +55,7 @@ async fn carry(mut client: TcpStream, mut server: TcpStream, mut severed: watch:
     drop(server);
     let mut byte = [0u8; 1];
     let _ = client.read(&mut byte).await;
-    let _ = client.set_linger(Some(std::time::Duration::ZERO));
+    let _ = client.set_zero_linger();
     drop(client);
 }
 
