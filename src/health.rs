@@ -8,17 +8,17 @@
 
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::{join_all, BoxFuture, Shared};
 use futures_util::FutureExt;
 
+use crate::checks::database::DatabaseCheck;
 use crate::checks::supabase::SupabaseCheck;
 use crate::checks::workers::WorkersCheck;
-use crate::checks::{database, CheckOutcome, Component, Reason, Status};
-use crate::db::Database;
+use crate::checks::{Check, CheckOutcome, Component, Reason, Status};
+use crate::db::{Database, Session};
 use crate::telemetry::Redactor;
 
 /// One component's result within a report.
@@ -65,13 +65,59 @@ pub fn aggregate(components: &[ComponentReport]) -> Status {
     }
 }
 
-/// The checks of this process, as data: which components, how to run each.
+/// One registered check: which component it reports, whether its failure
+/// is critical, and how to run it.
+pub struct Registered {
+    pub component: Component,
+    pub critical: bool,
+    pub check: Box<dyn Check>,
+}
+
+/// The checks of this process, as data, in report order, and the database
+/// pool whose connection they share within an evaluation.
 pub struct Checks {
-    pub components: Vec<Component>,
-    pub noncritical: BTreeSet<Component>,
+    pub registered: Vec<Registered>,
     pub database: Option<Database>,
-    pub workers: Option<WorkersCheck>,
-    pub supabase: Option<SupabaseCheck>,
+}
+
+impl Checks {
+    /// The contract's checks for `components`: database and workers share
+    /// the pool; Supabase uses its own HTTPS client.
+    pub fn standard(
+        components: &[Component],
+        noncritical: &BTreeSet<Component>,
+        database: Option<Database>,
+        workers: Option<WorkersCheck>,
+        supabase: Option<SupabaseCheck>,
+    ) -> Self {
+        let mut workers = workers;
+        let mut supabase = supabase;
+        let registered = components
+            .iter()
+            .map(|&component| {
+                let check: Box<dyn Check> = match component {
+                    Component::Database => Box::new(DatabaseCheck),
+                    Component::Workers => match workers.take() {
+                        Some(w) => Box::new(w),
+                        None => Box::new(NotConfigured),
+                    },
+                    Component::Supabase => match supabase.take() {
+                        Some(s) => Box::new(s),
+                        None => Box::new(NotConfigured),
+                    },
+                };
+                Registered {
+                    component,
+                    critical: !noncritical.contains(&component),
+                    check,
+                }
+            })
+            .collect();
+        Self {
+            registered,
+            database,
+        }
+    }
 }
 
 pub struct Evaluator {
@@ -97,8 +143,6 @@ struct Cache {
     in_flight: Option<(u64, Flight)>,
     flights: u64,
 }
-
-type CheckFuture<'a> = Pin<Box<dyn std::future::Future<Output = CheckOutcome> + Send + 'a>>;
 
 impl Evaluator {
     pub fn new(checks: Checks, timeout: Duration, cache_ttl: Duration, redactor: Redactor) -> Self {
@@ -166,7 +210,13 @@ impl Evaluator {
             }
             report
         });
-        let components = self.probe.checks.components.clone();
+        let components: Vec<Component> = self
+            .probe
+            .checks
+            .registered
+            .iter()
+            .map(|r| r.component)
+            .collect();
         async move {
             match task.await {
                 Ok(report) => report,
@@ -221,21 +271,8 @@ impl Probe {
         let deadline = tokio::time::Instant::from_std(started + self.timeout);
         let session = self.checks.database.as_ref().map(Database::session);
 
-        let runs = self.checks.components.iter().map(|&component| {
-            let check: CheckFuture<'_> = match component {
-                Component::Database => match &session {
-                    Some(s) => Box::pin(database::check(s)),
-                    None => Box::pin(not_configured()),
-                },
-                Component::Workers => match (&session, &self.checks.workers) {
-                    (Some(s), Some(w)) => Box::pin(w.check(s)),
-                    _ => Box::pin(not_configured()),
-                },
-                Component::Supabase => match &self.checks.supabase {
-                    Some(s) => Box::pin(s.check()),
-                    None => Box::pin(not_configured()),
-                },
-            };
+        let runs = self.checks.registered.iter().map(|registered| {
+            let check = registered.check.run(session.as_ref());
             async move {
                 // A panic inside a check is a bug of ours; it must cost that
                 // component, not the answer or the process.
@@ -248,8 +285,8 @@ impl Probe {
                     Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
                 };
                 ComponentReport {
-                    component,
-                    critical: !self.checks.noncritical.contains(&component),
+                    component: registered.component,
+                    critical: registered.critical,
                     outcome,
                     latency: started.elapsed(),
                 }
@@ -271,11 +308,19 @@ impl Probe {
     }
 }
 
-async fn not_configured() -> CheckOutcome {
-    CheckOutcome::unhealthy(
-        Reason::NotConfigured,
-        "component enabled without its settings",
-    )
+/// Stands in for a check whose settings are missing (configuration makes
+/// this unreachable; kept so that a gap shows as `not_configured`).
+struct NotConfigured;
+
+impl Check for NotConfigured {
+    fn run<'a>(&'a self, _session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async {
+            CheckOutcome::unhealthy(
+                Reason::NotConfigured,
+                "component enabled without its settings",
+            )
+        })
+    }
 }
 
 #[cfg(test)]

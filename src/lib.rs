@@ -73,16 +73,22 @@ impl App {
             )),
             None => None,
         };
-        let checks = Checks {
-            components: config.components.clone(),
-            noncritical: config.noncritical.clone(),
+        let checks = Checks::standard(
+            &config.components,
+            &config.noncritical,
             database,
             workers,
             supabase,
-        };
+        );
+        Ok(Self::with_checks(config, checks))
+    }
+
+    /// An app whose checks are given rather than built from the
+    /// configuration (tests use it to plant a misbehaving check).
+    pub fn with_checks(config: Config, checks: Checks) -> Self {
         let redactor = telemetry::Redactor::new(config.secrets());
         let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, redactor);
-        Ok(Self { config, evaluator })
+        Self { config, evaluator }
     }
 
     /// Opens the database connection in the background (never blocks).

@@ -2,10 +2,25 @@
 
 use tokio_postgres::SimpleQueryMessage;
 
-use super::{CheckOutcome, Reason};
+use futures_util::future::BoxFuture;
+
+use super::{Check, CheckOutcome, Reason};
 use crate::db::Session;
 
-pub async fn check(session: &Session<'_>) -> CheckOutcome {
+pub struct DatabaseCheck;
+
+impl Check for DatabaseCheck {
+    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async move {
+            match session {
+                Some(session) => check(session).await,
+                None => super::no_database(),
+            }
+        })
+    }
+}
+
+async fn check(session: &Session<'_>) -> CheckOutcome {
     match session.simple_query("SELECT 1").await {
         Ok(messages) => {
             let answered = messages

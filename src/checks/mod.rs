@@ -6,7 +6,22 @@ pub mod database;
 pub mod supabase;
 pub mod workers;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
+
+use crate::db::Session;
+
+/// A health check. `session` is the evaluation's shared database session
+/// (`None` when no database is configured). A check must not decide the
+/// deadline: the evaluator cancels it when time is up.
+pub trait Check: Send + Sync {
+    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome>;
+}
+
+/// The outcome for a database-backed check when no database is configured.
+pub(crate) fn no_database() -> CheckOutcome {
+    CheckOutcome::unhealthy(Reason::NotConfigured, "no database configured")
+}
 
 /// The parts of MeshHook that `/health` reports on, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

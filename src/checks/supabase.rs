@@ -13,7 +13,9 @@ use futures_util::future::join_all;
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 
-use super::{CheckOutcome, Facts, Reason, Status};
+use futures_util::future::BoxFuture;
+
+use super::{Check, CheckOutcome, Facts, Reason, Status};
 use crate::config::{GatewayService, SupabaseConfig};
 
 /// Largest response body read: health answers are tiny, and a peer that
@@ -69,7 +71,7 @@ impl SupabaseCheck {
         Self { client, config }
     }
 
-    pub async fn check(&self) -> CheckOutcome {
+    async fn check(&self) -> CheckOutcome {
         let results: Vec<(String, ServiceResult)> = match &self.config {
             SupabaseConfig::Gateway {
                 url,
@@ -233,6 +235,15 @@ impl SupabaseCheck {
                 (name.clone(), result)
             })
             .collect()
+    }
+}
+
+impl Check for SupabaseCheck {
+    fn run<'a>(
+        &'a self,
+        _session: Option<&'a crate::db::Session<'a>>,
+    ) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(self.check())
     }
 }
 

@@ -4,7 +4,9 @@
 
 use tokio_postgres::SimpleQueryMessage;
 
-use super::{CheckOutcome, Facts, Reason, Status};
+use futures_util::future::BoxFuture;
+
+use super::{Check, CheckOutcome, Facts, Reason, Status};
 use crate::config::WorkerThresholds;
 use crate::db::Session;
 
@@ -39,7 +41,7 @@ impl WorkersCheck {
         Self { sql, thresholds }
     }
 
-    pub async fn check(&self, session: &Session<'_>) -> CheckOutcome {
+    async fn check(&self, session: &Session<'_>) -> CheckOutcome {
         let messages = match session.simple_query(&self.sql).await {
             Ok(m) => m,
             Err(e) => return CheckOutcome::unhealthy(e.reason, e.message),
@@ -62,6 +64,17 @@ impl WorkersCheck {
             }
         }
         classify(&counts, &self.thresholds)
+    }
+}
+
+impl Check for WorkersCheck {
+    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async move {
+            match session {
+                Some(session) => self.check(session).await,
+                None => super::no_database(),
+            }
+        })
     }
 }
 
