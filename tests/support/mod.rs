@@ -3,6 +3,7 @@
 //! whose settings the test then bends.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;
@@ -196,4 +197,19 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs `serve` mode in this process on a free port; returns its address.
+pub async fn spawn_serve(app: Arc<App>) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = meshhook_health::serve::serve(app, listener, std::future::pending()).await;
+    });
+    (addr, task)
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }

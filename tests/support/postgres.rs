@@ -176,13 +176,29 @@ impl Postgres {
             format!("ssl_key_file={}", key.display()),
         ]);
         if tls_only {
-            let hba = pg.dir.join("pg_hba.conf");
-            std::fs::write(&hba, "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n").unwrap();
-            chown_to_server_user(&hba);
-            pg.settings.push(format!("hba_file={}", hba.display()));
+            pg.hba("hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n");
         }
         pg.start();
         pg
+    }
+
+    /// A dedicated cluster where TCP logins need a password (SCRAM), as in
+    /// production; role `app` has password `app-password`.
+    pub async fn dedicated_with_passwords() -> Postgres {
+        let mut pg = Self::prepare();
+        pg.hba("host all all 127.0.0.1/32 scram-sha-256\n");
+        pg.start();
+        pg.execute("postgres", "CREATE ROLE app LOGIN PASSWORD 'app-password'")
+            .await;
+        pg
+    }
+
+    /// Replaces the TCP rules (Unix-socket logins stay trusted for setup).
+    fn hba(&mut self, tcp_rules: &str) {
+        let hba = self.dir.join("pg_hba.conf");
+        std::fs::write(&hba, format!("local all all trust\n{tcp_rules}")).unwrap();
+        chown_to_server_user(&hba);
+        self.settings.push(format!("hba_file={}", hba.display()));
     }
 
     fn prepare() -> Postgres {

@@ -1,0 +1,70 @@
+//! No leak per timed-out evaluation. Alone in its own test binary, because
+//! it counts the process's file descriptors.
+
+mod support;
+
+use std::time::Duration;
+
+use support::Stack;
+
+/// Tasks alive on this test's runtime.
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[tokio::test]
+async fn a_thousand_timed_out_evaluations_leak_nothing() {
+    let mut stack = Stack::dedicated().await;
+    stack
+        .set("HEALTH_COMPONENTS", "database,workers")
+        .set("HEALTH_TIMEOUT_MS", "10")
+        .set("HEALTH_CACHE_TTL_MS", "0");
+    let app = stack.app();
+    let (addr, _server) = support::spawn_serve(app.clone()).await;
+    let client = support::http_client();
+    let url = format!("http://{addr}/health");
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    let fds_before = support::open_fds();
+    let tasks_before = alive_tasks();
+
+    stack.pg().freeze();
+    for _ in 0..1000 {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 500);
+        let _ = response.bytes().await;
+    }
+    assert!(app.evaluator.database().unwrap().open_connections() <= 1);
+    stack.pg().thaw();
+    // Healthy again (once the thawed server has worked through the queue of
+    // abandoned connection attempts), with a fresh pooled connection in place
+    // of the discarded one: the same resources as before the faults.
+    let started = std::time::Instant::now();
+    while client.get(&url).send().await.unwrap().status() != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never healthy again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    while (support::open_fds() != fds_before || alive_tasks() != tasks_before)
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(support::open_fds(), fds_before, "file descriptors leaked");
+    assert_eq!(alive_tasks(), tasks_before, "tasks leaked");
+    let started = std::time::Instant::now();
+    while stack.pg().connections_of_health().await > 1
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        stack.pg().connections_of_health().await,
+        1,
+        "connections leaked"
+    );
+}
