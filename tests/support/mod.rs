@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;

@@ -77,7 +77,7 @@ fn run_as() -> Option<(u32, u32)> {
     Some((fields[2].parse().unwrap(), fields[3].parse().unwrap()))
 }
 
-fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     if let Some((uid, gid)) = run_as() {
         cmd.uid(uid).gid(gid);
@@ -85,7 +85,7 @@ fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     cmd
 }
 
-fn chown_to_server_user(path: &Path) {
+pub(crate) fn chown_to_server_user(path: &Path) {
     if let Some((uid, gid)) = run_as() {
         std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown test directory");
     }
