@@ -45,6 +45,11 @@ impl Stack {
         Self::build(Some(Postgres::dedicated())).await
     }
 
+    /// On a cluster the test set up itself.
+    pub async fn on(pg: Postgres) -> Stack {
+        Self::build(Some(pg)).await
+    }
+
     async fn build(dedicated: Option<Postgres>) -> Stack {
         let supabase = Supabase::start().await;
         let (pg, db) = match &dedicated {

@@ -158,6 +158,14 @@ impl Postgres {
         pg
     }
 
+    /// A dedicated cluster with extra server settings (`name=value`).
+    pub fn dedicated_with(settings: &[&str]) -> Postgres {
+        let mut pg = Self::prepare();
+        pg.settings.extend(settings.iter().map(|s| s.to_string()));
+        pg.start();
+        pg
+    }
+
     /// A dedicated cluster that speaks TLS with `pki`'s server certificate.
     /// With `tls_only`, pg_hba accepts TCP connections only over TLS.
     pub fn dedicated_tls(pki: &super::tls::Pki, tls_only: bool) -> Postgres {

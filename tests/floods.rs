@@ -1,0 +1,166 @@
+//! Floods in serve mode: the cache keeps them away from the database, the
+//! pool caps connections when the cache is off, and memory stays flat.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::postgres::free_port;
+use support::{Postgres, Running, Stack};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
+
+fn serve(env: &HashMap<String, String>) -> (Running, String) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .env_clear()
+        .envs(env)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (Running(child), format!("http://127.0.0.1:{port}/health"))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// `total` GETs over `connections` concurrent keep-alive connections;
+/// returns how many were answered 200 with a healthy body.
+async fn flood(url: &str, total: usize, connections: usize) -> usize {
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let workers = (0..connections).map(|_| {
+        let (next, ok, url) = (next.clone(), ok.clone(), url.to_owned());
+        tokio::spawn(async move {
+            // One client per worker: one keep-alive connection each.
+            let client = support::http_client();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let response = client.get(&url).send().await.unwrap();
+                let status = response.status();
+                let body = response.bytes().await.unwrap();
+                if status == 200 && body.starts_with(br#"{"status":"healthy""#) {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    });
+    for worker in futures_util::future::join_all(workers).await {
+        worker.unwrap();
+    }
+    ok.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_costs_the_database_one_evaluation_per_cache_window_and_no_memory() {
+    let pg = Postgres::dedicated_with(&["shared_preload_libraries=pg_stat_statements"]);
+    pg.execute("postgres", "CREATE EXTENSION pg_stat_statements")
+        .await;
+    let mut stack = Stack::on(pg).await;
+    stack.unset("HEALTH_CACHE_TTL_MS"); // the default, 1000 ms
+    let (server, url) = serve(&stack.env);
+
+    assert_eq!(flood(&url, 500, 50).await, 500);
+    let rss_warm = rss_kib(server.0.id());
+    stack
+        .pg()
+        .execute("postgres", "SELECT pg_stat_statements_reset()")
+        .await;
+    let started = Instant::now();
+    assert_eq!(
+        flood(&url, 20_000, 50).await,
+        20_000,
+        "every answer correct"
+    );
+    let elapsed = started.elapsed();
+    let rss_after = rss_kib(server.0.id());
+
+    let evaluations: u64 = stack
+        .pg()
+        .value(
+            "postgres",
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query = 'SELECT 1' OR query = 'SELECT $1'",
+        )
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    let windows = elapsed.as_millis() as u64 / 1000 + 1;
+    eprintln!(
+        "flood: 20,000 requests in {elapsed:?}, {evaluations} evaluations, RSS {rss_warm} -> {rss_after} KiB"
+    );
+    assert!(evaluations >= 1, "the flood never reached the database");
+    assert!(
+        evaluations <= windows,
+        "{evaluations} evaluations in {elapsed:?} ({windows} cache windows)"
+    );
+    // Memory flat: a few hundred KiB of allocator noise at most.
+    assert!(
+        rss_after <= rss_warm + 2048,
+        "RSS grew from {rss_warm} KiB to {rss_after} KiB over 20,000 requests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cache_fifty_concurrent_requests_never_hold_more_than_pool_max_connections() {
+    let mut stack = Stack::dedicated().await;
+    stack.set("HEALTH_CACHE_TTL_MS", "0");
+    let (_server, url) = serve(&stack.env);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        let port = stack.pg().port();
+        tokio::spawn(async move {
+            let (client, connection) = tokio_postgres::connect(
+                &format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .unwrap();
+            tokio::spawn(connection);
+            while !done.load(Ordering::Relaxed) {
+                let rows = client
+                    .simple_query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meshhook-health'")
+                    .await
+                    .unwrap();
+                for message in rows {
+                    if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                        let n: usize = row.get(0).unwrap().parse().unwrap();
+                        peak.fetch_max(n, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    assert_eq!(flood(&url, 2_000, 50).await, 2_000);
+    done.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
+    let peak = peak.load(Ordering::Relaxed);
+    eprintln!("no cache: peak {peak} connection(s) during 2,000 requests over 50 connections");
+    assert!(peak >= 1, "the sampler never saw the connection");
+    assert_eq!(
+        peak, 1,
+        "DATABASE_POOL_MAX=1 but {peak} connections were open at once"
+    );
+}
