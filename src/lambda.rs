@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, RequestExt, Service};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -59,8 +60,9 @@ pub async fn handle(
         // Infallible: `render` produced JSON text.
         return Ok(RawValue::from_string(body).expect("rendered body is JSON"));
     }
-    let request: LambdaRequest =
+    let mut request: LambdaRequest =
         serde_json::from_str(payload.get()).map_err(|_| UnsupportedEvent)?;
+    defuse(&mut request)?;
     let mut adapter =
         lambda_http::Adapter::from(service_fn(|request: lambda_http::Request| async move {
             Ok::<_, std::convert::Infallible>(answer(app, request).await)
@@ -71,6 +73,131 @@ pub async fn handle(
             Ok(serde_json::value::to_raw_value(&response).expect("Lambda response serialises"))
         }
         Err(never) => match never {},
+    }
+}
+
+/// Makes an event safe for `lambda_http`'s conversion to a request, which
+/// panics on a URL it cannot parse (a hostile `Host` header or path).
+/// Routing needs neither host nor scheme, so those go; the path and stage
+/// keep their meaning but are percent-encoded down to characters every URL
+/// parser accepts.
+fn defuse(request: &mut LambdaRequest) -> Result<(), UnsupportedEvent> {
+    use http::header::{HeaderName, HOST};
+    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    let strip = |headers: &mut http::HeaderMap| {
+        headers.remove(HOST);
+        headers.remove(X_FORWARDED_PROTO);
+    };
+    // Bodies are never read; an invalid base64 body would panic in decoding.
+    match request {
+        LambdaRequest::ApiGatewayV1(event) => {
+            strip(&mut event.headers);
+            strip(&mut event.multi_value_headers);
+            (event.body, event.is_base64_encoded) = (None, false);
+            event.request_context.domain_name = None;
+            event.path = Some(safe_path(event.path.as_deref()));
+            event.request_context.stage = event.request_context.stage.as_deref().map(safe_segment);
+            bound_query(&mut event.query_string_parameters);
+            bound_query(&mut event.multi_value_query_string_parameters);
+        }
+        LambdaRequest::ApiGatewayV2(event) => {
+            strip(&mut event.headers);
+            (event.body, event.is_base64_encoded) = (None, false);
+            event.request_context.domain_name = None;
+            event.raw_path = Some(safe_path(event.raw_path.as_deref()));
+            // Appended to the URI as it is: keep it to what a URI allows.
+            event.raw_query_string = event.raw_query_string.as_deref().map(safe_query);
+            event.request_context.stage = event.request_context.stage.as_deref().map(safe_segment);
+        }
+        LambdaRequest::Alb(event) => {
+            strip(&mut event.headers);
+            strip(&mut event.multi_value_headers);
+            (event.body, event.is_base64_encoded) = (None, false);
+            event.path = Some(safe_path(event.path.as_deref()));
+            bound_query(&mut event.query_string_parameters);
+            bound_query(&mut event.multi_value_query_string_parameters);
+        }
+        // WebSocket and VPC Lattice events are not ours.
+        _ => return Err(UnsupportedEvent),
+    }
+    Ok(())
+}
+
+/// Longest path or query kept as it is: a URI longer than 64 KiB cannot be
+/// built (and API Gateway itself stops near 10 KiB).
+const MAX_URI_PART: usize = 8 * 1024;
+
+/// Percent-encodes every byte outside RFC 3986's unreserved and sub-delim
+/// characters (and `:@/%`), and makes the path absolute. An overlong path
+/// becomes one that no route matches.
+fn safe_path(path: Option<&str>) -> String {
+    let path = path.unwrap_or("/");
+    if path.len() > MAX_URI_PART {
+        return "/.overlong".to_owned();
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        out.push('/');
+    }
+    encode_into(&mut out, path, b":@/%");
+    out
+}
+
+/// A query string: as [`safe_path`], keeping `?`, `&` and `=`. An overlong
+/// one keeps only its `verbose` parameters, the only ones read.
+fn safe_query(query: &str) -> String {
+    let verbose_only;
+    let query = if query.len() > MAX_URI_PART {
+        verbose_only = query
+            .split('&')
+            .filter(|p| p.split('=').next() == Some("verbose") && p.len() < 64)
+            .collect::<Vec<_>>()
+            .join("&");
+        verbose_only.as_str()
+    } else {
+        query
+    };
+    let mut out = String::with_capacity(query.len());
+    encode_into(&mut out, query, b":@/?%");
+    out
+}
+
+/// Query parameters as a map: an overlong set keeps only `verbose`.
+fn bound_query(map: &mut QueryMap) {
+    let size: usize = map.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    if size > MAX_URI_PART {
+        let verbose: Vec<String> = map
+            .all("verbose")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v.len() < 64)
+            .map(str::to_owned)
+            .collect();
+        let mut kept = std::collections::HashMap::new();
+        if !verbose.is_empty() {
+            kept.insert("verbose".to_owned(), verbose);
+        }
+        *map = QueryMap::from(kept);
+    }
+}
+
+/// A stage name: as [`safe_path`], and without `/`.
+fn safe_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    encode_into(&mut out, segment, b":@");
+    out
+}
+
+fn encode_into(out: &mut String, text: &str, also_allowed: &[u8]) {
+    for &byte in text.as_bytes() {
+        let plain = byte.is_ascii_alphanumeric()
+            || b"-._~!$&'()*+,;=".contains(&byte)
+            || also_allowed.contains(&byte);
+        if plain {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
     }
 }
 

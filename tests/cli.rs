@@ -271,6 +271,8 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         event("http-api-default-stage.json"),
         r#"{"not":"an event"}"#.to_owned(),
         event("apigw-rest-get.json"),
+        r#"{"version":"2.0","rawPath":"/heal"#.to_owned(),
+        "[1,2,3]".to_owned(),
         event("scheduled.json"),
     ])
     .await;
@@ -289,10 +291,10 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         env.insert(k.into(), v);
     }
     let child = Running(binary(&env).stderr(Stdio::null()).spawn().unwrap());
-    let results = api.results(4, Duration::from_secs(20)).await;
+    let results = api.results(6, Duration::from_secs(20)).await;
     drop(child);
 
-    assert_eq!(results.len(), 4, "{results:?}");
+    assert_eq!(results.len(), 6, "{results:?}");
     let (kind, body) = &results[0];
     assert_eq!(kind, "response");
     assert_eq!(
@@ -308,7 +310,10 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         serde_json::from_str::<serde_json::Value>(body).unwrap()["statusCode"],
         200
     );
-    let (kind, body) = &results[3];
+    for (kind, body) in &results[3..5] {
+        assert_eq!(kind, "error", "truncated JSON and arrays are invocation errors: {body}");
+    }
+    let (kind, body) = &results[5];
     assert_eq!(kind, "response");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(body).unwrap()["status"],
