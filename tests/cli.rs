@@ -311,7 +311,10 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         200
     );
     for (kind, body) in &results[3..5] {
-        assert_eq!(kind, "error", "truncated JSON and arrays are invocation errors: {body}");
+        assert_eq!(
+            kind, "error",
+            "truncated JSON and arrays are invocation errors: {body}"
+        );
     }
     let (kind, body) = &results[5];
     assert_eq!(kind, "response");
