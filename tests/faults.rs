@@ -24,6 +24,14 @@ use wiremock::ResponseTemplate;
 const SLACK: Duration = Duration::from_millis(50);
 
 fn within_deadline(stack: &Stack, answer: &Answer) {
+    // For the README's failure table: `cargo test --test faults -- --nocapture --test-threads 1`.
+    eprintln!(
+        "measured: {} -> {} in {:.1} ms (deadline {} ms)",
+        std::thread::current().name().unwrap_or("?"),
+        answer.status.as_u16(),
+        answer.elapsed.as_secs_f64() * 1000.0,
+        stack.timeout().as_millis()
+    );
     assert!(
         answer.elapsed < stack.timeout() + SLACK,
         "answered in {:?}, deadline {:?}",
