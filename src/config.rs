@@ -85,6 +85,11 @@ pub struct Config {
     pub details_token: Option<Secret>,
     pub version: String,
     pub listen: SocketAddr,
+    /// `HEALTH_METRICS_NAMESPACE`: where EMF metrics go.
+    pub metrics_namespace: String,
+    /// Print EMF metric lines per evaluation; set by Lambda mode, not the
+    /// environment.
+    pub emit_metrics: bool,
 }
 
 /// How the Supabase services are asked.
@@ -234,6 +239,11 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
             listen,
+            metrics_namespace: env
+                .get("HEALTH_METRICS_NAMESPACE")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned()),
+            emit_metrics: false,
         })
     }
 

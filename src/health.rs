@@ -42,6 +42,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of `components` measured at `checked_at`, status aggregated.
+    pub fn new(components: Vec<ComponentReport>, checked_at: SystemTime) -> Report {
+        Report {
+            status: aggregate(&components),
+            components,
+            checked_at,
+            measured_at: Instant::now(),
+        }
+    }
+
     pub fn get(&self, component: Component) -> Option<&ComponentReport> {
         self.components.iter().find(|c| c.component == component)
     }
@@ -131,6 +141,8 @@ struct Probe {
     checks: Checks,
     timeout: Duration,
     redactor: Redactor,
+    /// EMF namespace when metrics are printed (Lambda mode).
+    metrics_namespace: Option<String>,
 }
 
 type Flight = Shared<BoxFuture<'static, Arc<Report>>>;
@@ -145,12 +157,19 @@ struct Cache {
 }
 
 impl Evaluator {
-    pub fn new(checks: Checks, timeout: Duration, cache_ttl: Duration, redactor: Redactor) -> Self {
+    pub fn new(
+        checks: Checks,
+        timeout: Duration,
+        cache_ttl: Duration,
+        redactor: Redactor,
+        metrics_namespace: Option<String>,
+    ) -> Self {
         Self {
             probe: Arc::new(Probe {
                 checks,
                 timeout,
                 redactor,
+                metrics_namespace,
             }),
             cache_ttl,
             cache: Arc::default(),
@@ -255,12 +274,7 @@ impl Report {
                 latency: Duration::ZERO,
             })
             .collect();
-        Report {
-            status: aggregate(&components),
-            components,
-            checked_at: SystemTime::now(),
-            measured_at: Instant::now(),
-        }
+        Report::new(components, SystemTime::now())
     }
 }
 
@@ -297,13 +311,11 @@ impl Probe {
         // the pool, or discards it if a query was abandoned at the deadline.
         drop(session);
 
-        let report = Report {
-            status: aggregate(&components),
-            components,
-            checked_at: SystemTime::now(),
-            measured_at: Instant::now(),
-        };
+        let report = Report::new(components, SystemTime::now());
         crate::telemetry::log_evaluation(&report, &self.redactor);
+        if let Some(namespace) = &self.metrics_namespace {
+            crate::metrics::emit(&report, namespace);
+        }
         report
     }
 }

@@ -32,6 +32,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod report;
 pub mod serve;
 pub mod shutdown;
@@ -87,7 +88,10 @@ impl App {
     /// configuration (tests use it to plant a misbehaving check).
     pub fn with_checks(config: Config, checks: Checks) -> Self {
         let redactor = telemetry::Redactor::new(config.secrets());
-        let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, redactor);
+        let metrics = config
+            .emit_metrics
+            .then(|| config.metrics_namespace.clone());
+        let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, redactor, metrics);
         Self { config, evaluator }
     }
 

@@ -146,8 +146,9 @@ fn run(mode: Mode) -> ExitCode {
     }
 }
 
-fn app() -> Result<Arc<App>, Failure> {
-    let config = Config::from_env()?;
+fn app(lambda: bool) -> Result<Arc<App>, Failure> {
+    let mut config = Config::from_env()?;
+    config.emit_metrics = lambda;
     App::new(config)
         .map(Arc::new)
         .map_err(|e| Failure::Runtime(e.to_string()))
@@ -160,7 +161,7 @@ fn signals() -> Result<Shutdown, Failure> {
 async fn run_mode(mode: Mode) -> Result<(), Failure> {
     match mode {
         Mode::Lambda => {
-            let app = app()?;
+            let app = app(true)?;
             app.warm_up();
             lambda::run(app)
                 .await
@@ -171,7 +172,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 Some(addr) => Some(config::parse_listen("--listen", &addr)?),
                 None => None,
             };
-            let app = app()?;
+            let app = app(false)?;
             let addr = listen.unwrap_or(app.config.listen);
             let mut shutdown = signals()?;
             let listener = tokio::net::TcpListener::bind(addr)
@@ -184,7 +185,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.to_string()))
         }
         Mode::Check => {
-            let app = app()?;
+            let app = app(false)?;
             let report = app.evaluator.evaluate().await;
             println!(
                 "{}",

@@ -290,9 +290,47 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
     ] {
         env.insert(k.into(), v);
     }
-    let child = Running(binary(&env).stderr(Stdio::null()).spawn().unwrap());
+    env.insert(
+        "HEALTH_METRICS_NAMESPACE".into(),
+        "MeshHook/HealthTest".into(),
+    );
+    let mut child = Running(
+        binary(&env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let results = api.results(6, Duration::from_secs(20)).await;
+    child.0.kill().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     drop(child);
+
+    // Metrics: three evaluations (two HTTP events, one scheduled; the cache
+    // is off), each one EMF document per component, `Healthy` once.
+    let documents: Vec<serde_json::Value> = stdout.lines().map(support::emf::check).collect();
+    assert_eq!(documents.len(), 9, "{stdout}");
+    assert_eq!(
+        documents
+            .iter()
+            .filter(|d| d.get("Healthy").is_some())
+            .count(),
+        3
+    );
+    for doc in &documents {
+        let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert!(directives
+            .iter()
+            .all(|d| d["Namespace"] == "MeshHook/HealthTest"));
+        assert_eq!(doc["ComponentHealthy"], 1);
+        assert!(doc["LatencyMs"].as_f64().unwrap() >= 0.0);
+    }
+    let components: Vec<&str> = documents[..3]
+        .iter()
+        .map(|d| d["Component"].as_str().unwrap())
+        .collect();
+    assert_eq!(components, ["database", "supabase", "workers"]);
 
     assert_eq!(results.len(), 6, "{results:?}");
     let (kind, body) = &results[0];

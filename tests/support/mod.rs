@@ -3,6 +3,7 @@
 //! whose settings the test then bends.
 #![allow(dead_code)]
 
+pub mod emf;
 pub mod net;
 pub mod pgbouncer;
 pub mod postgres;
