@@ -4,17 +4,24 @@
 //! microseconds: `config app first_evaluation`.
 //!
 //! Configuration comes from the environment, as in production. Compare
-//! `sslmode=disable` with `require`/`verify-full` to see what TLS adds;
-//! `scripts/tls-startup-cost.sh` runs it many times per mode.
+//! `sslmode=disable` with `require`/`verify-full` to see what TLS adds
+//! (`scripts/tls-startup-cost.sh`), or `DATABASE_URL` with
+//! `DATABASE_SECRET_ID` to see what Secrets Manager adds
+//! (`scripts/secret-startup-cost.sh`).
 
 use std::time::Instant;
 
-use meshhook_health::config::Config;
+use meshhook_health::config::{Config, Environment};
 use meshhook_health::App;
 
 fn main() {
     let started = Instant::now();
-    let config = match Config::from_env() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // As `main` does: with DATABASE_SECRET_ID, this reads Secrets Manager.
+    let config = match runtime.block_on(Config::load(&Environment)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("startup_cost: {e}");
@@ -22,10 +29,6 @@ fn main() {
         }
     };
     let configured = started.elapsed();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let app = App::new(config).expect("app");
     let built = started.elapsed();
     let report = runtime.block_on(app.evaluator.evaluate());

@@ -183,6 +183,29 @@ impl Config {
         Self::from_source(&Environment)
     }
 
+    /// As [`Config::from_source`], first reading the database connection
+    /// from Secrets Manager when `DATABASE_SECRET_ID` stands in for
+    /// `DATABASE_URL` and an enabled component needs the database.
+    pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
+        let components = match env.get("HEALTH_COMPONENTS") {
+            None => Component::ALL.to_vec(),
+            Some(list) => parse_components("HEALTH_COMPONENTS", &list, false)?,
+        };
+        if !components
+            .iter()
+            .any(|c| matches!(c, Component::Database | Component::Workers))
+        {
+            return Self::from_source(env);
+        }
+        match crate::secrets::database_url(env).await? {
+            Some(database_url) => Self::from_source(&crate::secrets::WithDatabaseUrl {
+                base: env,
+                database_url,
+            }),
+            None => Self::from_source(env),
+        }
+    }
+
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let components = match env.get("HEALTH_COMPONENTS") {
             None => Component::ALL.to_vec(),

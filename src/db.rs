@@ -73,18 +73,24 @@ impl DbConfig {
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let pool_max = crate::config::number(env, "DATABASE_POOL_MAX", 1, 1, 100)? as usize;
         let Some(url) = env.get("DATABASE_URL") else {
-            if env.get("DATABASE_SECRET_ID").is_some() {
-                return Err(ConfigError::new(
-                    "DATABASE_SECRET_ID",
-                    "reading the database from Secrets Manager is not available in this build; set DATABASE_URL",
-                ));
-            }
             return Err(ConfigError::new(
                 "DATABASE_URL",
-                "is required when the database or workers component is enabled",
+                "is required when the database or workers component is enabled (or set DATABASE_SECRET_ID)",
             ));
         };
         Self::parse(&url, env.get("PGSSLROOTCERT"), pool_max)
+    }
+
+    /// As [`DbConfig::from_source`], reading the connection from Secrets
+    /// Manager when `DATABASE_SECRET_ID` stands in for `DATABASE_URL`.
+    pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
+        match crate::secrets::database_url(env).await? {
+            Some(database_url) => Self::from_source(&crate::secrets::WithDatabaseUrl {
+                base: env,
+                database_url,
+            }),
+            None => Self::from_source(env),
+        }
     }
 
     /// Parses a URL or key=value connection string. `sslmode` and

@@ -34,6 +34,7 @@ pub mod http;
 pub mod lambda;
 pub mod metrics;
 pub mod report;
+pub mod secrets;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -146,8 +146,8 @@ fn run(mode: Mode) -> ExitCode {
     }
 }
 
-fn app(lambda: bool) -> Result<Arc<App>, Failure> {
-    let mut config = Config::from_env()?;
+async fn app(lambda: bool) -> Result<Arc<App>, Failure> {
+    let mut config = Config::load(&Environment).await?;
     config.emit_metrics = lambda;
     App::new(config)
         .map(Arc::new)
@@ -161,7 +161,7 @@ fn signals() -> Result<Shutdown, Failure> {
 async fn run_mode(mode: Mode) -> Result<(), Failure> {
     match mode {
         Mode::Lambda => {
-            let app = app(true)?;
+            let app = app(true).await?;
             app.warm_up();
             lambda::run(app)
                 .await
@@ -172,7 +172,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 Some(addr) => Some(config::parse_listen("--listen", &addr)?),
                 None => None,
             };
-            let app = app(false)?;
+            let app = app(false).await?;
             let addr = listen.unwrap_or(app.config.listen);
             let mut shutdown = signals()?;
             let listener = tokio::net::TcpListener::bind(addr)
@@ -185,7 +185,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.to_string()))
         }
         Mode::Check => {
-            let app = app(false)?;
+            let app = app(false).await?;
             let report = app.evaluator.evaluate().await;
             println!(
                 "{}",
@@ -204,7 +204,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
             if worker_id.trim().is_empty() {
                 return Err(ConfigError::new("--worker-id", "must not be empty").into());
             }
-            let db = Database::new(&DbConfig::from_source(&Environment)?);
+            let db = Database::new(&DbConfig::load(&Environment).await?);
             let version = std::env::var("MESHHOOK_VERSION")
                 .ok()
                 .filter(|v| !v.trim().is_empty())
@@ -220,7 +220,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
             })
         }
         Mode::Migrate => {
-            let db = Database::new(&DbConfig::from_source(&Environment)?);
+            let db = Database::new(&DbConfig::load(&Environment).await?);
             heartbeat::migrate(&db).await.map_err(|e| {
                 Failure::Runtime(format!("migration failed ({}): {e}", e.reason.as_str()))
             })?;

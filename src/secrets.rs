@@ -1,0 +1,183 @@
+//! `DATABASE_SECRET_ID`: the database connection read once at start-up from
+//! AWS Secrets Manager, through the AWS SDK's default credential chain.
+//!
+//! Nothing here runs unless that variable is set and `DATABASE_URL` is not:
+//! the SDK is neither configured nor loaded otherwise, so a function that
+//! takes its URL from the environment pays nothing for it at cold start.
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER` (or `AWS_ENDPOINT_URL`) redirects the
+//! calls, as everywhere in the AWS SDKs.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use serde::Deserialize;
+
+use crate::config::{ConfigError, Source};
+
+const VARIABLE: &str = "DATABASE_SECRET_ID";
+
+/// RDS-style secret JSON (what RDS and Secrets Manager's rotation write).
+/// `sslmode` and `sslrootcert` are our additions, for poolers that need TLS.
+#[derive(Deserialize)]
+struct RdsSecret {
+    username: String,
+    password: String,
+    host: String,
+    port: Option<serde_json::Value>,
+    dbname: Option<String>,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+/// A value in a key=value connection string, quoted.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// The connection string a secret holds: a URL or key=value string as it
+/// is, or RDS-style JSON turned into key=value.
+pub fn connection_string(secret: &str) -> Result<String, ConfigError> {
+    let secret = secret.trim();
+    if !secret.starts_with('{') {
+        return Ok(secret.to_owned());
+    }
+    let rds: RdsSecret = serde_json::from_str(secret).map_err(|_| {
+        ConfigError::new(
+            VARIABLE,
+            "the secret is JSON but not RDS-style (needs username, password, host; port and dbname optional)",
+        )
+    })?;
+    let port = match &rds.port {
+        None => "5432".to_owned(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(s)) if s.parse::<u16>().is_ok() => s.clone(),
+        Some(_) => {
+            return Err(ConfigError::new(
+                VARIABLE,
+                "the secret's port is not a port number",
+            ))
+        }
+    };
+    let mut parts = vec![
+        format!("host={}", quoted(&rds.host)),
+        format!("port={port}"),
+        format!("user={}", quoted(&rds.username)),
+        format!("password={}", quoted(&rds.password)),
+    ];
+    if let Some(dbname) = &rds.dbname {
+        parts.push(format!("dbname={}", quoted(dbname)));
+    }
+    if let Some(mode) = &rds.sslmode {
+        parts.push(format!("sslmode={}", quoted(mode)));
+    }
+    if let Some(root) = &rds.sslrootcert {
+        parts.push(format!("sslrootcert={}", quoted(root)));
+    }
+    Ok(parts.join(" "))
+}
+
+/// Reads the secret's string. Errors name the variable and the service's
+/// error code, never the secret.
+pub async fn fetch(secret_id: &str) -> Result<String, ConfigError> {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    // The same rustls/ring stack as the rest of the binary.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let code = e
+                .code()
+                .unwrap_or("no error code; check credentials, region and network");
+            ConfigError::new(
+                VARIABLE,
+                format!("cannot read the secret from Secrets Manager ({code})"),
+            )
+        })?;
+    output.secret_string().map(str::to_owned).ok_or_else(|| {
+        ConfigError::new(
+            VARIABLE,
+            "the secret has no string value (binary secrets are not supported)",
+        )
+    })
+}
+
+/// `base` with `DATABASE_URL` set to the connection string from the secret.
+pub struct WithDatabaseUrl<'a> {
+    pub base: &'a dyn Source,
+    pub database_url: String,
+}
+
+impl Source for WithDatabaseUrl<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        if name == "DATABASE_URL" {
+            Some(self.database_url.clone())
+        } else {
+            self.base.get(name)
+        }
+    }
+}
+
+/// When `DATABASE_URL` is unset and `DATABASE_SECRET_ID` is set, the
+/// connection string from the secret; otherwise `None` (nothing fetched).
+pub async fn database_url(env: &dyn Source) -> Result<Option<String>, ConfigError> {
+    if env.get("DATABASE_URL").is_some() {
+        return Ok(None);
+    }
+    let Some(secret_id) = env.get(VARIABLE) else {
+        return Ok(None);
+    };
+    let secret = fetch(secret_id.trim()).await?;
+    connection_string(&secret).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rds_json_becomes_a_quoted_key_value_string() {
+        let s = connection_string(
+            r#"{"username":"app","password":"p'a ss\\","engine":"postgres","host":"db.example.com","port":6543,"dbname":"postgres","dbInstanceIdentifier":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"host='db.example.com' port=6543 user='app' password='p\'a ss\\' dbname='postgres'"#
+        );
+        let parsed = crate::db::DbConfig::parse(&s, None, 1).unwrap();
+        assert_eq!(parsed.password(), Some("p'a ss\\"));
+    }
+
+    #[test]
+    fn urls_pass_through_and_bad_json_never_echoes() {
+        assert_eq!(
+            connection_string(" postgres://u:p@h/d ").unwrap(),
+            "postgres://u:p@h/d"
+        );
+        let error = connection_string(r#"{"user":"u","password":"hunter2"}"#).unwrap_err();
+        assert_eq!(error.variable, "DATABASE_SECRET_ID");
+        assert!(!error.to_string().contains("hunter2"));
+        let error =
+            connection_string(r#"{"username":"u","password":"hunter2","host":"h","port":"x"}"#)
+                .unwrap_err();
+        assert!(!error.to_string().contains("hunter2"));
+    }
+}
