@@ -1,0 +1,179 @@
+//! Real answers of `serve` mode checked against `docs/openapi.yaml`: every
+//! status returned is declared for its path and method, and every JSON body
+//! validates against the declared schema (OpenAPI 3.1 schemas are JSON
+//! Schema 2020-12).
+
+mod support;
+
+use http::Method;
+use serde_json::{json, Value};
+use support::{Stack, DETAILS_TOKEN};
+use wiremock::ResponseTemplate;
+
+fn spec() -> Value {
+    let text = std::fs::read_to_string(format!("{}/docs/openapi.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    serde_norway::from_str(&text).expect("openapi.yaml parses")
+}
+
+/// Follows a local `$ref` inside the spec.
+fn resolve<'a>(spec: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => spec
+            .pointer(reference.trim_start_matches('#'))
+            .expect("dangling $ref"),
+        None => node,
+    }
+}
+
+/// A validator for the schema at `reference` in the spec. The spec document
+/// is the root schema, so its `$ref`s resolve; the OpenAPI keys around the
+/// schemas are keywords a validator ignores.
+fn validator(spec: &Value, reference: &Value) -> jsonschema::Validator {
+    let mut root = spec.clone();
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    root["$ref"] = reference.clone();
+    jsonschema::draft202012::new(&root).expect("schemas compile")
+}
+
+#[test]
+fn the_schema_refuses_what_the_contract_forbids() {
+    let validator = validator(&spec(), &json!("#/components/schemas/HealthBody"));
+    let good = json!({"status":"healthy","version":"1.4.2","details":{"database":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z"});
+    assert!(validator.is_valid(&good));
+    for bad in [
+        json!({"status":"ok","version":"1","details":{"database":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z"}),
+        json!({"status":"healthy","version":"1","details":{"database":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z","host":"db"}),
+        json!({"status":"healthy","version":"1","details":{"cache":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z"}),
+        json!({"status":"healthy","version":"1","details":{"database":"healthy"},"checked_at":"yesterday"}),
+        json!({"status":"healthy","version":"1","details":{"database":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z",
+               "checks":{"database":{"status":"healthy","latency_ms":1,"error":"connection refused"}}}),
+    ] {
+        assert!(!validator.is_valid(&bad), "accepted {bad}");
+    }
+}
+
+/// Checks one real answer against the spec.
+fn conforms(
+    spec: &Value,
+    path: &str,
+    method: &Method,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) {
+    let operation = &spec["paths"][path][method.as_str().to_ascii_lowercase()];
+    assert!(operation.is_object(), "{method} {path} is not in the spec");
+    let response = resolve(spec, &operation["responses"][status.to_string()]);
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which the spec does not declare"
+    );
+    if let Some(declared) = response.get("headers").and_then(Value::as_object) {
+        for (name, header) in declared {
+            let value = headers
+                .get(name.as_str())
+                .unwrap_or_else(|| panic!("{method} {path}: header {name} missing"));
+            if let Some(expected) = header["schema"]["const"].as_str() {
+                assert_eq!(value, expected, "{method} {path}: header {name}");
+            }
+        }
+    }
+    let Some(schema) = response.pointer("/content/application~1json/schema") else {
+        assert!(
+            body.is_empty(),
+            "{method} {path}: a body the spec does not declare"
+        );
+        return;
+    };
+    assert_eq!(headers["content-type"], "application/json");
+    let instance: Value = serde_json::from_slice(body).expect("JSON body");
+    // The spec document is the root schema, so its `$ref`s resolve; the
+    // OpenAPI keys around the schemas are keywords a validator ignores.
+    let mut root = spec.clone();
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    root["$ref"] = schema["$ref"].clone();
+    let validator = jsonschema::draft202012::new(&root).expect("schemas compile");
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: {errors:?}\n{instance}"
+    );
+}
+
+#[tokio::test]
+async fn real_answers_match_the_openapi_document() {
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    stack.set("SUPABASE_SERVICES", "auth,realtime,storage");
+    let healthy = stack.app();
+    let (addr, _server) = support::spawn_serve(healthy).await;
+    let client = support::http_client();
+
+    // (method, target, token, spec path)
+    let requests: Vec<(Method, &str, Option<&str>, &str)> = vec![
+        (Method::GET, "/health", None, "/health"),
+        (
+            Method::GET,
+            "/health?verbose=1",
+            Some(DETAILS_TOKEN),
+            "/health",
+        ),
+        (Method::GET, "/health?verbose=1", Some("wrong"), "/health"),
+        (Method::HEAD, "/health", None, "/health"),
+        (Method::GET, "/health/live", None, "/health/live"),
+        (Method::HEAD, "/health/live", None, "/health/live"),
+        (Method::POST, "/health", None, "/health"),
+        (Method::DELETE, "/health", None, "/health"),
+        (Method::POST, "/health/live", None, "/health/live"),
+        (Method::GET, "/elsewhere", None, "/{other}"),
+    ];
+    let answer =
+        |base: String,
+         requests: Vec<(Method, &'static str, Option<&'static str>, &'static str)>| {
+            let (client, spec) = (client.clone(), spec.clone());
+            async move {
+                let mut statuses = Vec::new();
+                for (method, target, token, path) in requests {
+                    let mut request = client.request(method.clone(), format!("{base}{target}"));
+                    if let Some(token) = token {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    let body = response.bytes().await.unwrap();
+                    conforms(&spec, path, &method, status, &headers, &body);
+                    statuses.push(status);
+                }
+                statuses
+            }
+        };
+    let statuses = answer(format!("http://{addr}"), requests.clone()).await;
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 405, 405, 405, 404]);
+
+    // Unhealthy and degraded answers too, with every verbose field present.
+    stack
+        .supabase
+        .answer("/storage/v1/status", ResponseTemplate::new(503))
+        .await;
+    stack
+        .sql("INSERT INTO monitoring.worker_heartbeats (worker_id, last_seen_at) VALUES ('old', now() - interval '90 seconds')")
+        .await;
+    stack.set(
+        "DATABASE_URL",
+        "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+    );
+    let (addr, _unhealthy_server) = support::spawn_serve(stack.app()).await;
+    let statuses = answer(format!("http://{addr}"), requests[..4].to_vec()).await;
+    assert_eq!(statuses, [500, 500, 500, 500]);
+    stack.set("HEALTH_UNHEALTHY_STATUS", "503");
+    let (addr, _server_503) = support::spawn_serve(stack.app()).await;
+    assert_eq!(
+        answer(format!("http://{addr}"), requests[..2].to_vec()).await,
+        [503, 503]
+    );
+}
