@@ -1,8 +1,9 @@
 # The front door: every routine action has a target (`make help`).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+EVENT ?= events/http-api-default-stage.json
 
-.PHONY: help run test lint fmt build lambda bench clean
+.PHONY: help run test lint fmt build package deploy invoke release bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -13,18 +14,29 @@ run: ## Build, start a throwaway Postgres + demo heartbeat, serve /health on 127
 test: ## Run every test (unit, real-Postgres integration, CLI, Lambda events)
 	cargo test --locked --all-targets
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy with warnings as errors, cfn-lint on template.yaml
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+	cfn-lint template.yaml
 
 fmt: ## Format the code
 	cargo fmt
 
-build: ## Release build for this machine (target/release/meshhook-health)
-	cargo build --locked --release
+build: ## Lambda build for arm64 with cargo-lambda (pip install cargo-lambda)
+	cargo lambda build --release --arm64 --locked
 
-lambda: ## Lambda package build with cargo-lambda (pip install cargo-lambda)
-	cargo lambda build --release --arm64
+package: ## Lambda zip: target/lambda/meshhook-health/bootstrap.zip
+	cargo lambda build --release --arm64 --locked --output-format zip
+
+deploy: ## sam build (cargo-lambda) + sam deploy --guided (pip install aws-sam-cli)
+	sam build --beta-features
+	sam deploy --guided
+
+invoke: ## Run one event through the real binary with cargo-lambda: make invoke EVENT=events/alb.json
+	@scripts/invoke.sh $(EVENT)
+
+release: ## Release build for this machine (target/release/meshhook-health)
+	cargo build --locked --release
 
 bench: ## Benchmarks (not yet: see the open benchmark issue)
 	@echo "make bench: the benchmark suite is not built yet" >&2; exit 1

@@ -12,34 +12,13 @@ cd "$(dirname "$0")/.."
 listen="${HEALTH_LISTEN:-127.0.0.1:3000}"
 bin=target/release/meshhook-health
 
-pg_bin=""
-if command -v initdb >/dev/null 2>&1; then
-    pg_bin=$(dirname "$(readlink -f "$(command -v initdb)")")
-else
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-        if [ -x "$dir/initdb" ]; then pg_bin=$dir; break; fi
-    done
-fi
-if [ -z "$pg_bin" ]; then
-    echo "make run: PostgreSQL server binaries not found; install them (Debian: apt-get install postgresql)" >&2
-    exit 1
-fi
-
-# Postgres refuses to run as root: run it as the postgres OS user then.
-as_pg() {
-    if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
+source scripts/lib.sh
+find_pg_bin >/dev/null || exit 1
 
 echo "==> building meshhook-health (release)"
 cargo build --release --locked --quiet
 
 dir=$(mktemp -d /tmp/meshhook-health-run.XXXXXX)
-chmod 755 "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
 pids=()
 cleanup() {
     trap - EXIT INT TERM
@@ -47,24 +26,14 @@ cleanup() {
     echo "==> stopping"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    as_pg "$pg_bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    stop_throwaway_postgres "$dir"
     rm -rf "$dir"
     exit 0
 }
 trap cleanup EXIT INT TERM
 
-port=""
-for p in $(seq 54329 54429); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "make run: no free port for Postgres" >&2; exit 1; }
+start_throwaway_postgres "$dir"
 
-echo "==> starting a throwaway Postgres on 127.0.0.1:$port ($dir)"
-as_pg "$pg_bin/initdb" --no-sync -A trust -U postgres -D "$dir/data" >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-
-export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 if [ -n "${SUPABASE_URL:-}" ]; then
     export HEALTH_COMPONENTS="${HEALTH_COMPONENTS:-database,supabase,workers}"
 else

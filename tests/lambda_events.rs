@@ -66,7 +66,7 @@ async fn every_sample_event_is_answered_by_the_real_handler() {
             .collect();
     files.sort();
     for file in &files {
-        if file == "scheduled.json" {
+        if file.starts_with("scheduled") || file.starts_with("scheduler") {
             continue;
         }
         let (_, status, body) = EXPECTED
@@ -123,17 +123,20 @@ async fn head_answers_carry_get_status_when_unhealthy() {
     }
 }
 
+/// `scheduled.json` is an EventBridge rule's event; `scheduler.json` the
+/// `Input` the template's EventBridge Scheduler schedule sends.
 #[tokio::test]
-async fn scheduled_event_returns_the_public_json_object() {
+async fn scheduled_events_return_the_public_json_object() {
     let stack = Stack::new().await;
-    let response = invoke(&stack.app(), &event("scheduled.json"))
-        .await
-        .unwrap();
-    assert_eq!(response["status"], "healthy");
-    assert_eq!(response["version"], "1.4.2");
-    assert_eq!(response["details"]["database"], "healthy");
-    assert!(response.get("checks").is_none());
-    assert!(response.get("statusCode").is_none());
+    let app = stack.app();
+    for file in ["scheduled.json", "scheduler.json"] {
+        let response = invoke(&app, &event(file)).await.unwrap();
+        assert_eq!(response["status"], "healthy", "{file}");
+        assert_eq!(response["version"], "1.4.2");
+        assert_eq!(response["details"]["database"], "healthy");
+        assert!(response.get("checks").is_none());
+        assert!(response.get("statusCode").is_none());
+    }
 }
 
 #[tokio::test]
@@ -158,4 +161,21 @@ async fn unknown_events_are_invocation_errors_and_the_handler_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(response["statusCode"], 200);
+}
+
+#[test]
+fn the_template_schedules_the_sample_scheduler_event() {
+    let template =
+        std::fs::read_to_string(format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let input = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Input: '"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("the schedule's Input in template.yaml");
+    let sent: Value = serde_json::from_str(input).unwrap();
+    let sample: Value = serde_json::from_str(&event("scheduler.json")).unwrap();
+    assert_eq!(
+        sent, sample,
+        "events/scheduler.json must be what the schedule sends"
+    );
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make invoke EVENT=events/…json`: one event through the real binary in
+# Lambda mode, with cargo-lambda's Runtime API emulator (`pip install
+# cargo-lambda`), and the function's answer printed. Without DATABASE_URL in
+# the environment, a throwaway Postgres with the heartbeat table and a fresh
+# heartbeat stands in (database and workers checks only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+event=${1:?usage: make invoke EVENT=events/http-api-default-stage.json}
+[ -f "$event" ] || { echo "make invoke: no such event file: $event" >&2; exit 2; }
+command -v cargo-lambda >/dev/null 2>&1 || { echo "make invoke: needs cargo-lambda (pip install cargo-lambda)" >&2; exit 1; }
+source scripts/lib.sh
+
+dir=$(mktemp -d /tmp/meshhook-health-invoke.XXXXXX)
+watch_pid=""
+cleanup() {
+    [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+    stop_throwaway_postgres "$dir"
+    rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+cargo build --locked --quiet
+if [ -z "${DATABASE_URL:-}" ]; then
+    start_throwaway_postgres "$dir"
+    export HEALTH_COMPONENTS="${HEALTH_COMPONENTS:-database,workers}"
+    target/debug/meshhook-health migrate 2>/dev/null
+    target/debug/meshhook-health heartbeat --worker-id invoke-demo 2>/dev/null
+fi
+
+port=$(free_port 9200)
+cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \
+    >"$dir/watch.log" 2>&1 &
+watch_pid=$!
+for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+echo "==> invoking meshhook-health with $event"
+cargo lambda invoke meshhook-health --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --data-file "$event" --output-format json
+echo

@@ -1,0 +1,49 @@
+# Shared by scripts/run-local.sh and scripts/invoke.sh: find the PostgreSQL
+# server binaries (Debian keeps them off PATH) and start a throwaway cluster.
+# Source it; it defines functions and sets no traps of its own.
+
+find_pg_bin() {
+    if command -v initdb >/dev/null 2>&1; then
+        dirname "$(readlink -f "$(command -v initdb)")"
+        return
+    fi
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+    done
+    echo "PostgreSQL server binaries not found; install them (Debian: apt-get install postgresql)" >&2
+    return 1
+}
+
+# Postgres refuses to run as root: run it as the postgres OS user then.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+    local p
+    for p in $(seq "$1" "$(($1 + 100))"); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    return 1
+}
+
+# start_throwaway_postgres DIR: a trusted-local cluster in DIR on a free
+# port; exports DATABASE_URL. Stop it with stop_throwaway_postgres DIR.
+start_throwaway_postgres() {
+    local dir=$1 port
+    PG_BIN=$(find_pg_bin)
+    chmod 755 "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; fi
+    port=$(free_port 54329)
+    as_pg "$PG_BIN/initdb" --no-sync -A trust -U postgres -D "$dir/data" >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+    echo "==> throwaway Postgres on 127.0.0.1:$port ($dir)"
+}
+
+stop_throwaway_postgres() {
+    [ -n "${PG_BIN:-}" ] && [ -d "$1/data" ] || return 0
+    as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}
