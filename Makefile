@@ -38,8 +38,10 @@ invoke: ## Run one event through the real binary with cargo-lambda: make invoke 
 release: ## Release build for this machine (target/release/meshhook-health)
 	cargo build --locked --release
 
-bench: ## Benchmarks (not yet: see the open benchmark issue)
-	@echo "make bench: the benchmark suite is not built yet" >&2; exit 1
+bench: ## Cold start, warm latency, serve throughput, memory, size vs a floor; writes BENCHMARKS.md
+	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "make bench: wrk not installed; serve-mode rows will be empty" >&2
+	cargo build --locked --release --bin meshhook-health --example floor
+	cargo bench --locked --bench health
 
 clean: ## Remove build output
 	cargo clean
