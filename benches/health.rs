@@ -438,9 +438,15 @@ fn chart(
     );
     let plot = |svg: &mut String, data: &[Duration], colour: &str, y0: f64, x_max: f64| {
         let mut points = String::new();
-        for (i, d) in data.iter().enumerate().step_by((data.len() / 400).max(1)) {
+        let step = (data.len() / 400).max(1);
+        let last = data.len().saturating_sub(1);
+        for (i, d) in data
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % step == 0 || *i == last)
+        {
             let x = pad + (ms(*d) / x_max).min(1.0) * (w - 2.0 * pad);
-            let y = y0 + (h - pad) - (i as f64 / data.len() as f64) * (h - 2.0 * pad);
+            let y = y0 + (h - pad) - ((i + 1) as f64 / data.len() as f64) * (h - 2.0 * pad);
             let _ = write!(points, "{x:.1},{y:.1} ");
         }
         let _ = write!(

@@ -70,7 +70,7 @@ impl App {
             enabled(Component::Workers).then(|| WorkersCheck::new(config.workers.clone()));
         let supabase = match &config.supabase {
             Some(settings) => Some(SupabaseCheck::new(
-                checks::supabase::http_client(&config.version)?,
+                tls::https_client(&config.version)?,
                 settings.clone(),
             )),
             None => None,

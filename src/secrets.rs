@@ -9,6 +9,13 @@
 
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use serde::Deserialize;
 
 use crate::config::{ConfigError, Source};
@@ -84,14 +91,65 @@ pub fn connection_string(secret: &str) -> Result<String, ConfigError> {
     Ok(parts.join(" "))
 }
 
+/// Carries the SDK's HTTP requests over the reqwest client the Supabase
+/// check already uses (rustls + ring): the SDK's own HTTPS client would add
+/// a second HTTP stack, HTTP/2 and a system trust-store read to the binary.
+#[derive(Clone, Debug)]
+struct ReqwestConnector(reqwest::Client);
+
+impl HttpConnector for ReqwestConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = self.0.clone();
+        HttpConnectorFuture::new(async move {
+            let method = reqwest::Method::from_bytes(request.method().as_bytes())
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let mut outgoing = client.request(method, request.uri());
+            for (name, value) in request.headers() {
+                outgoing = outgoing.header(name, value);
+            }
+            // Secrets Manager requests are small JSON documents, in memory.
+            let body = request.body().bytes().unwrap_or_default().to_vec();
+            let response = outgoing.body(body).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    ConnectorError::timeout(e.into())
+                } else {
+                    ConnectorError::io(e.into())
+                }
+            })?;
+            let status = StatusCode::try_from(response.status().as_u16())
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let headers = response.headers().clone();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            // A body the SDK sees as a stream: an in-memory body would be
+            // printed, secret and all, by the SDK's TRACE events.
+            let body = SdkBody::from_body_1_x(http_body_util::Full::new(bytes));
+            let mut answer = HttpResponse::new(status, body);
+            for (name, value) in &headers {
+                if let Ok(value) = value.to_str() {
+                    answer
+                        .headers_mut()
+                        .append(name.as_str().to_owned(), value.to_owned());
+                }
+            }
+            Ok(answer)
+        })
+    }
+}
+
 /// Reads the secret's string. Errors name the variable and the service's
 /// error code, never the secret.
 pub async fn fetch(secret_id: &str) -> Result<String, ConfigError> {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    // The same rustls/ring stack as the rest of the binary.
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let client = crate::tls::https_client(env!("CARGO_PKG_VERSION")).map_err(|_| {
+        ConfigError::new(
+            VARIABLE,
+            "cannot build the HTTPS client for Secrets Manager",
+        )
+    })?;
+    let connector = SharedHttpConnector::new(ReqwestConnector(client));
+    let http = http_client_fn(move |_settings, _components| connector.clone());
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .load()

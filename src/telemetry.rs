@@ -29,6 +29,24 @@ pub fn init() {
             .unwrap_or_else(|_| Targets::new().with_default(Level::INFO)),
         (None, None) => Targets::new().with_default(Level::INFO),
     };
+    // The AWS SDK's TRACE events print response bodies — for Secrets Manager,
+    // the secret. Its crates log at DEBUG at most, whatever was asked.
+    let filter = [
+        "aws_smithy_runtime",
+        "aws_smithy_http",
+        "aws_config",
+        "aws_runtime",
+        "aws_sdk_secretsmanager",
+        "aws_sdk_sts",
+    ]
+    .into_iter()
+    .fold(filter, |filter, target| {
+        let level = filter
+            .default_level()
+            .unwrap_or(LevelFilter::INFO)
+            .min(LevelFilter::DEBUG);
+        filter.with_target(target, level)
+    });
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)

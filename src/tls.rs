@@ -39,6 +39,19 @@ pub fn https_client_config() -> ClientConfig {
         .with_no_client_auth()
 }
 
+/// The HTTPS client of the process (Supabase probes, Secrets Manager).
+pub fn https_client(version: &str) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(https_client_config())
+        .no_proxy()
+        // A redirect from a health route means a wrong URL: report it.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!("meshhook-health/{version}"))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .pool_idle_timeout(std::time::Duration::from_secs(55))
+        .build()
+}
+
 /// The TLS connector for Postgres, with libpq's meaning of `sslmode`:
 /// prefer/require encrypt without verifying; verify-ca checks the chain
 /// against `roots`; verify-full also checks the host name.

@@ -7,8 +7,6 @@
 //! but not all are unwell (MeshHook still runs workflows without, say,
 //! Realtime), `healthy` otherwise.
 
-use std::time::Duration;
-
 use futures_util::future::join_all;
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
@@ -51,19 +49,6 @@ impl ServiceResult {
 pub struct SupabaseCheck {
     client: Client,
     config: SupabaseConfig,
-}
-
-/// Builds the HTTPS client shared by every evaluation of the process.
-pub fn http_client(version: &str) -> Result<Client, reqwest::Error> {
-    Client::builder()
-        .tls_backend_preconfigured(crate::tls::https_client_config())
-        .no_proxy()
-        // A redirect from a health route means a wrong URL: report it.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(format!("meshhook-health/{version}"))
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(55))
-        .build()
 }
 
 impl SupabaseCheck {
