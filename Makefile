@@ -12,7 +12,7 @@ run: ## Build, start a throwaway Postgres + demo heartbeat, serve /health on 127
 	@scripts/run-local.sh
 
 test: ## Run every test (unit, real-Postgres integration, CLI, Lambda events)
-	cargo test --locked --all-targets
+	cargo test --locked --lib --bins --tests
 
 lint: ## cargo fmt --check, clippy with warnings as errors, cfn-lint on template.yaml
 	cargo fmt --check
