@@ -198,17 +198,6 @@ async fn heartbeat_once_upserts_and_periodic_deletes_its_row_on_sigterm() {
     );
 }
 
-fn wait_for_port(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[tokio::test]
 async fn serve_answers_get_and_head_alike_and_stops_on_sigterm() {
     let stack = Stack::new().await;
@@ -220,7 +209,7 @@ async fn serve_answers_get_and_head_alike_and_stops_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    wait_for_port(port);
+    support::wait_for_port(port);
     let client = support::http_client();
     let url = format!("http://127.0.0.1:{port}/health");
     let get = client.get(&url).send().await.unwrap();

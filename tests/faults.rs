@@ -15,7 +15,6 @@ use meshhook_health::db::Session;
 use meshhook_health::health::{Checks, Registered};
 use meshhook_health::App;
 use support::net::{Behaviour, BlackHole, RawPeer};
-use support::proxy::Proxy;
 use support::{get, verbose, Answer, Postgres, Stack};
 use wiremock::ResponseTemplate;
 
@@ -137,12 +136,7 @@ async fn black_holed_port_is_unhealthy_within_the_deadline_cold() {
 #[tokio::test]
 async fn black_holed_traffic_is_unhealthy_within_the_deadline_warm_and_recovers() {
     let mut stack = stack_with_timeout("150").await;
-    let proxy = Proxy::start(stack.pg().port()).await;
-    let url = stack.env["DATABASE_URL"].replace(
-        &format!(":{}/", stack.pg().port()),
-        &format!(":{}/", proxy.port()),
-    );
-    stack.set("DATABASE_URL", &url);
+    let proxy = stack.behind_proxy().await;
     let app = stack.app();
     assert_eq!(get(&app, "/health").await.status, StatusCode::OK);
     proxy.black_hole();

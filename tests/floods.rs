@@ -24,14 +24,7 @@ fn serve(env: &HashMap<String, String>) -> (Running, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::wait_for_port(port);
     (Running(child), format!("http://127.0.0.1:{port}/health"))
 }
 

@@ -727,12 +727,7 @@ async fn a_request_that_goes_away_does_not_cancel_the_shared_evaluation() {
 #[tokio::test]
 async fn pooled_connection_that_died_unseen_is_replaced_and_the_check_retried() {
     let mut stack = Stack::new().await;
-    let proxy = support::proxy::Proxy::start(stack.pg().port()).await;
-    let through_proxy = stack.env["DATABASE_URL"].replace(
-        &format!(":{}/", stack.pg().port()),
-        &format!(":{}/", proxy.port()),
-    );
-    stack.set("DATABASE_URL", &through_proxy);
+    let proxy = stack.behind_proxy().await;
     let app = stack.app();
     assert_eq!(get(&app, "/health").await.status, StatusCode::OK);
 

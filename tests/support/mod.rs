@@ -98,6 +98,18 @@ impl Stack {
         self
     }
 
+    /// Routes the app's database connections through a [`proxy::Proxy`]
+    /// in front of the stack's cluster.
+    pub async fn behind_proxy(&mut self) -> proxy::Proxy {
+        let proxy = proxy::Proxy::start(self.pg().port()).await;
+        let url = self.env["DATABASE_URL"].replace(
+            &format!(":{}/", self.pg().port()),
+            &format!(":{}/", proxy.port()),
+        );
+        self.set("DATABASE_URL", &url);
+        proxy
+    }
+
     pub fn unset(&mut self, key: &str) -> &mut Self {
         self.env.remove(key);
         self
@@ -214,6 +226,18 @@ pub async fn spawn_serve(app: Arc<App>) -> (std::net::SocketAddr, tokio::task::J
         let _ = meshhook_health::serve::serve(app, listener, std::future::pending()).await;
     });
     (addr, task)
+}
+
+/// Waits until something listens on 127.0.0.1:`port` (10 s at most).
+pub fn wait_for_port(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nothing listened on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Open file descriptors of this process.
