@@ -20,10 +20,11 @@
 //!     report.rs          public and verbose JSON bodies
 //! ```
 //!
-//! [`config`] turns the environment into typed settings once at start-up;
-//! [`telemetry`] sets up logs and redacts secrets; [`heartbeat`] holds the
-//! `heartbeat` and `migrate` commands for workers; [`shutdown`] waits for
-//! SIGTERM/SIGINT.
+//! [`config`] turns the environment into typed settings once at start-up
+//! ([`secrets`] fills in `DATABASE_URL` from Secrets Manager when asked);
+//! [`telemetry`] sets up logs and redacts secrets; [`metrics`] prints the
+//! CloudWatch EMF lines of Lambda mode; [`heartbeat`] holds the `heartbeat`
+//! and `migrate` commands for workers; [`shutdown`] waits for SIGTERM/SIGINT.
 
 pub mod checks;
 pub mod config;
