@@ -187,39 +187,21 @@ impl Config {
     /// from Secrets Manager when `DATABASE_SECRET_ID` stands in for
     /// `DATABASE_URL` and an enabled component needs the database.
     pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
-        let components = match env.get("HEALTH_COMPONENTS") {
-            None => Component::ALL.to_vec(),
-            Some(list) => parse_components("HEALTH_COMPONENTS", &list, false)?,
-        };
-        if !components
-            .iter()
-            .any(|c| matches!(c, Component::Database | Component::Workers))
-        {
+        if !needs_database(&components_from(env)?) {
             return Self::from_source(env);
         }
-        match crate::secrets::database_url(env).await? {
-            Some(database_url) => Self::from_source(&crate::secrets::WithDatabaseUrl {
-                base: env,
-                database_url,
-            }),
-            None => Self::from_source(env),
-        }
+        Self::from_source(&crate::secrets::resolve(env).await?)
     }
 
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
-        let components = match env.get("HEALTH_COMPONENTS") {
-            None => Component::ALL.to_vec(),
-            Some(list) => parse_components("HEALTH_COMPONENTS", &list, false)?,
-        };
+        let components = components_from(env)?;
         let noncritical = match env.get("HEALTH_NONCRITICAL") {
             None => BTreeSet::new(),
             Some(list) => parse_components("HEALTH_NONCRITICAL", &list, true)?
                 .into_iter()
                 .collect(),
         };
-        let needs_database =
-            components.contains(&Component::Database) || components.contains(&Component::Workers);
-        let database = if needs_database {
+        let database = if needs_database(&components) {
             Some(DbConfig::from_source(env)?)
         } else {
             None
@@ -257,10 +239,7 @@ impl Config {
             noncritical,
             unhealthy_status,
             details_token: env.get("HEALTH_DETAILS_TOKEN").map(Secret::new),
-            version: env
-                .get("MESHHOOK_VERSION")
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
+            version: version(env),
             listen,
             metrics_namespace: env
                 .get("HEALTH_METRICS_NAMESPACE")
@@ -290,6 +269,28 @@ impl Config {
         out.retain(|s| !s.is_empty());
         out
     }
+}
+
+/// `HEALTH_COMPONENTS`, or every component.
+fn components_from(env: &dyn Source) -> Result<Vec<Component>, ConfigError> {
+    match env.get("HEALTH_COMPONENTS") {
+        None => Ok(Component::ALL.to_vec()),
+        Some(list) => parse_components("HEALTH_COMPONENTS", &list, false),
+    }
+}
+
+/// Database and workers both need the database.
+fn needs_database(components: &[Component]) -> bool {
+    components
+        .iter()
+        .any(|c| matches!(c, Component::Database | Component::Workers))
+}
+
+/// The reported version: `MESHHOOK_VERSION`, or the crate's.
+pub fn version(env: &dyn Source) -> String {
+    env.get("MESHHOOK_VERSION")
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
 }
 
 /// Parses a listen address for `HEALTH_LISTEN` or `--listen`.

@@ -84,13 +84,7 @@ impl DbConfig {
     /// As [`DbConfig::from_source`], reading the connection from Secrets
     /// Manager when `DATABASE_SECRET_ID` stands in for `DATABASE_URL`.
     pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
-        match crate::secrets::database_url(env).await? {
-            Some(database_url) => Self::from_source(&crate::secrets::WithDatabaseUrl {
-                base: env,
-                database_url,
-            }),
-            None => Self::from_source(env),
-        }
+        Self::from_source(&crate::secrets::resolve(env).await?)
     }
 
     /// Parses a URL or key=value connection string. `sslmode` and

@@ -205,10 +205,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 return Err(ConfigError::new("--worker-id", "must not be empty").into());
             }
             let db = Database::new(&DbConfig::load(&Environment).await?);
-            let version = std::env::var("MESHHOOK_VERSION")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
+            let version = config::version(&Environment);
             let spec = heartbeat::Heartbeat {
                 worker_id: &worker_id,
                 kind: &kind,

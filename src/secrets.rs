@@ -177,33 +177,33 @@ pub async fn fetch(secret_id: &str) -> Result<String, ConfigError> {
     })
 }
 
-/// `base` with `DATABASE_URL` set to the connection string from the secret.
-pub struct WithDatabaseUrl<'a> {
-    pub base: &'a dyn Source,
-    pub database_url: String,
+/// The environment with `DATABASE_URL` filled in from the secret when
+/// `DATABASE_SECRET_ID` stands in for it.
+pub struct Resolved<'a> {
+    base: &'a dyn Source,
+    database_url: Option<String>,
 }
 
-impl Source for WithDatabaseUrl<'_> {
+impl Source for Resolved<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        if name == "DATABASE_URL" {
-            Some(self.database_url.clone())
-        } else {
-            self.base.get(name)
+        match (&self.database_url, name) {
+            (Some(url), "DATABASE_URL") => Some(url.clone()),
+            _ => self.base.get(name),
         }
     }
 }
 
-/// When `DATABASE_URL` is unset and `DATABASE_SECRET_ID` is set, the
-/// connection string from the secret; otherwise `None` (nothing fetched).
-pub async fn database_url(env: &dyn Source) -> Result<Option<String>, ConfigError> {
-    if env.get("DATABASE_URL").is_some() {
-        return Ok(None);
-    }
-    let Some(secret_id) = env.get(VARIABLE) else {
-        return Ok(None);
+/// Reads the secret only when `DATABASE_URL` is unset and
+/// `DATABASE_SECRET_ID` is set; otherwise fetches nothing.
+pub async fn resolve(env: &dyn Source) -> Result<Resolved<'_>, ConfigError> {
+    let database_url = match (env.get("DATABASE_URL"), env.get(VARIABLE)) {
+        (None, Some(secret_id)) => Some(connection_string(&fetch(secret_id.trim()).await?)?),
+        _ => None,
     };
-    let secret = fetch(secret_id.trim()).await?;
-    connection_string(&secret).map(Some)
+    Ok(Resolved {
+        base: env,
+        database_url,
+    })
 }
 
 #[cfg(test)]
