@@ -178,11 +178,6 @@ impl Default for WorkerThresholds {
 }
 
 impl Config {
-    /// Reads the whole configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&Environment)
-    }
-
     /// As [`Config::from_source`], first reading the database connection
     /// from Secrets Manager when `DATABASE_SECRET_ID` stands in for
     /// `DATABASE_URL` and an enabled component needs the database.
