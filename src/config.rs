@@ -1,86 +1,30 @@
 //! Environment → typed [`Config`].
 //!
-//! Every value is read and checked once, at start-up. An error names the
-//! variable at fault and never repeats a secret's value, so it can be shown to
-//! an operator (and logged) as it is.
+//! Every value is read and checked once, at start-up: the settings shared by
+//! every component here, each component's own through its definition in
+//! [`crate::checks::REGISTRY`]. An error names the variable at fault and
+//! never repeats a secret's value, so it can be shown to an operator (and
+//! logged) as it is.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::checks::Component;
+use crate::checks::REGISTRY;
+use crate::component::{Definition, Settings};
 use crate::db::DbConfig;
-
-/// A configuration problem; the message names the variable and is safe to print.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub fn new(variable: &'static str, problem: impl Into<String>) -> Self {
-        Self {
-            variable,
-            problem: problem.into(),
-        }
-    }
-}
-
-/// Where configuration values come from: the process environment in
-/// production, a map in tests.
-pub trait Source {
-    fn get(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment. Empty values count as unset, as operators expect
-/// from `FOO=` in a template.
-pub struct Environment;
-
-impl Source for Environment {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-
-impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<String, String, S> {
-    fn get(&self, name: &str) -> Option<String> {
-        std::collections::HashMap::get(self, name)
-            .filter(|v| !v.trim().is_empty())
-            .cloned()
-    }
-}
-
-/// A value that must never be printed: `Debug` shows only that it is set.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+use crate::env::number;
+pub use crate::env::{ConfigError, Environment, Secret, Source};
 
 /// Everything the health evaluation and the transports need.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub components: Vec<Component>,
+    /// Enabled components, in registry order.
+    pub components: Vec<Enabled>,
+    /// The connection, when an enabled component needs the database.
     pub database: Option<DbConfig>,
-    pub supabase: Option<SupabaseConfig>,
-    pub workers: WorkerThresholds,
     pub timeout: Duration,
     pub cache_ttl: Duration,
-    pub noncritical: BTreeSet<Component>,
     pub unhealthy_status: u16,
     pub details_token: Option<Secret>,
     pub version: String,
@@ -92,88 +36,18 @@ pub struct Config {
     pub emit_metrics: bool,
 }
 
-/// How the Supabase services are asked.
+/// An enabled component with its settings.
 #[derive(Debug, Clone)]
-pub enum SupabaseConfig {
-    /// Each service's health route through the project gateway.
-    Gateway {
-        url: reqwest::Url,
-        anon_key: Secret,
-        services: Vec<GatewayService>,
-    },
-    /// One call to the Management API's project health endpoint.
-    Management {
-        api_url: reqwest::Url,
-        access_token: Secret,
-        project_ref: String,
-        services: Vec<String>,
-    },
+pub struct Enabled {
+    pub definition: &'static Definition,
+    /// False when named in `HEALTH_NONCRITICAL`: its failure only degrades.
+    pub critical: bool,
+    pub settings: Arc<dyn Settings>,
 }
 
-/// Supabase services reachable through the project gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GatewayService {
-    Auth,
-    Realtime,
-    Rest,
-    Storage,
-}
-
-impl GatewayService {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auth => "auth",
-            Self::Realtime => "realtime",
-            Self::Rest => "rest",
-            Self::Storage => "storage",
-        }
-    }
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Auth => "auth/v1/health",
-            Self::Realtime => "realtime/v1/api/ping",
-            Self::Rest => "rest/v1/",
-            Self::Storage => "storage/v1/status",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        [Self::Auth, Self::Realtime, Self::Rest, Self::Storage]
-            .into_iter()
-            .find(|s| s.name() == name)
-    }
-}
-
-/// Service names the Management API's health endpoint knows.
-const MANAGEMENT_SERVICES: &[&str] = &[
-    "auth",
-    "db",
-    "db_postgres_user",
-    "pooler",
-    "realtime",
-    "rest",
-    "storage",
-    "pg_bouncer",
-];
-
-/// How worker heartbeats are classified (CONTRACT §5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerThresholds {
-    pub stale_after_secs: u64,
-    pub forget_after_secs: u64,
-    pub min_alive: u64,
-    pub min_alive_by_kind: Vec<(String, u64)>,
-}
-
-impl Default for WorkerThresholds {
-    fn default() -> Self {
-        Self {
-            stale_after_secs: 60,
-            forget_after_secs: 900,
-            min_alive: 1,
-            min_alive_by_kind: Vec::new(),
-        }
+impl Enabled {
+    pub fn name(&self) -> &'static str {
+        self.definition.name
     }
 }
 
@@ -189,24 +63,24 @@ impl Config {
     }
 
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
-        let components = components_from(env)?;
+        let enabled = components_from(env)?;
         let noncritical = match env.get("HEALTH_NONCRITICAL") {
-            None => BTreeSet::new(),
-            Some(list) => parse_components("HEALTH_NONCRITICAL", &list, true)?
-                .into_iter()
-                .collect(),
+            None => Vec::new(),
+            Some(list) => parse_components("HEALTH_NONCRITICAL", &list, true)?,
         };
-        let database = if needs_database(&components) {
+        let database = if needs_database(&enabled) {
             Some(DbConfig::from_source(env)?)
         } else {
             None
         };
-        let supabase = if components.contains(&Component::Supabase) {
-            Some(supabase_from(env)?)
-        } else {
-            None
-        };
-        let workers = workers_from(env)?;
+        let mut components = Vec::with_capacity(enabled.len());
+        for definition in enabled {
+            components.push(Enabled {
+                definition,
+                critical: !noncritical.iter().any(|d| d.name == definition.name),
+                settings: Arc::from((definition.settings)(env)?),
+            });
+        }
         let timeout = Duration::from_millis(number(env, "HEALTH_TIMEOUT_MS", 150, 1, 60_000)?);
         let cache_ttl =
             Duration::from_millis(number(env, "HEALTH_CACHE_TTL_MS", 1000, 0, 3_600_000)?);
@@ -227,11 +101,8 @@ impl Config {
         Ok(Self {
             components,
             database,
-            supabase,
-            workers,
             timeout,
             cache_ttl,
-            noncritical,
             unhealthy_status,
             details_token: env.get("HEALTH_DETAILS_TOKEN").map(Secret::new),
             version: version(env),
@@ -251,14 +122,8 @@ impl Config {
         if let Some(db) = &self.database {
             out.extend(db.password().map(str::to_owned));
         }
-        match &self.supabase {
-            Some(SupabaseConfig::Gateway { anon_key, .. }) => {
-                out.push(anon_key.expose().to_owned())
-            }
-            Some(SupabaseConfig::Management { access_token, .. }) => {
-                out.push(access_token.expose().to_owned())
-            }
-            None => {}
+        for component in &self.components {
+            out.extend(component.settings.secrets());
         }
         out.extend(self.details_token.as_ref().map(|t| t.expose().to_owned()));
         out.retain(|s| !s.is_empty());
@@ -266,19 +131,16 @@ impl Config {
     }
 }
 
-/// `HEALTH_COMPONENTS`, or every component.
-fn components_from(env: &dyn Source) -> Result<Vec<Component>, ConfigError> {
+/// `HEALTH_COMPONENTS`, or every component enabled by default.
+fn components_from(env: &dyn Source) -> Result<Vec<&'static Definition>, ConfigError> {
     match env.get("HEALTH_COMPONENTS") {
-        None => Ok(Component::ALL.to_vec()),
+        None => Ok(REGISTRY.iter().filter(|d| d.enabled_by_default).collect()),
         Some(list) => parse_components("HEALTH_COMPONENTS", &list, false),
     }
 }
 
-/// Database and workers both need the database.
-fn needs_database(components: &[Component]) -> bool {
-    components
-        .iter()
-        .any(|c| matches!(c, Component::Database | Component::Workers))
+fn needs_database(components: &[&Definition]) -> bool {
+    components.iter().any(|d| d.needs_database)
 }
 
 /// The reported version: `MESHHOOK_VERSION`, or the crate's.
@@ -296,202 +158,34 @@ pub fn parse_listen(variable: &'static str, value: &str) -> Result<SocketAddr, C
         .map_err(|_| ConfigError::new(variable, "expected an address such as 127.0.0.1:3000"))
 }
 
+/// A comma list of component names, in registry order whatever order the
+/// list used.
 fn parse_components(
     variable: &'static str,
     list: &str,
     allow_empty: bool,
-) -> Result<Vec<Component>, ConfigError> {
-    let mut out = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let component = Component::parse(name).ok_or_else(|| {
+) -> Result<Vec<&'static Definition>, ConfigError> {
+    let mut named = Vec::new();
+    for name in crate::env::list(list) {
+        let definition = crate::checks::find(&name).ok_or_else(|| {
+            let known: Vec<&str> = REGISTRY.iter().map(|d| d.name).collect();
             ConfigError::new(
                 variable,
-                format!("unknown component {name:?} (expected database, supabase or workers)"),
-            )
-        })?;
-        if !out.contains(&component) {
-            out.push(component);
-        }
-    }
-    if out.is_empty() && !allow_empty {
-        return Err(ConfigError::new(variable, "names no component"));
-    }
-    // Report in one fixed order whatever order the list used.
-    out.sort();
-    Ok(out)
-}
-
-/// Reads a whole number within `min..=max`, or `default` when unset.
-pub(crate) fn number(
-    env: &dyn Source,
-    variable: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    let Some(raw) = env.get(variable) else {
-        return Ok(default);
-    };
-    match raw.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError::new(
-            variable,
-            format!("expected a whole number from {min} to {max}"),
-        )),
-    }
-}
-
-fn workers_from(env: &dyn Source) -> Result<WorkerThresholds, ConfigError> {
-    let stale_after_secs = number(env, "WORKER_STALE_AFTER_SECS", 60, 1, 86_400 * 30)?;
-    let forget_after_secs = number(env, "WORKER_FORGET_AFTER_SECS", 900, 1, 86_400 * 365)?;
-    if forget_after_secs < stale_after_secs {
-        return Err(ConfigError::new(
-            "WORKER_FORGET_AFTER_SECS",
-            "must not be smaller than WORKER_STALE_AFTER_SECS",
-        ));
-    }
-    let min_alive = number(env, "WORKER_MIN_ALIVE", 1, 0, 1_000_000)?;
-    let mut min_alive_by_kind = Vec::new();
-    if let Some(list) = env.get("WORKER_MIN_ALIVE_BY_KIND") {
-        for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let parsed = entry.split_once('=').and_then(|(kind, n)| {
-                let kind = kind.trim();
-                let n = n.trim().parse::<u64>().ok()?;
-                (!kind.is_empty()).then(|| (kind.to_owned(), n))
-            });
-            let Some(pair) = parsed else {
-                return Err(ConfigError::new(
-                    "WORKER_MIN_ALIVE_BY_KIND",
-                    format!("expected kind=number pairs such as orchestrator=1,http-exec=2; got {entry:?}"),
-                ));
-            };
-            min_alive_by_kind.push(pair);
-        }
-    }
-    Ok(WorkerThresholds {
-        stale_after_secs,
-        forget_after_secs,
-        min_alive,
-        min_alive_by_kind,
-    })
-}
-
-fn http_url(variable: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
-    let mut url = reqwest::Url::parse(raw.trim())
-        .map_err(|_| ConfigError::new(variable, "not a valid URL (expected https://…)"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(
-            variable,
-            "must be an http:// or https:// URL with a host",
-        ));
-    }
-    if url.password().is_some() || !url.username().is_empty() {
-        return Err(ConfigError::new(
-            variable,
-            "must not carry a user or password",
-        ));
-    }
-    // A base that ends in '/' lets `join` append service paths to it.
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    url.set_query(None);
-    Ok(url)
-}
-
-fn supabase_from(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
-    let services_raw = env.get("SUPABASE_SERVICES");
-    let service_names: Vec<String> = services_raw
-        .as_deref()
-        .unwrap_or("auth,realtime")
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .fold(Vec::new(), |mut acc, s| {
-            if !acc.contains(&s) {
-                acc.push(s);
-            }
-            acc
-        });
-    if service_names.is_empty() {
-        return Err(ConfigError::new("SUPABASE_SERVICES", "names no service"));
-    }
-
-    let token = env.get("SUPABASE_ACCESS_TOKEN");
-    let project_ref = env.get("SUPABASE_PROJECT_REF");
-    if let (Some(token), Some(project_ref)) = (token, project_ref) {
-        let project_ref = project_ref.trim().to_owned();
-        if !project_ref.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(ConfigError::new(
-                "SUPABASE_PROJECT_REF",
-                "expected the project's reference id (letters and digits)",
-            ));
-        }
-        for name in &service_names {
-            if !MANAGEMENT_SERVICES.contains(&name.as_str()) {
-                return Err(ConfigError::new(
-                    "SUPABASE_SERVICES",
-                    format!(
-                        "unknown service {name:?} (expected some of {})",
-                        MANAGEMENT_SERVICES.join(", ")
-                    ),
-                ));
-            }
-        }
-        let api_url = http_url(
-            "SUPABASE_API_URL",
-            env.get("SUPABASE_API_URL")
-                .as_deref()
-                .unwrap_or("https://api.supabase.com"),
-        )?;
-        return Ok(SupabaseConfig::Management {
-            api_url,
-            access_token: Secret::new(token.trim()),
-            project_ref,
-            services: service_names,
-        });
-    }
-
-    let url = env.get("SUPABASE_URL").ok_or_else(|| {
-        ConfigError::new(
-            "SUPABASE_URL",
-            "is required when the supabase component is enabled (or set SUPABASE_ACCESS_TOKEN and SUPABASE_PROJECT_REF)",
-        )
-    })?;
-    let url = http_url("SUPABASE_URL", &url)?;
-    let anon_key = env.get("SUPABASE_ANON_KEY").ok_or_else(|| {
-        ConfigError::new(
-            "SUPABASE_ANON_KEY",
-            "is required together with SUPABASE_URL",
-        )
-    })?;
-    if anon_key
-        .trim()
-        .chars()
-        .any(|c| c.is_ascii_control() || !c.is_ascii())
-    {
-        return Err(ConfigError::new(
-            "SUPABASE_ANON_KEY",
-            "contains characters a header cannot carry",
-        ));
-    }
-    let mut services = Vec::new();
-    for name in &service_names {
-        services.push(GatewayService::parse(name).ok_or_else(|| {
-            ConfigError::new(
-                "SUPABASE_SERVICES",
                 format!(
-                    "unknown service {name:?} (expected some of auth, realtime, rest, storage)"
+                    "unknown component {name:?} (expected some of {})",
+                    known.join(", ")
                 ),
             )
-        })?);
+        })?;
+        named.push(definition.name);
     }
-    Ok(SupabaseConfig::Gateway {
-        url,
-        anon_key: Secret::new(anon_key.trim()),
-        services,
-    })
+    if named.is_empty() && !allow_empty {
+        return Err(ConfigError::new(variable, "names no component"));
+    }
+    Ok(REGISTRY
+        .iter()
+        .filter(|d| named.contains(&d.name))
+        .collect())
 }
 
 #[cfg(test)]
@@ -524,24 +218,20 @@ mod tests {
         Config::from_source(&env(pairs)).expect_err("configuration should be refused")
     }
 
+    fn names(config: &Config) -> Vec<&'static str> {
+        config.components.iter().map(Enabled::name).collect()
+    }
+
     #[test]
     fn defaults_follow_the_contract() {
         let config = Config::from_source(&env(&full())).unwrap();
-        assert_eq!(config.components, Component::ALL);
+        assert_eq!(names(&config), ["database", "supabase", "workers"]);
+        assert!(config.components.iter().all(|c| c.critical));
         assert_eq!(config.timeout, Duration::from_millis(150));
         assert_eq!(config.cache_ttl, Duration::from_millis(1000));
         assert_eq!(config.unhealthy_status, 500);
         assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(config.workers, WorkerThresholds::default());
-        assert!(config.noncritical.is_empty());
-        match config.supabase.unwrap() {
-            SupabaseConfig::Gateway { url, services, .. } => {
-                assert_eq!(url.as_str(), "https://abcdefghijklmnopqrst.supabase.co/");
-                assert_eq!(services, [GatewayService::Auth, GatewayService::Realtime]);
-            }
-            other => panic!("expected gateway mode, got {other:?}"),
-        }
     }
 
     #[test]
@@ -569,7 +259,7 @@ mod tests {
             ("HEALTH_TIMEOUT_MS", "abc"),
             ("HEALTH_TIMEOUT_MS", "0"),
             ("HEALTH_CACHE_TTL_MS", "-1"),
-            ("HEALTH_COMPONENTS", "database,queue"),
+            ("HEALTH_COMPONENTS", "database,cache"),
             ("HEALTH_NONCRITICAL", "everything"),
             ("HEALTH_UNHEALTHY_STATUS", "404"),
             ("HEALTH_LISTEN", "3000"),
@@ -622,44 +312,18 @@ mod tests {
     }
 
     #[test]
-    fn management_mode_needs_token_and_ref() {
-        let mut pairs = full();
-        pairs.extend([
-            ("SUPABASE_ACCESS_TOKEN", "sbp_x"),
-            ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
-            ("SUPABASE_SERVICES", "auth,db,pooler"),
-        ]);
-        match Config::from_source(&env(&pairs)).unwrap().supabase.unwrap() {
-            SupabaseConfig::Management {
-                api_url, services, ..
-            } => {
-                assert_eq!(api_url.as_str(), "https://api.supabase.com/");
-                assert_eq!(services, ["auth", "db", "pooler"]);
-            }
-            other => panic!("expected management mode, got {other:?}"),
-        }
-        pairs.push(("SUPABASE_PROJECT_REF", "../../etc"));
-        assert_eq!(error_of(&pairs).variable, "SUPABASE_PROJECT_REF");
-    }
-
-    #[test]
     fn lists_and_thresholds_parse() {
         let mut pairs = full();
         pairs.extend([
             ("HEALTH_COMPONENTS", " workers , database,workers "),
             ("HEALTH_NONCRITICAL", "workers"),
-            ("WORKER_MIN_ALIVE_BY_KIND", "orchestrator=1, http-exec=2"),
             ("HEALTH_UNHEALTHY_STATUS", "503"),
             ("MESHHOOK_VERSION", "1.4.2"),
         ]);
         let config = Config::from_source(&env(&pairs)).unwrap();
-        assert_eq!(config.components, [Component::Database, Component::Workers]);
-        assert!(config.supabase.is_none());
-        assert!(config.noncritical.contains(&Component::Workers));
-        assert_eq!(
-            config.workers.min_alive_by_kind,
-            [("orchestrator".to_owned(), 1), ("http-exec".to_owned(), 2)]
-        );
+        assert_eq!(names(&config), ["database", "workers"]);
+        let critical: Vec<bool> = config.components.iter().map(|c| c.critical).collect();
+        assert_eq!(critical, [true, false]);
         assert_eq!(config.unhealthy_status, 503);
         assert_eq!(config.version, "1.4.2");
     }

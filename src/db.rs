@@ -18,35 +18,13 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use crate::checks::Reason;
-use crate::config::{ConfigError, Source};
+use crate::env::{ConfigError, Source};
+use crate::outcome::Reason;
+pub use crate::tls::SslMode;
 
 /// How long a connection attempt outside a health evaluation (warm-up, CLI
 /// commands) may take when the URL sets no `connect_timeout`.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// libpq's `sslmode` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(value: &str) -> Option<Self> {
-        Some(match value {
-            "disable" => Self::Disable,
-            "prefer" => Self::Prefer,
-            "require" => Self::Require,
-            "verify-ca" => Self::VerifyCa,
-            "verify-full" => Self::VerifyFull,
-            _ => return None,
-        })
-    }
-}
 
 /// Connection settings read from `DATABASE_URL`.
 #[derive(Clone)]
@@ -71,7 +49,7 @@ impl std::fmt::Debug for DbConfig {
 impl DbConfig {
     /// Reads `DATABASE_URL` (and `PGSSLROOTCERT`, `DATABASE_POOL_MAX`).
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
-        let pool_max = crate::config::number(env, "DATABASE_POOL_MAX", 1, 1, 100)? as usize;
+        let pool_max = crate::env::number(env, "DATABASE_POOL_MAX", 1, 1, 100)? as usize;
         let Some(url) = env.get("DATABASE_URL") else {
             return Err(ConfigError::new(
                 "DATABASE_URL",
@@ -370,7 +348,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Maps a tokio-postgres error to the contract's reason vocabulary.
+/// Maps a tokio-postgres error to the reason vocabulary.
 fn classify(e: &tokio_postgres::Error) -> Reason {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();

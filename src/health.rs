@@ -6,7 +6,6 @@
 //! arrive while an evaluation is running wait for it instead of starting
 //! their own, so a burst of requests costs the database one evaluation.
 
-use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -14,71 +13,16 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::{join_all, BoxFuture, Shared};
 use futures_util::FutureExt;
 
-use crate::checks::database::DatabaseCheck;
-use crate::checks::supabase::SupabaseCheck;
-use crate::checks::workers::WorkersCheck;
-use crate::checks::{Check, CheckOutcome, Component, Reason, Status};
-use crate::db::{Database, Session};
+use crate::component::Check;
+use crate::db::Database;
+use crate::outcome::{CheckOutcome, Reason};
+use crate::report::{ComponentReport, Report};
 use crate::telemetry::Redactor;
-
-/// One component's result within a report.
-#[derive(Debug, Clone)]
-pub struct ComponentReport {
-    pub component: Component,
-    pub critical: bool,
-    pub outcome: CheckOutcome,
-    pub latency: Duration,
-}
-
-/// The result of one evaluation.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub status: Status,
-    pub components: Vec<ComponentReport>,
-    /// When the results were measured (shown as `checked_at`).
-    pub checked_at: SystemTime,
-    /// The same moment on the monotonic clock, for the cache's age.
-    measured_at: Instant,
-}
-
-impl Report {
-    /// A report of `components` measured at `checked_at`, status aggregated.
-    pub fn new(components: Vec<ComponentReport>, checked_at: SystemTime) -> Report {
-        Report {
-            status: aggregate(&components),
-            components,
-            checked_at,
-            measured_at: Instant::now(),
-        }
-    }
-
-    pub fn get(&self, component: Component) -> Option<&ComponentReport> {
-        self.components.iter().find(|c| c.component == component)
-    }
-}
-
-/// CONTRACT §3: unhealthy if a critical component is; else degraded if any
-/// component is degraded or a non-critical one is unhealthy; else healthy.
-pub fn aggregate(components: &[ComponentReport]) -> Status {
-    let critical_down = components
-        .iter()
-        .any(|c| c.critical && c.outcome.status == Status::Unhealthy);
-    if critical_down {
-        Status::Unhealthy
-    } else if components
-        .iter()
-        .any(|c| c.outcome.status != Status::Healthy)
-    {
-        Status::Degraded
-    } else {
-        Status::Healthy
-    }
-}
 
 /// One registered check: which component it reports, whether its failure
 /// is critical, and how to run it.
 pub struct Registered {
-    pub component: Component,
+    pub name: &'static str,
     pub critical: bool,
     pub check: Box<dyn Check>,
 }
@@ -88,46 +32,6 @@ pub struct Registered {
 pub struct Checks {
     pub registered: Vec<Registered>,
     pub database: Option<Database>,
-}
-
-impl Checks {
-    /// The contract's checks for `components`: database and workers share
-    /// the pool; Supabase uses its own HTTPS client.
-    pub fn standard(
-        components: &[Component],
-        noncritical: &BTreeSet<Component>,
-        database: Option<Database>,
-        workers: Option<WorkersCheck>,
-        supabase: Option<SupabaseCheck>,
-    ) -> Self {
-        let mut workers = workers;
-        let mut supabase = supabase;
-        let registered = components
-            .iter()
-            .map(|&component| {
-                let check: Box<dyn Check> = match component {
-                    Component::Database => Box::new(DatabaseCheck),
-                    Component::Workers => match workers.take() {
-                        Some(w) => Box::new(w),
-                        None => Box::new(NotConfigured),
-                    },
-                    Component::Supabase => match supabase.take() {
-                        Some(s) => Box::new(s),
-                        None => Box::new(NotConfigured),
-                    },
-                };
-                Registered {
-                    component,
-                    critical: !noncritical.contains(&component),
-                    check,
-                }
-            })
-            .collect();
-        Self {
-            registered,
-            database,
-        }
-    }
 }
 
 pub struct Evaluator {
@@ -229,19 +133,19 @@ impl Evaluator {
             }
             report
         });
-        let components: Vec<Component> = self
+        let names: Vec<&'static str> = self
             .probe
             .checks
             .registered
             .iter()
-            .map(|r| r.component)
+            .map(|r| r.name)
             .collect();
         async move {
             match task.await {
                 Ok(report) => report,
                 // The evaluation task died (it cannot panic: checks are
                 // isolated; but the runtime may be shutting down).
-                Err(_) => Arc::new(Report::failed(&components, "evaluation task ended early")),
+                Err(_) => Arc::new(crate::report::failed(&names, "evaluation task ended early")),
             }
         }
         .boxed()
@@ -260,22 +164,6 @@ fn lock(cache: &Mutex<Cache>) -> std::sync::MutexGuard<'_, Cache> {
     cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Report {
-    /// Every component unhealthy, for when no evaluation result exists.
-    fn failed(components: &[Component], why: &str) -> Report {
-        let components: Vec<ComponentReport> = components
-            .iter()
-            .map(|&component| ComponentReport {
-                component,
-                critical: true,
-                outcome: CheckOutcome::unhealthy(Reason::QueryFailed, why),
-                latency: Duration::ZERO,
-            })
-            .collect();
-        Report::new(components, SystemTime::now())
-    }
 }
 
 impl Probe {
@@ -299,7 +187,7 @@ impl Probe {
                     Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
                 };
                 ComponentReport {
-                    component: registered.component,
+                    name: registered.name,
                     critical: registered.critical,
                     outcome,
                     latency: started.elapsed(),
@@ -317,65 +205,5 @@ impl Probe {
             crate::metrics::emit(&report, namespace);
         }
         report
-    }
-}
-
-/// Stands in for a check whose settings are missing (configuration makes
-/// this unreachable; kept so that a gap shows as `not_configured`).
-struct NotConfigured;
-
-impl Check for NotConfigured {
-    fn run<'a>(&'a self, _session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(async {
-            CheckOutcome::unhealthy(
-                Reason::NotConfigured,
-                "component enabled without its settings",
-            )
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(component: Component, status: Status, critical: bool) -> ComponentReport {
-        ComponentReport {
-            component,
-            critical,
-            outcome: CheckOutcome {
-                status,
-                reason: None,
-                facts: crate::checks::Facts::None,
-                error: None,
-            },
-            latency: Duration::ZERO,
-        }
-    }
-
-    #[test]
-    fn aggregation_follows_the_contract() {
-        use Component::*;
-        use Status::*;
-        let all = |s: [Status; 3], critical: [bool; 3]| {
-            aggregate(&[
-                part(Database, s[0], critical[0]),
-                part(Supabase, s[1], critical[1]),
-                part(Workers, s[2], critical[2]),
-            ])
-        };
-        let every = [true; 3];
-        assert_eq!(all([Healthy; 3], every), Healthy);
-        assert_eq!(all([Healthy, Degraded, Healthy], every), Degraded);
-        assert_eq!(all([Unhealthy, Degraded, Healthy], every), Unhealthy);
-        assert_eq!(
-            all([Healthy, Unhealthy, Healthy], [true, false, true]),
-            Degraded
-        );
-        assert_eq!(
-            all([Healthy, Unhealthy, Unhealthy], [true, false, true]),
-            Unhealthy
-        );
-        assert_eq!(aggregate(&[]), Healthy);
     }
 }

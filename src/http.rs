@@ -5,7 +5,7 @@
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use subtle::ConstantTimeEq;
 
-use crate::checks::Status;
+use crate::outcome::Status;
 use crate::App;
 
 /// What the handler needs of a request, whatever carried it.

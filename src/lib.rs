@@ -1,39 +1,48 @@
 //! # meshhook-health
 //!
 //! The public `GET /health` of MeshHook: whether its Postgres database, its
-//! Supabase services and its worker processes are healthy, and which version
-//! runs — answered within a deadline whatever the dependencies do.
+//! Supabase services, its worker processes and (opt-in) its job queue are
+//! healthy, and which version runs — answered within a deadline whatever the
+//! dependencies do.
 //!
-//! The request path reads top to bottom, and no module reaches back up:
+//! The request path reads top to bottom, and no module imports one that
+//! imports it back:
 //!
 //! ```text
 //! lambda.rs / serve.rs   transports: Lambda events, plain HTTP/1.1
 //!         │
 //!      http.rs           routing, methods, status codes, headers (shared)
 //!         │
-//!     health.rs          Evaluator: deadline, single-flight cache, aggregation
+//!     health.rs          Evaluator: deadline, single-flight cache
 //!         │
-//!      checks/           database (SELECT 1), workers (heartbeats), supabase
+//!      checks/           the components, one file each, and REGISTRY
+//!         │
+//!   component.rs         what a component is: Definition, Settings, Check
 //!         │
 //!   db.rs, tls.rs        pool + pooler-safe queries, libpq sslmode semantics
-//!         │
-//!     report.rs          public and verbose JSON bodies
+//!
+//!   report.rs            Report, aggregation, public and verbose JSON bodies
+//!   outcome.rs, env.rs   leaves: Status/Reason/CheckOutcome; Source/ConfigError
 //! ```
 //!
-//! [`config`] turns the environment into typed settings once at start-up
-//! ([`secrets`] fills in `DATABASE_URL` from Secrets Manager when asked);
-//! [`telemetry`] sets up logs and redacts secrets; [`metrics`] prints the
-//! CloudWatch EMF lines of Lambda mode; [`heartbeat`] holds the `heartbeat`
-//! and `migrate` commands for workers; [`shutdown`] waits for SIGTERM/SIGINT.
+//! [`config`] turns the environment into typed settings once at start-up,
+//! asking each registered component to read its own ([`secrets`] fills in
+//! `DATABASE_URL` from Secrets Manager when asked); [`telemetry`] sets up
+//! logs and redacts secrets; [`metrics`] prints the CloudWatch EMF lines of
+//! Lambda mode; [`heartbeat`] holds the `heartbeat` and `migrate` commands
+//! for workers; [`shutdown`] waits for SIGTERM/SIGINT.
 
 pub mod checks;
+pub mod component;
 pub mod config;
 pub mod db;
+pub mod env;
 pub mod health;
 pub mod heartbeat;
 pub mod http;
 pub mod lambda;
 pub mod metrics;
+pub mod outcome;
 pub mod report;
 pub mod secrets;
 pub mod serve;
@@ -41,18 +50,10 @@ pub mod shutdown;
 pub mod telemetry;
 mod tls;
 
-use checks::supabase::SupabaseCheck;
-use checks::workers::WorkersCheck;
-use checks::Component;
+use component::Context;
+pub use component::StartupError;
 use config::Config;
-use health::{Checks, Evaluator};
-
-/// A start-up failure that is not a configuration value's fault.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("could not build the HTTPS client: {0}")]
-    HttpClient(#[from] reqwest::Error),
-}
+use health::{Checks, Evaluator, Registered};
 
 /// Everything a request needs: settings and the evaluator (which owns the
 /// database pool and the HTTPS client). Built once per process.
@@ -65,24 +66,21 @@ impl App {
     /// Builds the checks without touching the network. Call
     /// [`App::warm_up`] inside the runtime to open the database connection.
     pub fn new(config: Config) -> Result<Self, StartupError> {
-        let enabled = |c| config.components.contains(&c);
-        let database = config.database.as_ref().map(db::Database::new);
-        let workers =
-            enabled(Component::Workers).then(|| WorkersCheck::new(config.workers.clone()));
-        let supabase = match &config.supabase {
-            Some(settings) => Some(SupabaseCheck::new(
-                tls::https_client(&config.version)?,
-                settings.clone(),
-            )),
-            None => None,
+        let context = Context {
+            version: &config.version,
         };
-        let checks = Checks::standard(
-            &config.components,
-            &config.noncritical,
-            database,
-            workers,
-            supabase,
-        );
+        let mut registered = Vec::with_capacity(config.components.len());
+        for component in &config.components {
+            registered.push(Registered {
+                name: component.name(),
+                critical: component.critical,
+                check: component.settings.check(&context)?,
+            });
+        }
+        let checks = Checks {
+            registered,
+            database: config.database.as_ref().map(db::Database::new),
+        };
         Ok(Self::with_checks(config, checks))
     }
 

@@ -10,7 +10,7 @@ use meshhook_health::db::{Database, DbConfig};
 use meshhook_health::shutdown::Shutdown;
 use meshhook_health::{heartbeat, lambda, serve, App};
 
-/// Exit code for bad configuration or usage (CONTRACT §1).
+/// Exit code for bad configuration or usage (`docs/API.md`, "Command line").
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
@@ -192,7 +192,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 meshhook_health::report::render(&report, &app.config.version, false)
             );
             match report.status {
-                meshhook_health::checks::Status::Unhealthy => Err(Failure::Unhealthy),
+                meshhook_health::outcome::Status::Unhealthy => Err(Failure::Unhealthy),
                 _ => Ok(()),
             }
         }

@@ -5,13 +5,15 @@
 //! `LatencyMs` carry the dimension `Component`. A dimension has one value
 //! per EMF document, so each component gets a line of its own; `Healthy`
 //! rides on the first, so it is counted exactly once per evaluation.
+//! A component may add metric sets of its own (the queue's, per `Queue`):
+//! each is one more document with its own dimension.
 
 use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
-use crate::checks::Status;
-use crate::health::Report;
+use crate::outcome::Status;
+use crate::report::Report;
 
 pub const DEFAULT_NAMESPACE: &str = "MeshHook/Health";
 
@@ -56,7 +58,7 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
     if report.components.is_empty() {
         return vec![document(vec![&overall], overall_members())];
     }
-    report
+    let mut out: Vec<String> = report
         .components
         .iter()
         .enumerate()
@@ -66,11 +68,11 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
             } else {
                 Map::new()
             };
-            members.insert("Component".into(), json!(c.component.name()));
+            members.insert("Component".into(), json!(c.name));
             members.insert("ComponentHealthy".into(), json!(healthy(c.outcome.status)));
             members.insert(
                 "LatencyMs".into(),
-                json!(crate::telemetry::round_ms(c.latency)),
+                json!(crate::report::round_ms(c.latency)),
             );
             let directives = if i == 0 {
                 vec![&overall, &per_component]
@@ -79,7 +81,26 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
             };
             document(directives, members)
         })
-        .collect()
+        .collect();
+    for set in report.components.iter().flat_map(|c| &c.outcome.metrics) {
+        let (dimension, value) = &set.dimension;
+        let directive = json!({
+            "Namespace": namespace,
+            "Dimensions": [[dimension]],
+            "Metrics": set
+                .values
+                .iter()
+                .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
+                .collect::<Vec<_>>(),
+        });
+        let mut members = Map::new();
+        members.insert((*dimension).to_owned(), json!(value));
+        for (name, _, number) in &set.values {
+            members.insert((*name).to_owned(), json!(number));
+        }
+        out.push(document(vec![&directive], members));
+    }
+    out
 }
 
 /// Prints the lines to stdout in one write, so that concurrent output
@@ -96,12 +117,12 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::checks::{CheckOutcome, Component, Reason};
-    use crate::health::ComponentReport;
+    use crate::outcome::{CheckOutcome, MetricSet, Reason, Unit};
+    use crate::report::ComponentReport;
 
-    fn part(component: Component, outcome: CheckOutcome, ms: u64) -> ComponentReport {
+    fn part(name: &'static str, outcome: CheckOutcome, ms: u64) -> ComponentReport {
         ComponentReport {
-            component,
+            name,
             critical: true,
             outcome,
             latency: Duration::from_millis(ms),
@@ -113,9 +134,9 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_millis(1_795_809_600_123);
         let report = Report::new(
             vec![
-                part(Component::Database, CheckOutcome::healthy(), 1),
+                part("database", CheckOutcome::healthy(), 1),
                 part(
-                    Component::Workers,
+                    "workers",
                     CheckOutcome::unhealthy(Reason::Timeout, "x"),
                     150,
                 ),
@@ -146,5 +167,27 @@ mod tests {
         );
         let empty = Report::new(Vec::new(), SystemTime::now());
         assert_eq!(lines(&empty, "NS").len(), 1);
+    }
+
+    #[test]
+    fn a_components_metric_sets_are_documents_of_their_own() {
+        let mut outcome = CheckOutcome::healthy();
+        outcome.metrics = vec![MetricSet {
+            dimension: ("Queue", "jobs".into()),
+            values: vec![("QueueReady", Unit::Count, 3.0)],
+        }];
+        let report = Report::new(vec![part("queue", outcome, 1)], SystemTime::now());
+        let docs: Vec<Value> = lines(&report, "NS")
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["Queue"], "jobs");
+        assert_eq!(docs[1]["QueueReady"], 3.0);
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Queue"]])
+        );
+        assert!(docs[1].get("Healthy").is_none());
     }
 }

@@ -1,94 +1,131 @@
-//! The JSON bodies (CONTRACT §3, §4). The public body carries statuses, the
-//! version and a time — never hosts, users, error text or latencies. The
-//! verbose body adds latencies, reasons and counts, still no error text.
+//! The result of one evaluation ([`Report`]) and its JSON bodies. The public
+//! body carries statuses, the version and a time — never hosts, users, error
+//! text or latencies. The verbose body adds latencies, reasons and each
+//! component's facts (counts), still no error text.
+
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::checks::{Component, Facts, Reason, Status};
-use crate::health::{ComponentReport, Report};
-use crate::telemetry::round_ms;
+use crate::outcome::{CheckOutcome, Reason, Status};
+
+/// One component's result within a report.
+#[derive(Debug, Clone)]
+pub struct ComponentReport {
+    pub name: &'static str,
+    pub critical: bool,
+    pub outcome: CheckOutcome,
+    pub latency: Duration,
+}
+
+/// The result of one evaluation.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: Status,
+    /// In registry order.
+    pub components: Vec<ComponentReport>,
+    /// When the results were measured (shown as `checked_at`).
+    pub checked_at: SystemTime,
+    /// The same moment on the monotonic clock, for the cache's age.
+    pub measured_at: Instant,
+}
+
+impl Report {
+    /// A report of `components` measured at `checked_at`, status aggregated.
+    pub fn new(components: Vec<ComponentReport>, checked_at: SystemTime) -> Report {
+        Report {
+            status: aggregate(&components),
+            components,
+            checked_at,
+            measured_at: Instant::now(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ComponentReport> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+/// Unhealthy if a critical component is; else degraded if any component is
+/// degraded or a non-critical one is unhealthy; else healthy.
+pub fn aggregate(components: &[ComponentReport]) -> Status {
+    let critical_down = components
+        .iter()
+        .any(|c| c.critical && c.outcome.status == Status::Unhealthy);
+    if critical_down {
+        Status::Unhealthy
+    } else if components
+        .iter()
+        .any(|c| c.outcome.status != Status::Healthy)
+    {
+        Status::Degraded
+    } else {
+        Status::Healthy
+    }
+}
 
 #[derive(Serialize)]
 struct Body<'a> {
     status: Status,
     version: &'a str,
-    details: PerComponent<Status>,
+    details: PerComponent<'a, Details>,
     checked_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    checks: Option<PerComponent<CheckBody<'a>>>,
+    checks: Option<PerComponent<'a, Verbose>>,
 }
 
-/// A map with one optional entry per component, in the fixed order.
-#[derive(Serialize)]
-struct PerComponent<T> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database: Option<T>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    supabase: Option<T>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    workers: Option<T>,
-}
+/// A JSON object with one entry per component, in report order.
+struct PerComponent<'a, K>(&'a [ComponentReport], K);
 
-impl<T> PerComponent<T> {
-    fn from_report<'r>(report: &'r Report, f: impl Fn(&'r ComponentReport) -> T) -> Self {
-        let entry = |c: Component| report.get(c).map(&f);
-        Self {
-            database: entry(Component::Database),
-            supabase: entry(Component::Supabase),
-            workers: entry(Component::Workers),
-        }
-    }
-}
+/// `details`: each component's status.
+struct Details;
+/// `checks`: each component's status, latency, facts and reason.
+struct Verbose;
 
-#[derive(Serialize)]
-struct CheckBody<'a> {
-    status: Status,
-    latency_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    services: Option<Services<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    alive: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stale: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    min_alive: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<Reason>,
-}
-
-/// Services as a JSON object in configured order.
-struct Services<'a>(&'a [(String, Status)]);
-
-impl Serialize for Services<'_> {
+impl Serialize for PerComponent<'_, Details> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, status) in self.0 {
-            map.serialize_entry(name, status)?;
+        for c in self.0 {
+            map.serialize_entry(c.name, &c.outcome.status)?;
         }
         map.end()
     }
 }
 
-fn check_body(c: &ComponentReport) -> CheckBody<'_> {
-    let (services, workers) = match &c.outcome.facts {
-        Facts::Services(s) => (Some(Services(s)), None),
-        Facts::Workers {
-            alive,
-            stale,
-            min_alive,
-        } => (None, Some((*alive, *stale, *min_alive))),
-        Facts::None => (None, None),
-    };
-    CheckBody {
-        status: c.outcome.status,
-        latency_ms: round_ms(c.latency),
-        services,
-        alive: workers.map(|w| w.0),
-        stale: workers.map(|w| w.1),
-        min_alive: workers.map(|w| w.2),
-        reason: c.outcome.reason,
+impl Serialize for PerComponent<'_, Verbose> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for c in self.0 {
+            map.serialize_entry(c.name, &CheckBody(c))?;
+        }
+        map.end()
     }
+}
+
+/// One entry of `checks`: `status`, `latency_ms`, the component's facts in
+/// its order, then `reason` when not healthy.
+struct CheckBody<'a>(&'a ComponentReport);
+
+impl Serialize for CheckBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("status", &c.outcome.status)?;
+        map.serialize_entry("latency_ms", &round_ms(c.latency))?;
+        for (key, value) in &c.outcome.facts {
+            map.serialize_entry(key, value)?;
+        }
+        if let Some(reason) = c.outcome.reason {
+            map.serialize_entry("reason", &reason)?;
+        }
+        map.end()
+    }
+}
+
+/// Milliseconds with one decimal, as shown in logs and the verbose body.
+pub fn round_ms(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64 / 100.0).round() / 10.0
 }
 
 /// The JSON body; `verbose` adds the `checks` object.
@@ -96,12 +133,12 @@ pub fn render(report: &Report, version: &str, verbose: bool) -> String {
     let body = Body {
         status: report.status,
         version,
-        details: PerComponent::from_report(report, |c| c.outcome.status),
+        details: PerComponent(&report.components, Details),
         checked_at: humantime::format_rfc3339_millis(report.checked_at).to_string(),
-        checks: verbose.then(|| PerComponent::from_report(report, check_body)),
+        checks: verbose.then_some(PerComponent(&report.components, Verbose)),
     };
-    // Infallible: every field serialises to JSON (no maps with non-string keys,
-    // no non-finite floats: latencies are finite by construction).
+    // Infallible: every field serialises to JSON (string keys only, no
+    // non-finite floats: latencies are finite by construction).
     serde_json::to_string(&body).expect("health body serialises")
 }
 
@@ -123,4 +160,88 @@ pub fn live(version: &str) -> String {
 /// `{"error": "..."}` for 404/405.
 pub fn error(message: &str) -> String {
     serde_json::json!({ "error": message }).to_string()
+}
+
+/// Every component unhealthy, for when no evaluation result exists.
+pub fn failed(names: &[&'static str], why: &str) -> Report {
+    let components = names
+        .iter()
+        .map(|&name| ComponentReport {
+            name,
+            critical: true,
+            outcome: CheckOutcome::unhealthy(Reason::QueryFailed, why),
+            latency: Duration::ZERO,
+        })
+        .collect();
+    Report::new(components, SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(name: &'static str, status: Status, critical: bool) -> ComponentReport {
+        ComponentReport {
+            name,
+            critical,
+            outcome: CheckOutcome {
+                status,
+                ..CheckOutcome::default()
+            },
+            latency: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn aggregation_follows_the_rules() {
+        use Status::*;
+        let all = |s: [Status; 3], critical: [bool; 3]| {
+            aggregate(&[
+                part("database", s[0], critical[0]),
+                part("supabase", s[1], critical[1]),
+                part("workers", s[2], critical[2]),
+            ])
+        };
+        let every = [true; 3];
+        assert_eq!(all([Healthy; 3], every), Healthy);
+        assert_eq!(all([Healthy, Degraded, Healthy], every), Degraded);
+        assert_eq!(all([Unhealthy, Degraded, Healthy], every), Unhealthy);
+        assert_eq!(
+            all([Healthy, Unhealthy, Healthy], [true, false, true]),
+            Degraded
+        );
+        assert_eq!(
+            all([Healthy, Unhealthy, Unhealthy], [true, false, true]),
+            Unhealthy
+        );
+        assert_eq!(aggregate(&[]), Healthy);
+    }
+
+    #[test]
+    fn latency_keeps_one_decimal() {
+        assert_eq!(round_ms(Duration::from_micros(31_249)), 31.2);
+        assert_eq!(round_ms(Duration::from_micros(700)), 0.7);
+    }
+
+    #[test]
+    fn bodies_list_components_in_report_order_with_facts_and_reason() {
+        let mut workers = part("workers", Status::Degraded, true);
+        workers.outcome.reason = Some(Reason::StaleWorkers);
+        workers.outcome.facts = vec![("alive", serde_json::json!(2))];
+        let report = Report::new(
+            vec![part("database", Status::Healthy, true), workers],
+            SystemTime::UNIX_EPOCH,
+        );
+        let public = render(&report, "1.4.2", false);
+        assert_eq!(
+            public,
+            r#"{"status":"degraded","version":"1.4.2","details":{"database":"healthy","workers":"degraded"},"checked_at":"1970-01-01T00:00:00.000Z"}"#
+        );
+        let verbose: serde_json::Value =
+            serde_json::from_str(&render(&report, "1.4.2", true)).unwrap();
+        assert_eq!(
+            verbose["checks"]["workers"],
+            serde_json::json!({"status":"degraded","latency_ms":0.0,"alive":2,"reason":"stale_workers"})
+        );
+    }
 }

@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Source};
+use crate::env::{ConfigError, Source};
 
 const VARIABLE: &str = "DATABASE_SECRET_ID";
 

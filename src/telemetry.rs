@@ -1,4 +1,4 @@
-//! Logging set-up and the one log event per evaluation (CONTRACT §6).
+//! Logging set-up and the one log event per evaluation.
 //!
 //! Logs go to stderr (so `check` keeps stdout for the JSON body; Lambda
 //! captures both streams). Error text from libraries passes through a
@@ -8,8 +8,8 @@ use tracing::Level;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
-use crate::checks::Component;
-use crate::health::Report;
+use crate::outcome::Status;
+use crate::report::{round_ms, Report};
 
 /// Installs the global subscriber: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`
 /// or `HEALTH_LOG_FORMAT=json`; level from `AWS_LAMBDA_LOG_LEVEL`, then
@@ -96,50 +96,33 @@ impl Redactor {
     }
 }
 
-/// The one event per evaluation: overall status and, per component, status,
-/// latency, reason and the (redacted) internal error text.
+/// The one event per evaluation: the overall `status` and `checks`, a JSON
+/// object with each component's status, latency, reason and (redacted)
+/// internal error text. One field for all components keeps the event's
+/// shape fixed whichever components are enabled.
 pub fn log_evaluation(report: &Report, redactor: &Redactor) {
-    let part = |c: Component| report.get(c);
-    let status = |c| part(c).map(|r| r.outcome.status.as_str());
-    let latency = |c| part(c).map(|r| round_ms(r.latency));
-    let reason = |c| part(c).and_then(|r| r.outcome.reason).map(|r| r.as_str());
-    let error = |c| {
-        part(c)
-            .and_then(|r| r.outcome.error.as_deref())
-            .map(|e| redactor.redact(e))
-    };
-    let (db, sb, wk) = (Component::Database, Component::Supabase, Component::Workers);
-    let (db_error, sb_error, wk_error) = (error(db), error(sb), error(wk));
-    let overall = report.status.as_str();
-    macro_rules! evaluation {
-        ($level:ident) => {
-            tracing::$level!(
-                status = overall,
-                database.status = status(db),
-                database.latency_ms = latency(db),
-                database.reason = reason(db),
-                database.error = db_error.as_deref(),
-                supabase.status = status(sb),
-                supabase.latency_ms = latency(sb),
-                supabase.reason = reason(sb),
-                supabase.error = sb_error.as_deref(),
-                workers.status = status(wk),
-                workers.latency_ms = latency(wk),
-                workers.reason = reason(wk),
-                workers.error = wk_error.as_deref(),
-                "health evaluated"
-            )
-        };
-    }
+    let checks: serde_json::Map<String, serde_json::Value> = report
+        .components
+        .iter()
+        .map(|c| {
+            let mut entry = serde_json::Map::new();
+            entry.insert("status".into(), c.outcome.status.as_str().into());
+            entry.insert("latency_ms".into(), round_ms(c.latency).into());
+            if let Some(reason) = c.outcome.reason {
+                entry.insert("reason".into(), reason.as_str().into());
+            }
+            if let Some(error) = &c.outcome.error {
+                entry.insert("error".into(), redactor.redact(error).into());
+            }
+            (c.name.to_owned(), entry.into())
+        })
+        .collect();
+    let checks = serde_json::Value::Object(checks).to_string();
+    let status = report.status.as_str();
     match report.status {
-        crate::checks::Status::Healthy => evaluation!(info),
-        _ => evaluation!(warn),
+        Status::Healthy => tracing::info!(status, checks, "health evaluated"),
+        _ => tracing::warn!(status, checks, "health evaluated"),
     }
-}
-
-/// Milliseconds with one decimal, as shown in logs and the verbose body.
-pub fn round_ms(d: std::time::Duration) -> f64 {
-    (d.as_micros() as f64 / 100.0).round() / 10.0
 }
 
 #[cfg(test)]
@@ -154,11 +137,5 @@ mod tests {
             "key [redacted] and [redacted] and [redacted]"
         );
         assert_eq!(Redactor::default().redact("plain"), "plain");
-    }
-
-    #[test]
-    fn latency_keeps_one_decimal() {
-        assert_eq!(round_ms(std::time::Duration::from_micros(31_249)), 31.2);
-        assert_eq!(round_ms(std::time::Duration::from_micros(700)), 0.7);
     }
 }

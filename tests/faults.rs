@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::StatusCode;
-use meshhook_health::checks::{Check, CheckOutcome, Component};
+use meshhook_health::component::Check;
 use meshhook_health::config::Config;
 use meshhook_health::db::Session;
 use meshhook_health::health::{Checks, Registered};
+use meshhook_health::outcome::CheckOutcome;
 use meshhook_health::App;
 use support::net::{Behaviour, BlackHole, RawPeer};
 use support::{get, verbose, Answer, Postgres, Stack};
@@ -298,7 +299,7 @@ async fn a_panicking_check_costs_its_component_not_the_answer_or_the_process() {
         let config = Config::from_source(&stack.env).unwrap();
         let checks = Checks {
             registered: vec![Registered {
-                component: Component::Supabase,
+                name: "supabase",
                 critical: true,
                 check: Box::new(Panicking),
             }],

@@ -1,11 +1,34 @@
-//! The database check: `SELECT 1` over the session's pooled connection.
-
-use tokio_postgres::SimpleQueryMessage;
+//! The `database` component: `SELECT 1` over the evaluation's pooled
+//! connection. It has no settings of its own: `DATABASE_URL` belongs to the
+//! pool that every database-backed component shares.
 
 use futures_util::future::BoxFuture;
+use tokio_postgres::SimpleQueryMessage;
 
-use super::{Check, CheckOutcome, Reason};
+use crate::component::{Check, Context, Definition, Settings, StartupError};
 use crate::db::Session;
+use crate::env::{ConfigError, Source};
+use crate::outcome::{CheckOutcome, Reason};
+
+pub const DEFINITION: Definition = Definition {
+    name: "database",
+    enabled_by_default: true,
+    needs_database: true,
+    settings,
+};
+
+fn settings(_env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+    Ok(Box::new(DatabaseSettings))
+}
+
+#[derive(Debug)]
+struct DatabaseSettings;
+
+impl Settings for DatabaseSettings {
+    fn check(&self, _context: &Context) -> Result<Box<dyn Check>, StartupError> {
+        Ok(Box::new(DatabaseCheck))
+    }
+}
 
 pub struct DatabaseCheck;
 
@@ -14,7 +37,7 @@ impl Check for DatabaseCheck {
         Box::pin(async move {
             match session {
                 Some(session) => check(session).await,
-                None => super::no_database(),
+                None => crate::component::no_database(),
             }
         })
     }

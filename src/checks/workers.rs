@@ -1,14 +1,89 @@
-//! The workers check: one aggregate query over `monitoring.worker_heartbeats`,
-//! classified with the database's clock so that the function's own clock
-//! (and any skew between it and the workers) never matters.
-
-use tokio_postgres::SimpleQueryMessage;
+//! The `workers` component: one aggregate query over
+//! `monitoring.worker_heartbeats`, classified with the database's clock so
+//! that the function's own clock (and any skew between it and the workers)
+//! never matters.
 
 use futures_util::future::BoxFuture;
+use serde_json::json;
+use tokio_postgres::SimpleQueryMessage;
 
-use super::{Check, CheckOutcome, Facts, Reason, Status};
-use crate::config::WorkerThresholds;
+use crate::component::{Check, Context, Definition, Settings, StartupError};
 use crate::db::Session;
+use crate::env::{number, ConfigError, Source};
+use crate::outcome::{CheckOutcome, Reason, Status};
+
+pub const DEFINITION: Definition = Definition {
+    name: "workers",
+    enabled_by_default: true,
+    needs_database: true,
+    settings,
+};
+
+/// How worker heartbeats are classified (`docs/CONFIGURATION.md`, "Workers").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerThresholds {
+    pub stale_after_secs: u64,
+    pub forget_after_secs: u64,
+    pub min_alive: u64,
+    pub min_alive_by_kind: Vec<(String, u64)>,
+}
+
+impl Default for WorkerThresholds {
+    fn default() -> Self {
+        Self {
+            stale_after_secs: 60,
+            forget_after_secs: 900,
+            min_alive: 1,
+            min_alive_by_kind: Vec::new(),
+        }
+    }
+}
+
+impl Settings for WorkerThresholds {
+    fn check(&self, _context: &Context) -> Result<Box<dyn Check>, StartupError> {
+        Ok(Box::new(WorkersCheck::new(self.clone())))
+    }
+}
+
+fn settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+    Ok(Box::new(thresholds(env)?))
+}
+
+/// `WORKER_*` → thresholds.
+pub fn thresholds(env: &dyn Source) -> Result<WorkerThresholds, ConfigError> {
+    let stale_after_secs = number(env, "WORKER_STALE_AFTER_SECS", 60, 1, 86_400 * 30)?;
+    let forget_after_secs = number(env, "WORKER_FORGET_AFTER_SECS", 900, 1, 86_400 * 365)?;
+    if forget_after_secs < stale_after_secs {
+        return Err(ConfigError::new(
+            "WORKER_FORGET_AFTER_SECS",
+            "must not be smaller than WORKER_STALE_AFTER_SECS",
+        ));
+    }
+    let min_alive = number(env, "WORKER_MIN_ALIVE", 1, 0, 1_000_000)?;
+    let mut min_alive_by_kind = Vec::new();
+    if let Some(list) = env.get("WORKER_MIN_ALIVE_BY_KIND") {
+        for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let parsed = entry.split_once('=').and_then(|(kind, n)| {
+                let kind = kind.trim();
+                let n = n.trim().parse::<u64>().ok()?;
+                (!kind.is_empty()).then(|| (kind.to_owned(), n))
+            });
+            let Some(pair) = parsed else {
+                return Err(ConfigError::new(
+                    "WORKER_MIN_ALIVE_BY_KIND",
+                    format!("expected kind=number pairs such as orchestrator=1,http-exec=2; got {entry:?}"),
+                ));
+            };
+            min_alive_by_kind.push(pair);
+        }
+    }
+    Ok(WorkerThresholds {
+        stale_after_secs,
+        forget_after_secs,
+        min_alive,
+        min_alive_by_kind,
+    })
+}
 
 /// Alive and stale heartbeats of one worker kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,22 +147,22 @@ impl Check for WorkersCheck {
         Box::pin(async move {
             match session {
                 Some(session) => self.check(session).await,
-                None => super::no_database(),
+                None => crate::component::no_database(),
             }
         })
     }
 }
 
-/// CONTRACT §5: too few alive (in total or of a listed kind) → unhealthy;
+/// Too few alive (in total or of a listed kind) → unhealthy;
 /// else any stale → degraded; else healthy.
 pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOutcome {
     let alive: u64 = counts.iter().map(|c| c.alive).sum();
     let stale: u64 = counts.iter().map(|c| c.stale).sum();
-    let facts = Facts::Workers {
-        alive,
-        stale,
-        min_alive: thresholds.min_alive,
-    };
+    let facts = vec![
+        ("alive", json!(alive)),
+        ("stale", json!(stale)),
+        ("min_alive", json!(thresholds.min_alive)),
+    ];
     let short_kind = thresholds.min_alive_by_kind.iter().find(|(kind, min)| {
         let alive_of_kind = counts
             .iter()
@@ -123,6 +198,7 @@ pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOut
         status,
         reason,
         facts,
+        metrics: Vec::new(),
         error,
     }
 }
@@ -175,11 +251,24 @@ mod tests {
         );
         assert_eq!(
             short.facts,
-            Facts::Workers {
-                alive: 3,
-                stale: 1,
-                min_alive: 1
-            }
+            [
+                ("alive", json!(3)),
+                ("stale", json!(1)),
+                ("min_alive", json!(1))
+            ]
+        );
+    }
+
+    #[test]
+    fn thresholds_parse_per_kind_minimums() {
+        let env: std::collections::HashMap<String, String> = [(
+            "WORKER_MIN_ALIVE_BY_KIND".to_owned(),
+            "orchestrator=1, http-exec=2".to_owned(),
+        )]
+        .into();
+        assert_eq!(
+            thresholds(&env).unwrap().min_alive_by_kind,
+            [("orchestrator".to_owned(), 1), ("http-exec".to_owned(), 2)]
         );
     }
 }

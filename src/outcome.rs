@@ -1,0 +1,139 @@
+//! The shared vocabulary of a health check: [`Status`], [`Reason`] and what
+//! one check observed, [`CheckOutcome`].
+//!
+//! A leaf: it imports nothing of this crate. Components produce these
+//! values; the evaluator, the bodies, the logs and the metrics read them.
+
+use serde::Serialize;
+
+/// Health of one component or of the whole. Ordered from best to worst, so
+/// `max` picks the worst.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a component is not healthy: a fixed vocabulary (`docs/API.md`,
+/// "Reasons") that is safe to show to an authorised caller, unlike raw
+/// error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Timeout,
+    Unreachable,
+    Tls,
+    Auth,
+    QueryFailed,
+    SchemaMissing,
+    BadStatus,
+    BadResponse,
+    RateLimited,
+    StaleWorkers,
+    TooFewWorkers,
+    NotConfigured,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::Tls => "tls",
+            Self::Auth => "auth",
+            Self::QueryFailed => "query_failed",
+            Self::SchemaMissing => "schema_missing",
+            Self::BadStatus => "bad_status",
+            Self::BadResponse => "bad_response",
+            Self::RateLimited => "rate_limited",
+            Self::StaleWorkers => "stale_workers",
+            Self::TooFewWorkers => "too_few_workers",
+            Self::NotConfigured => "not_configured",
+        }
+    }
+}
+
+/// Extra facts a component reports in the verbose body, as `(key, value)`
+/// entries in the order they are shown (counts, per-service statuses — never
+/// hosts, users or error text).
+pub type Facts = Vec<(&'static str, serde_json::Value)>;
+
+/// CloudWatch EMF unit of a metric value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Seconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "Count",
+            Self::Seconds => "Seconds",
+        }
+    }
+}
+
+/// Metrics a component adds to the evaluation's EMF output beyond the
+/// per-component ones: values that share one dimension value (one EMF
+/// document each, since a document has one value per dimension).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSet {
+    /// Dimension name and value, e.g. `("Queue", "workflow_jobs")`.
+    pub dimension: (&'static str, String),
+    pub values: Vec<(&'static str, Unit, f64)>,
+}
+
+/// What one check observed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CheckOutcome {
+    pub status: Status,
+    pub reason: Option<Reason>,
+    pub facts: Facts,
+    pub metrics: Vec<MetricSet>,
+    /// Internal error text for logs only (never in a response body).
+    pub error: Option<String>,
+}
+
+impl CheckOutcome {
+    pub fn healthy() -> Self {
+        Self::default()
+    }
+
+    pub fn unhealthy(reason: Reason, error: impl Into<String>) -> Self {
+        Self::failed(Status::Unhealthy, reason, error)
+    }
+
+    pub fn failed(status: Status, reason: Reason, error: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: Some(reason),
+            error: Some(error.into()),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_facts(mut self, facts: Facts) -> Self {
+        self.facts = facts;
+        self
+    }
+}
