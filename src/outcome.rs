@@ -50,6 +50,9 @@ pub enum Reason {
     RateLimited,
     StaleWorkers,
     TooFewWorkers,
+    QueueBacklog,
+    QueueStalled,
+    DeadLetters,
     NotConfigured,
 }
 
@@ -67,6 +70,9 @@ impl Reason {
             Self::RateLimited => "rate_limited",
             Self::StaleWorkers => "stale_workers",
             Self::TooFewWorkers => "too_few_workers",
+            Self::QueueBacklog => "queue_backlog",
+            Self::QueueStalled => "queue_stalled",
+            Self::DeadLetters => "dead_letters",
             Self::NotConfigured => "not_configured",
         }
     }

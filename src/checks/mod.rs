@@ -5,6 +5,7 @@
 //! one line here.
 
 pub mod database;
+pub mod queue;
 pub mod supabase;
 pub mod workers;
 
@@ -15,6 +16,7 @@ pub static REGISTRY: &[Definition] = &[
     database::DEFINITION,
     supabase::DEFINITION,
     workers::DEFINITION,
+    queue::DEFINITION,
 ];
 
 /// The registered component called `name`.

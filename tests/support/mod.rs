@@ -6,6 +6,7 @@
 pub mod emf;
 pub mod net;
 pub mod pgbouncer;
+pub mod pgmq;
 pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;

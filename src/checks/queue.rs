@@ -1,0 +1,412 @@
+//! The `queue` component (opt-in): whether MeshHook's pgmq job queues make
+//! progress, not just whether workers heartbeat.
+//!
+//! Per queue, with the database's clock: how many messages are *ready*
+//! (`vt <= now()`: never read, or read by a worker whose visibility timeout
+//! ran out), how long the oldest ready one has waited, and how many messages
+//! reached the queue's dead-letter queue recently.
+//!
+//! All queues are measured by one statement, with the simple protocol so
+//! that transaction poolers accept it. Its cost does not grow with the
+//! queue: `min(vt)` is one probe of pgmq's `vt` index and counting stops at
+//! [`CAP`]. A queue whose table is missing must not fail the statement for
+//! the others (nor make a missing dead-letter queue an error), so each
+//! table is read through `query_to_xml` only when `to_regclass` finds it:
+//! Postgres' one way to run SQL against a table that may not exist inside a
+//! single plain statement.
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Map, Value};
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::component::{Check, Context, Definition, Settings, StartupError};
+use crate::db::Session;
+use crate::env::{list, number, ConfigError, Source};
+use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+
+pub const DEFINITION: Definition = Definition {
+    name: "queue",
+    enabled_by_default: false,
+    needs_database: true,
+    settings,
+};
+
+/// Counting ready messages and recent dead letters stops here.
+pub const CAP: u64 = 10_000;
+
+/// pgmq's limit on a queue name's length.
+const MAX_NAME: usize = 47;
+
+/// `QUEUE_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    pub names: Vec<String>,
+    pub dlq_suffix: String,
+    pub degraded_after_secs: u64,
+    pub unhealthy_after_secs: u64,
+    pub dead_letter_window_secs: u64,
+}
+
+fn settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+    Ok(Box::new(QueueSettings::from_source(env)?))
+}
+
+/// A pgmq queue name: lower-case letters, digits and `_`. Names are written
+/// into the statement's text, so nothing else may pass.
+fn valid_name(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl QueueSettings {
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let names = list(env.get("QUEUE_NAMES").as_deref().unwrap_or("workflow_jobs"));
+        if names.is_empty() {
+            return Err(ConfigError::new("QUEUE_NAMES", "names no queue"));
+        }
+        if let Some(bad) = names.iter().find(|n| !valid_name(n)) {
+            return Err(ConfigError::new(
+                "QUEUE_NAMES",
+                format!("{bad:?} is not a pgmq queue name (1 to 47 of a-z, 0-9 and _)"),
+            ));
+        }
+        let dlq_suffix = env
+            .get("QUEUE_DLQ_SUFFIX")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| "_dlq".to_owned());
+        if let Some(long) = names
+            .iter()
+            .find(|n| !valid_name(&format!("{n}{dlq_suffix}")))
+        {
+            return Err(ConfigError::new(
+                "QUEUE_DLQ_SUFFIX",
+                format!(
+                    "{long:?} plus this suffix is not a pgmq queue name (1 to 47 of a-z, 0-9 and _)"
+                ),
+            ));
+        }
+        let day = 86_400;
+        let degraded_after_secs = number(env, "QUEUE_DEGRADED_AFTER_SECS", 60, 1, 30 * day)?;
+        let unhealthy_after_secs = number(env, "QUEUE_UNHEALTHY_AFTER_SECS", 300, 1, 30 * day)?;
+        if unhealthy_after_secs < degraded_after_secs {
+            return Err(ConfigError::new(
+                "QUEUE_UNHEALTHY_AFTER_SECS",
+                "must not be smaller than QUEUE_DEGRADED_AFTER_SECS",
+            ));
+        }
+        let dead_letter_window_secs =
+            number(env, "QUEUE_DEAD_LETTER_WINDOW_SECS", 900, 1, 30 * day)?;
+        Ok(Self {
+            names,
+            dlq_suffix,
+            degraded_after_secs,
+            unhealthy_after_secs,
+            dead_letter_window_secs,
+        })
+    }
+
+    /// The one statement: a row per queue with its name, whether its table
+    /// exists, `"<ready> <oldest_ready_secs>"`, and the recent dead letters
+    /// (NULL when the dead-letter queue does not exist).
+    fn statement(&self) -> String {
+        // Runs `inner` (a query with one column `v`) only when `table`
+        // exists, and yields `v` as text.
+        let guarded = |table: &str, inner: &str| {
+            format!(
+                "CASE WHEN to_regclass('{table}') IS NOT NULL THEN \
+                 substring(query_to_xml('{inner}', false, true, '')::text FROM '<v>([^<]*)</v>') END",
+                inner = inner.replace('\'', "''"),
+            )
+        };
+        let rows: Vec<String> = self
+            .names
+            .iter()
+            .map(|name| {
+                let queue = format!("pgmq.q_{name}");
+                let dlq = format!("pgmq.q_{name}{}", self.dlq_suffix);
+                let ready = format!(
+                    "SELECT (SELECT count(*) FROM (SELECT 1 FROM {queue} WHERE vt <= now() LIMIT {CAP}) r) \
+                     || ' ' || coalesce((SELECT floor(extract(epoch FROM now() - min(vt)))::bigint \
+                     FROM {queue} WHERE vt <= now()), 0) AS v"
+                );
+                // msg_id grows with enqueued_at: the newest CAP dead letters
+                // hold every recent one (up to the cap) without a full scan.
+                let dead = format!(
+                    "SELECT count(*) AS v FROM (SELECT enqueued_at FROM {dlq} ORDER BY msg_id DESC LIMIT {CAP}) d \
+                     WHERE enqueued_at >= now() - interval '{window} seconds'",
+                    window = self.dead_letter_window_secs,
+                );
+                format!(
+                    "SELECT '{name}', to_regclass('{queue}') IS NOT NULL, {}, {}",
+                    guarded(&queue, &ready),
+                    guarded(&dlq, &dead),
+                )
+            })
+            .collect();
+        rows.join(" UNION ALL ")
+    }
+}
+
+impl Settings for QueueSettings {
+    fn check(&self, _context: &Context) -> Result<Box<dyn Check>, StartupError> {
+        Ok(Box::new(QueueCheck {
+            sql: self.statement(),
+            settings: self.clone(),
+        }))
+    }
+}
+
+/// What one queue looked like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueState {
+    pub name: String,
+    /// `None`: the queue's table (or the `pgmq` schema) does not exist.
+    pub measured: Option<Measured>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    pub ready: u64,
+    pub oldest_ready_secs: u64,
+    pub dead_letters_recent: u64,
+}
+
+pub struct QueueCheck {
+    sql: String,
+    settings: QueueSettings,
+}
+
+impl Check for QueueCheck {
+    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async move {
+            let Some(session) = session else {
+                return crate::component::no_database();
+            };
+            match session.simple_query(&self.sql).await {
+                Ok(messages) => match parse(&messages) {
+                    Some(states) => classify(&states, &self.settings),
+                    None => CheckOutcome::unhealthy(Reason::BadResponse, "unexpected queue row"),
+                },
+                Err(e) => CheckOutcome::unhealthy(e.reason, e.message),
+            }
+        })
+    }
+}
+
+fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<QueueState>> {
+    let mut states = Vec::new();
+    for message in messages {
+        let SimpleQueryMessage::Row(row) = message else {
+            continue;
+        };
+        let name = row.get(0)?.to_owned();
+        let measured = match row.get(1)? {
+            "f" => None,
+            _ => {
+                let (ready, oldest) = row.get(2)?.split_once(' ')?;
+                Some(Measured {
+                    ready: ready.parse().ok()?,
+                    oldest_ready_secs: oldest.parse().ok()?,
+                    dead_letters_recent: match row.get(3) {
+                        Some(n) => n.parse().ok()?,
+                        None => 0,
+                    },
+                })
+            }
+        };
+        states.push(QueueState { name, measured });
+    }
+    Some(states)
+}
+
+/// Per queue: table missing → unhealthy (`schema_missing`); oldest ready
+/// job at or past the unhealthy threshold → unhealthy (`queue_stalled`);
+/// past the degraded one → degraded (`queue_backlog`); recent dead letters
+/// → degraded (`dead_letters`). The worst queue decides.
+pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome {
+    let mut outcome = CheckOutcome::healthy();
+    let mut errors = Vec::new();
+    let mut queues = Map::new();
+    for state in states {
+        let (status, reason, error) = match state.measured {
+            None => (
+                Status::Unhealthy,
+                Some(Reason::SchemaMissing),
+                Some(format!(
+                    "pgmq queue table pgmq.q_{} does not exist",
+                    state.name
+                )),
+            ),
+            Some(m) if m.oldest_ready_secs >= settings.unhealthy_after_secs => (
+                Status::Unhealthy,
+                Some(Reason::QueueStalled),
+                Some(format!(
+                    "{}: oldest ready job waited {} s (unhealthy from {} s)",
+                    state.name, m.oldest_ready_secs, settings.unhealthy_after_secs
+                )),
+            ),
+            Some(m) if m.oldest_ready_secs >= settings.degraded_after_secs => (
+                Status::Degraded,
+                Some(Reason::QueueBacklog),
+                Some(format!(
+                    "{}: oldest ready job waited {} s (degraded from {} s)",
+                    state.name, m.oldest_ready_secs, settings.degraded_after_secs
+                )),
+            ),
+            Some(m) if m.dead_letters_recent > 0 => (
+                Status::Degraded,
+                Some(Reason::DeadLetters),
+                Some(format!(
+                    "{}: {} dead letters in the last {} s",
+                    state.name, m.dead_letters_recent, settings.dead_letter_window_secs
+                )),
+            ),
+            Some(_) => (Status::Healthy, None, None),
+        };
+        if status > outcome.status {
+            outcome.status = status;
+            outcome.reason = reason;
+        }
+        errors.extend(error);
+        if let Some(m) = state.measured {
+            queues.insert(
+                state.name.clone(),
+                json!({
+                    "ready": m.ready,
+                    "oldest_ready_secs": m.oldest_ready_secs,
+                    "dead_letters_recent": m.dead_letters_recent,
+                }),
+            );
+            outcome.metrics.push(MetricSet {
+                dimension: ("Queue", state.name.clone()),
+                values: vec![
+                    ("QueueReady", Unit::Count, m.ready as f64),
+                    (
+                        "QueueOldestReadySeconds",
+                        Unit::Seconds,
+                        m.oldest_ready_secs as f64,
+                    ),
+                    (
+                        "DeadLettersRecent",
+                        Unit::Count,
+                        m.dead_letters_recent as f64,
+                    ),
+                ],
+            });
+        }
+    }
+    outcome.error = (!errors.is_empty()).then(|| errors.join("; "));
+    outcome.facts = vec![("queues", Value::Object(queues))];
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings_of(pairs: &[(&str, &str)]) -> Result<QueueSettings, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        QueueSettings::from_source(&env)
+    }
+
+    fn state(name: &str, ready: u64, oldest: u64, dead: u64) -> QueueState {
+        QueueState {
+            name: name.into(),
+            measured: Some(Measured {
+                ready,
+                oldest_ready_secs: oldest,
+                dead_letters_recent: dead,
+            }),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings_of(&[]).unwrap();
+        assert_eq!(s.names, ["workflow_jobs"]);
+        assert_eq!(s.dlq_suffix, "_dlq");
+        assert_eq!(
+            (
+                s.degraded_after_secs,
+                s.unhealthy_after_secs,
+                s.dead_letter_window_secs
+            ),
+            (60, 300, 900)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (key, value) in [
+            ("QUEUE_NAMES", "jobs;drop table x"),
+            ("QUEUE_NAMES", "Jobs"),
+            ("QUEUE_NAMES", "jobs,o'neil"),
+            ("QUEUE_NAMES", " , "),
+            ("QUEUE_NAMES", &"a".repeat(48)),
+            ("QUEUE_DLQ_SUFFIX", "-dead"),
+            ("QUEUE_DLQ_SUFFIX", "_dlq'"),
+            ("QUEUE_DEGRADED_AFTER_SECS", "0"),
+            ("QUEUE_DEGRADED_AFTER_SECS", "soon"),
+            ("QUEUE_UNHEALTHY_AFTER_SECS", "30"),
+            ("QUEUE_DEAD_LETTER_WINDOW_SECS", "-1"),
+        ] {
+            let error = settings_of(&[(key, value)]).expect_err(value);
+            assert_eq!(error.variable, key, "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn statement_reads_each_queue_once_and_quotes_nothing_it_did_not_validate() {
+        let s = settings_of(&[("QUEUE_NAMES", "jobs,mail")]).unwrap();
+        let sql = s.statement();
+        assert_eq!(sql.matches("UNION ALL").count(), 1);
+        assert!(sql.contains("to_regclass('pgmq.q_jobs_dlq')"));
+        assert!(sql.contains(&format!("LIMIT {CAP}")));
+    }
+
+    #[test]
+    fn worst_queue_wins() {
+        let s = settings_of(&[]).unwrap();
+        let healthy = classify(&[state("a", 3, 2, 0)], &s);
+        assert_eq!((healthy.status, healthy.reason), (Status::Healthy, None));
+        let cases = [
+            (state("a", 1, 60, 0), Status::Degraded, Reason::QueueBacklog),
+            (
+                state("a", 1, 300, 0),
+                Status::Unhealthy,
+                Reason::QueueStalled,
+            ),
+            (state("a", 0, 0, 1), Status::Degraded, Reason::DeadLetters),
+            (
+                QueueState {
+                    name: "a".into(),
+                    measured: None,
+                },
+                Status::Unhealthy,
+                Reason::SchemaMissing,
+            ),
+        ];
+        for (one, status, reason) in cases {
+            let outcome = classify(&[state("b", 0, 0, 0), one.clone()], &s);
+            assert_eq!(
+                (outcome.status, outcome.reason),
+                (status, Some(reason)),
+                "{one:?}"
+            );
+        }
+        let mixed = classify(&[state("a", 1, 90, 0), state("b", 1, 400, 0)], &s);
+        assert_eq!(mixed.reason, Some(Reason::QueueStalled));
+        assert_eq!(mixed.metrics.len(), 2);
+        assert_eq!(
+            mixed.facts[0].1["b"],
+            json!({"ready": 1, "oldest_ready_secs": 400, "dead_letters_recent": 0})
+        );
+    }
+}
