@@ -13,7 +13,8 @@
 //! the others (nor make a missing dead-letter queue an error), so each
 //! table is read through `query_to_xml` only when `to_regclass` finds it:
 //! Postgres' one way to run SQL against a table that may not exist inside a
-//! single plain statement.
+//! single plain statement. The statement holds no state between
+//! evaluations, so a queue created or dropped later is seen at once.
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
@@ -107,19 +108,13 @@ impl QueueSettings {
         })
     }
 
-    /// The one statement: a row per queue with its name, whether its table
-    /// exists, `"<ready> <oldest_ready_secs>"`, and the recent dead letters
-    /// (NULL when the dead-letter queue does not exist).
+    /// The one statement: a row per queue with its name and
+    /// `"<ready> <oldest_ready_secs> <dead_letters_recent>"`, or NULL when
+    /// the queue's table (or the `pgmq` schema) does not exist. Each queue
+    /// costs one `query_to_xml` call, whose query reads the dead-letter queue
+    /// only when `to_regclass` finds it.
     fn statement(&self) -> String {
-        // Runs `inner` (a query with one column `v`) only when `table`
-        // exists, and yields `v` as text.
-        let guarded = |table: &str, inner: &str| {
-            format!(
-                "CASE WHEN to_regclass('{table}') IS NOT NULL THEN \
-                 substring(query_to_xml('{inner}', false, true, '')::text FROM '<v>([^<]*)</v>') END",
-                inner = inner.replace('\'', "''"),
-            )
-        };
+        let literal = |sql: &str| format!("'{}'", sql.replace('\'', "''"));
         let rows: Vec<String> = self
             .names
             .iter()
@@ -129,19 +124,24 @@ impl QueueSettings {
                 let ready = format!(
                     "SELECT (SELECT count(*) FROM (SELECT 1 FROM {queue} WHERE vt <= now() LIMIT {CAP}) r) \
                      || ' ' || coalesce((SELECT floor(extract(epoch FROM now() - min(vt)))::bigint \
-                     FROM {queue} WHERE vt <= now()), 0) AS v"
+                     FROM {queue} WHERE vt <= now()), 0) || ' ' || "
                 );
                 // msg_id grows with enqueued_at: the newest CAP dead letters
                 // hold every recent one (up to the cap) without a full scan.
                 let dead = format!(
-                    "SELECT count(*) AS v FROM (SELECT enqueued_at FROM {dlq} ORDER BY msg_id DESC LIMIT {CAP}) d \
-                     WHERE enqueued_at >= now() - interval '{window} seconds'",
+                    "(SELECT count(*) FROM (SELECT enqueued_at FROM {dlq} ORDER BY msg_id DESC LIMIT {CAP}) d \
+                     WHERE enqueued_at >= now() - interval '{window} seconds')",
                     window = self.dead_letter_window_secs,
                 );
                 format!(
-                    "SELECT '{name}', to_regclass('{queue}') IS NOT NULL, {}, {}",
-                    guarded(&queue, &ready),
-                    guarded(&dlq, &dead),
+                    "SELECT {name}, CASE WHEN to_regclass({queue_text}) IS NOT NULL THEN \
+                     substring(query_to_xml({ready} || CASE WHEN to_regclass({dlq_text}) IS NULL THEN '0' ELSE {dead} END || ' AS v', \
+                     false, true, '')::text FROM '<v>([^<]*)</v>') END",
+                    name = literal(name),
+                    queue_text = literal(&queue),
+                    dlq_text = literal(&dlq),
+                    ready = literal(&ready),
+                    dead = literal(&dead),
                 )
             })
             .collect();
@@ -201,22 +201,22 @@ fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<QueueState>> {
         let SimpleQueryMessage::Row(row) = message else {
             continue;
         };
-        let name = row.get(0)?.to_owned();
-        let measured = match row.get(1)? {
-            "f" => None,
-            _ => {
-                let (ready, oldest) = row.get(2)?.split_once(' ')?;
+        let measured = match row.get(1) {
+            None => None,
+            Some(text) => {
+                let mut numbers = text.split(' ').map(str::parse::<u64>);
+                let mut next = || numbers.next()?.ok();
                 Some(Measured {
-                    ready: ready.parse().ok()?,
-                    oldest_ready_secs: oldest.parse().ok()?,
-                    dead_letters_recent: match row.get(3) {
-                        Some(n) => n.parse().ok()?,
-                        None => 0,
-                    },
+                    ready: next()?,
+                    oldest_ready_secs: next()?,
+                    dead_letters_recent: next()?,
                 })
             }
         };
-        states.push(QueueState { name, measured });
+        states.push(QueueState {
+            name: row.get(0)?.to_owned(),
+            measured,
+        });
     }
     Some(states)
 }
