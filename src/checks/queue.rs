@@ -8,8 +8,8 @@
 //!
 //! All queues are measured by one statement, with the simple protocol so
 //! that transaction poolers accept it. Its cost does not grow with the
-//! queue: `min(vt)` is one probe of pgmq's `vt` index and counting stops at
-//! [`CAP`]. A queue whose table is missing must not fail the statement for
+//! queue: one walk of pgmq's `vt` index from its start gives the oldest
+//! ready message and the count, which stops at [`CAP`]. A queue whose table is missing must not fail the statement for
 //! the others (nor make a missing dead-letter queue an error), so each
 //! table is read through `query_to_xml` only when `to_regclass` finds it:
 //! Postgres' one way to run SQL against a table that may not exist inside a
@@ -121,10 +121,12 @@ impl QueueSettings {
             .map(|name| {
                 let queue = format!("pgmq.q_{name}");
                 let dlq = format!("pgmq.q_{name}{}", self.dlq_suffix);
-                let ready = format!(
-                    "SELECT (SELECT count(*) FROM (SELECT 1 FROM {queue} WHERE vt <= now() LIMIT {CAP}) r) \
-                     || ' ' || coalesce((SELECT floor(extract(epoch FROM now() - min(vt)))::bigint \
-                     FROM {queue} WHERE vt <= now()), 0) || ' ' || "
+                // One scan of pgmq's `vt` index yields both: the count
+                // (capped) and, as its first row, the oldest.
+                let ready = "SELECT count(*) || ' ' || \
+                     coalesce(floor(extract(epoch FROM now() - min(vt)))::bigint, 0) || ' ' || ";
+                let rest = format!(
+                    " AS v FROM (SELECT vt FROM {queue} WHERE vt <= now() ORDER BY vt LIMIT {CAP}) r"
                 );
                 // msg_id grows with enqueued_at: the newest CAP dead letters
                 // hold every recent one (up to the cap) without a full scan.
@@ -135,13 +137,14 @@ impl QueueSettings {
                 );
                 format!(
                     "SELECT {name}, CASE WHEN to_regclass({queue_text}) IS NOT NULL THEN \
-                     substring(query_to_xml({ready} || CASE WHEN to_regclass({dlq_text}) IS NULL THEN '0' ELSE {dead} END || ' AS v', \
+                     substring(query_to_xml({ready} || CASE WHEN to_regclass({dlq_text}) IS NULL THEN '0' ELSE {dead} END || {rest}, \
                      false, true, '')::text FROM '<v>([^<]*)</v>') END",
                     name = literal(name),
                     queue_text = literal(&queue),
                     dlq_text = literal(&dlq),
-                    ready = literal(&ready),
+                    ready = literal(ready),
                     dead = literal(&dead),
+                    rest = literal(&rest),
                 )
             })
             .collect();
