@@ -500,6 +500,163 @@ fn chart(
     svg
 }
 
+/// The database-backed checks of one evaluation, measured on their own
+/// (no Supabase): `make bench`'s queue, pipelining and throughput rows.
+struct QueueBench {
+    /// Warm handler times with 1,000,000 messages queued.
+    million: Vec<Duration>,
+    /// `SELECT count(*)` over that queue, median of a few runs.
+    count_star: Duration,
+    /// One `SELECT 1` round trip through the delay proxy, median.
+    round_trip: Duration,
+    /// Warm handler times through the delay proxy.
+    delayed: Vec<Duration>,
+    /// Serve mode, cache off: evaluations/s (database + workers + queue).
+    serve_evaluations: Option<f64>,
+    /// The same with database + workers only.
+    serve_without_queue: Option<f64>,
+    /// `pgbench -M simple` `SELECT 1` on one connection: transactions/s.
+    pgbench_tps: Option<f64>,
+}
+
+/// One-way delay of the delay proxy: a 5 ms round trip.
+const ONE_WAY: Duration = Duration::from_micros(2_500);
+
+async fn queue_bench(
+    pg: &support::Postgres,
+    api: &RuntimeApi,
+    binary: &Path,
+    base_env: &HashMap<String, String>,
+    event: &str,
+) -> QueueBench {
+    // Two databases: a small queue for pipelining and throughput, a
+    // million-message queue for the cost of the queue check.
+    let small = pg.create_database().await;
+    let big = pg.create_database().await;
+    for db in [&small, &big] {
+        pg.execute(db, meshhook_health::heartbeat::MIGRATION).await;
+        pg.execute(db, support::pgmq::install_sql()).await;
+        // The least-privilege grants docs/OPERATIONS.md gives.
+        pg.execute(
+            db,
+            "SELECT pgmq.create('workflow_jobs'); SELECT pgmq.create('workflow_jobs_dlq'); \
+             INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker'); \
+             GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
+             GRANT USAGE ON SCHEMA pgmq TO app; \
+             GRANT SELECT ON pgmq.q_workflow_jobs, pgmq.q_workflow_jobs_dlq TO app",
+        )
+        .await;
+    }
+    pg.execute(
+        &small,
+        "SELECT pgmq.send('workflow_jobs', '{\"run_id\":\"r\"}'::jsonb) FROM generate_series(1, 20)",
+    )
+    .await;
+    let url = |port: u16, db: &str| {
+        format!("postgres://app:app-password@127.0.0.1:{port}/{db}?sslmode=disable")
+    };
+    let env_for = |port: u16, db: &str| {
+        let mut env = base_env.clone();
+        env.insert("HEALTH_COMPONENTS".into(), "database,workers,queue".into());
+        env.insert("DATABASE_URL".into(), url(port, db));
+        env
+    };
+
+    eprintln!("bench: queue check with 1,000,000 messages queued");
+    for _ in 0..10 {
+        pg.execute(
+            &big,
+            "SELECT pgmq.send_batch('workflow_jobs', array(SELECT '{\"run_id\":\"r\"}'::jsonb FROM generate_series(1, 100000)))",
+        )
+        .await;
+    }
+    let mut counts = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        pg.value(&big, "SELECT count(*) FROM pgmq.q_workflow_jobs")
+            .await;
+        counts.push(started.elapsed());
+    }
+    counts.sort();
+    let million = warm(api, binary, &env_for(pg.port(), &big), event, 2_000)
+        .await
+        .times;
+
+    eprintln!("bench: pipelining through a 5 ms round trip");
+    let proxy = support::latency::Latency::start(pg.port(), ONE_WAY);
+    let (client, connection) =
+        tokio_postgres::connect(&url(proxy.port(), &small), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let task = tokio::spawn(connection);
+    let mut trips = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        client.simple_query("SELECT 1").await.unwrap();
+        trips.push(started.elapsed());
+    }
+    drop(client);
+    let _ = task.await;
+    trips.sort();
+    let delayed = warm(api, binary, &env_for(proxy.port(), &small), event, 500)
+        .await
+        .times;
+
+    eprintln!("bench: serve-mode evaluations/s against pgbench on one connection");
+    let serve_evaluations =
+        serve_mode(binary, &env_for(pg.port(), &small), "0").map(|(rps, _)| rps);
+    let mut without_queue = env_for(pg.port(), &small);
+    without_queue.insert("HEALTH_COMPONENTS".into(), "database,workers".into());
+    let serve_without_queue = serve_mode(binary, &without_queue, "0").map(|(rps, _)| rps);
+    let pgbench_tps = pgbench(pg.port(), &small);
+
+    QueueBench {
+        million,
+        count_star: percentile(&counts, 0.5),
+        round_trip: percentile(&trips, 0.5),
+        delayed,
+        serve_evaluations,
+        serve_without_queue,
+        pgbench_tps,
+    }
+}
+
+/// `pgbench -M simple` running `SELECT 1` on one connection for 8 s
+/// (as long as wrk runs): transactions per second.
+fn pgbench(port: u16, db: &str) -> Option<f64> {
+    let script = std::env::temp_dir().join(format!("meshhook-bench-{}.sql", std::process::id()));
+    std::fs::write(&script, "SELECT 1;\n").ok()?;
+    let out = Command::new(support::postgres::program("pgbench"))
+        .args([
+            "-n",
+            "-M",
+            "simple",
+            "-c",
+            "1",
+            "-j",
+            "1",
+            "-T",
+            "8",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "app",
+        ])
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-f")
+        .arg(&script)
+        .arg(db)
+        .env("PGPASSWORD", "app-password")
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&script);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes --bench; anything else (`cargo test
@@ -509,7 +666,10 @@ async fn main() {
         return;
     }
     let release = target_dir().join("release");
-    let health_bin = release.join("meshhook-health");
+    // The binary as `cargo build --release --bin meshhook-health` (and so
+    // cargo-lambda) makes it, set aside by `make bench` before cargo bench
+    // rebuilt target/release/meshhook-health with dev-dependency features.
+    let health_bin = target_dir().join("bench/meshhook-health");
     let floor_bin = release.join("examples/floor");
     for bin in [&health_bin, &floor_bin] {
         assert!(
@@ -600,6 +760,8 @@ async fn main() {
     let serve_cached = serve_mode(&health_bin, &health_env, "1000");
     let serve_uncached = serve_mode(&health_bin, &health_env, "0");
 
+    let queue = queue_bench(&pg, &api, &health_bin, &health_env, &event).await;
+
     let binary_size = file_size(&health_bin);
     let zip_size = zipped_size(&health_bin);
     let floor_size = file_size(&floor_bin);
@@ -689,6 +851,51 @@ async fn main() {
     row(
         "serve mode, 50 connections, cache off",
         serve(serve_uncached),
+        "—".into(),
+        "reported".into(),
+    );
+    let (q50, q99) = (p(&queue.million, 0.5), p(&queue.million, 0.99));
+    row(
+        &format!(
+            "queue check, 1,000,000 messages queued (database + workers + queue), warm p50 / p99; `count(*)` takes {:.1} ms",
+            ms(queue.count_star)
+        ),
+        format!("{q50:.2} / {q99:.2} ms"),
+        "—".into(),
+        format!("p99 ≤ 10 ms: {}", verdict(q99 <= 10.0)),
+    );
+    let (trip, d50) = (ms(queue.round_trip), p(&queue.delayed, 0.5));
+    row(
+        &format!(
+            "warm answer with a {:.1} ms round trip to Postgres (delay proxy; database + workers + queue), p50",
+            trip
+        ),
+        format!("{d50:.2} ms"),
+        "—".into(),
+        format!("≤ one round trip + 2 ms: {}", verdict(d50 <= trip + 2.0)),
+    );
+    let ratio = |evaluations: Option<f64>| match (evaluations, queue.pgbench_tps) {
+        (Some(evaluations), Some(tps)) if tps > 0.0 => Some((evaluations, tps, evaluations / tps)),
+        _ => None,
+    };
+    let shown = |r: Option<(f64, f64, f64)>| {
+        r.map_or("wrk or pgbench missing".to_owned(), |(e, t, r)| {
+            format!("{e:.0} / {t:.0} = {r:.2}")
+        })
+    };
+    let with_queue = ratio(queue.serve_evaluations);
+    row(
+        "serve mode, cache off, database + workers + queue: evaluations/s ÷ pgbench `SELECT 1` tps on one connection",
+        shown(with_queue),
+        "—".into(),
+        format!(
+            "≥ 0.5 (aim): {}",
+            verdict(with_queue.is_some_and(|(_, _, r)| r >= 0.5))
+        ),
+    );
+    row(
+        "the same, database + workers only",
+        shown(ratio(queue.serve_without_queue)),
         "—".into(),
         "reported".into(),
     );

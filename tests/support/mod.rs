@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod emf;
+pub mod latency;
 pub mod net;
 pub mod pgbouncer;
 pub mod pgmq;

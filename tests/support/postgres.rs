@@ -140,6 +140,12 @@ fn template() -> &'static Path {
     })
 }
 
+/// A PostgreSQL program (e.g. `pgbench`) from the same installation as the
+/// server the tests run.
+pub fn program(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

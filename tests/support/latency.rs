@@ -1,0 +1,69 @@
+//! A TCP proxy that adds a fixed delay each way, as a network between a
+//! function and its database does, without limiting throughput: bytes are
+//! forwarded in order, each chunk `one_way` after it arrived, so pipelined
+//! requests overlap exactly as they would on a real link.
+//!
+//! It runs on plain threads: a thread's sleep is accurate to tens of
+//! microseconds, where the async runtime's timer rounds up to whole
+//! milliseconds and would turn a 2.5 ms delay into 3–4 ms.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub struct Latency {
+    port: u16,
+}
+
+impl Latency {
+    pub fn start(upstream_port: u16, one_way: Duration) -> Latency {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                for stream in [&client, &server] {
+                    let _ = stream.set_nodelay(true);
+                }
+                let (client2, server2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(client, server, one_way);
+                pump(server2, client2, one_way);
+            }
+        });
+        Latency { port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Forwards `from` → `to`, each chunk `delay` after it was read.
+fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+    let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(n) = from.read(&mut buffer) {
+            if n == 0
+                || chunks
+                    .send((Instant::now() + delay, buffer[..n].to_vec()))
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        while let Ok((at, bytes)) = due.recv() {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            if to.write_all(&bytes).is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
