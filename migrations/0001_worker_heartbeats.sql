@@ -1,4 +1,4 @@
--- Worker heartbeats for meshhook-health (CONTRACT §5).
+-- Worker heartbeats for meshhook-health (docs/MESHHOOK.md, README "Worker heartbeats").
 -- Lives outside `public` so that Supabase's Data API does not expose it.
 create schema if not exists monitoring;
 create table if not exists monitoring.worker_heartbeats (

@@ -223,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_contract() {
+    fn defaults_are_the_documented_ones() {
         let config = Config::from_source(&env(&full())).unwrap();
         assert_eq!(names(&config), ["database", "supabase", "workers"]);
         assert!(config.components.iter().all(|c| c.critical));

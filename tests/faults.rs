@@ -19,7 +19,7 @@ use support::net::{Behaviour, BlackHole, RawPeer};
 use support::{get, verbose, Answer, Postgres, Stack};
 use wiremock::ResponseTemplate;
 
-/// The contract's bound: the deadline plus a few ms (50 ms here, for a
+/// The documented bound: the deadline plus a few ms (50 ms here, for a
 /// debug build on a loaded 2-core machine).
 const SLACK: Duration = Duration::from_millis(50);
 

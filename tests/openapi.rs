@@ -37,7 +37,7 @@ fn validator(spec: &Value, reference: &Value) -> jsonschema::Validator {
 }
 
 #[test]
-fn the_schema_refuses_what_the_contract_forbids() {
+fn the_schema_refuses_what_the_public_body_must_not_carry() {
     let validator = validator(&spec(), &json!("#/components/schemas/HealthBody"));
     let good = json!({"status":"healthy","version":"1.4.2","details":{"database":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z"});
     assert!(validator.is_valid(&good));
@@ -176,4 +176,44 @@ async fn real_answers_match_the_openapi_document() {
         answer(format!("http://{addr}"), requests[..2].to_vec()).await,
         [503, 503]
     );
+}
+
+#[tokio::test]
+async fn queue_answers_match_the_openapi_document() {
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    stack.sql(support::pgmq::install_sql()).await;
+    stack
+        .sql(
+            "SELECT pgmq.create('workflow_jobs'); SELECT pgmq.create('workflow_jobs_dlq'); \
+              SELECT pgmq.send('workflow_jobs', '{}'::jsonb); \
+              UPDATE pgmq.q_workflow_jobs SET vt = vt - interval '90 seconds'; \
+              SELECT pgmq.send('workflow_jobs_dlq', '{}'::jsonb)",
+        )
+        .await;
+    stack
+        .set("HEALTH_COMPONENTS", "database,supabase,workers,queue")
+        .set("QUEUE_NAMES", "workflow_jobs,not_created");
+    let (addr, _server) = support::spawn_serve(stack.app()).await;
+    let client = support::http_client();
+    for token in [None, Some(DETAILS_TOKEN)] {
+        let mut request = client.get(format!("http://{addr}/health?verbose=1"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap();
+        assert_eq!(status, 500, "the missing queue is unhealthy");
+        conforms(&spec, "/health", &Method::GET, status, &headers, &body);
+        if token.is_some() {
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["checks"]["queue"]["reason"], "schema_missing");
+            assert_eq!(
+                body["checks"]["queue"]["queues"]["workflow_jobs"]["dead_letters_recent"],
+                1
+            );
+        }
+    }
 }

@@ -439,3 +439,32 @@ async fn lambda_mode_prints_queue_metrics_per_queue() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_role_with_only_the_documented_grants_can_measure_the_queues() {
+    let mut stack = queue_stack(true).await;
+    let role = format!("health_{}", stack.db);
+    // docs/OPERATIONS.md, section 2.
+    stack
+        .sql(&format!(
+            "CREATE ROLE {role} LOGIN; \
+             GRANT USAGE ON SCHEMA monitoring TO {role}; \
+             GRANT SELECT ON monitoring.worker_heartbeats TO {role}; \
+             GRANT USAGE ON SCHEMA pgmq TO {role}; \
+             GRANT SELECT ON pgmq.q_workflow_jobs, pgmq.q_workflow_jobs_dlq TO {role}"
+        ))
+        .await;
+    let url = stack.env["DATABASE_URL"].replacen("postgres@", &format!("{role}@"), 1);
+    assert_ne!(url, stack.env["DATABASE_URL"], "the URL names its user");
+    stack.set("DATABASE_URL", &url);
+    dead_letter(&stack).await;
+    let (queue, body) = queue_entry(&stack).await;
+    assert_eq!(body["details"]["workers"], "healthy", "{body}");
+    assert_eq!(queue["reason"], "dead_letters", "{queue}");
+
+    // A watched queue without the grant is a query failure, not a missing queue.
+    stack.sql("SELECT pgmq.create('ungranted')").await;
+    stack.set("QUEUE_NAMES", "workflow_jobs,ungranted");
+    let (queue, _) = queue_entry(&stack).await;
+    assert_eq!(queue["reason"], "query_failed", "{queue}");
+}

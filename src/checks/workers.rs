@@ -216,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn classification_follows_the_contract() {
+    fn classification_follows_the_documented_rules() {
         let t = WorkerThresholds::default();
         assert_eq!(
             classify(&[kind("worker", 2, 0)], &t).status,
