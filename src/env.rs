@@ -97,3 +97,12 @@ pub fn list(raw: &str) -> Vec<String> {
             acc
         })
 }
+
+/// A test environment from `(name, value)` pairs.
+#[cfg(test)]
+pub fn pairs(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}

@@ -265,20 +265,7 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         event("scheduled.json"),
     ])
     .await;
-    let mut env = stack.env.clone();
-    for (k, v) in [
-        ("AWS_LAMBDA_RUNTIME_API", api.address()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "meshhook-health".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/meshhook-health".into(),
-        ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
-    ] {
-        env.insert(k.into(), v);
-    }
+    let mut env = api.function_env(&stack.env);
     env.insert(
         "HEALTH_METRICS_NAMESPACE".into(),
         "MeshHook/HealthTest".into(),

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -371,20 +370,7 @@ async fn lambda_mode_prints_queue_metrics_per_queue() {
     ))
     .unwrap();
     let api = RuntimeApi::start(vec![scheduled]).await;
-    let mut env: HashMap<String, String> = stack.env.clone();
-    for (k, v) in [
-        ("AWS_LAMBDA_RUNTIME_API", api.address()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "meshhook-health".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/meshhook-health".into(),
-        ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
-    ] {
-        env.insert(k.into(), v);
-    }
+    let env = api.function_env(&stack.env);
     let mut child = Running(
         Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
             .env_clear()

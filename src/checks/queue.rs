@@ -307,16 +307,10 @@ pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn settings_of(pairs: &[(&str, &str)]) -> Result<QueueSettings, ConfigError> {
-        let env: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        QueueSettings::from_source(&env)
+        QueueSettings::from_source(&crate::env::pairs(pairs))
     }
 
     fn state(name: &str, ready: u64, oldest: u64, dead: u64) -> QueueState {

@@ -547,16 +547,9 @@ fn combine(results: Vec<(String, ServiceResult)>) -> CheckOutcome {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::env::pairs as env;
 
     const GATEWAY: [(&str, &str); 2] = [
         ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co"),

@@ -118,6 +118,28 @@ impl RuntimeApi {
         }
     }
 
+    /// `env` plus what Lambda sets for a function that talks to this API.
+    pub fn function_env(
+        &self,
+        env: &std::collections::HashMap<String, String>,
+    ) -> std::collections::HashMap<String, String> {
+        let mut env = env.clone();
+        for (k, v) in [
+            ("AWS_LAMBDA_RUNTIME_API", self.address()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "meshhook-health".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "/aws/lambda/meshhook-health".into(),
+            ),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
+        ] {
+            env.insert(k.into(), v);
+        }
+        env
+    }
+
     /// host:port, as `AWS_LAMBDA_RUNTIME_API` carries it.
     pub fn address(&self) -> String {
         self.address.clone()
