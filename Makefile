@@ -3,15 +3,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EVENT ?= events/http-api-default-stage.json
 
-.PHONY: help run test lint fmt build package deploy invoke release bench clean
+.PHONY: help run test lint fmt build package verify-package deploy invoke release bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 run: ## Build, start a throwaway Postgres + demo heartbeat, serve /health on 127.0.0.1:3000
+	@scripts/provision.sh run
 	@scripts/run-local.sh
 
-test: ## Run every test (unit, real-Postgres integration, CLI, Lambda events)
+test: ## Run every test (unit, real-Postgres integration, CLI, Lambda events, real monitors)
+	@scripts/provision.sh test
 	cargo test --locked --lib --bins --tests
 
 lint: ## cargo fmt --check, clippy with warnings as errors, cfn-lint on template.yaml
@@ -23,14 +25,18 @@ fmt: ## Format the code
 	cargo fmt
 
 build: ## Lambda build for arm64 with cargo-lambda (pip install cargo-lambda)
+	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked
 
 package: ## Lambda zip: target/lambda/meshhook-health/bootstrap.zip
+	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked --output-format zip
 
-deploy: ## sam build (cargo-lambda) + sam deploy --guided (pip install aws-sam-cli)
-	sam build --beta-features
-	sam deploy --guided
+verify-package: package ## Check the arm64 zip (aarch64, glibc <= 2.34, < 8 MiB) and run it under qemu-user
+	@scripts/verify-package.sh
+
+deploy: ## sam build + sam deploy; asks only for stack, region, database secret, Supabase (pip install aws-sam-cli cargo-lambda)
+	@scripts/deploy.sh
 
 invoke: ## Run one event through the real binary with cargo-lambda: make invoke EVENT=events/alb.json
 	@scripts/invoke.sh $(EVENT)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need on a fresh Debian or Ubuntu
+# machine, and nothing when it is already there:
+#   run      PostgreSQL server binaries (initdb, pg_ctl, postgres)
+#   test     the same, plus PgBouncer (pooler tests), Prometheus
+#            blackbox_exporter and monitoring-plugins' check_http (real monitors)
+#   package  what `make verify-package` needs: readelf (binutils), unzip,
+#            qemu-user-static and the aarch64 loader and libc (libc6-arm64-cross)
+# As root, it also creates the `postgres` OS user: Postgres refuses to run
+# as root, so the throwaway clusters run as that user.
+#
+# Without root or password-less sudo it changes nothing, prints the exact
+# command to run and exits 1. `.ci/run` calls it too: one copy of the
+# install logic. Usage: scripts/provision.sh run|test|package ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
+
+missing=()
+for purpose in "${@:-test}"; do
+    case "$purpose" in
+    run)
+        find_pg_bin >/dev/null 2>&1 || missing+=(postgresql)
+        ;;
+    test)
+        find_pg_bin >/dev/null 2>&1 || missing+=(postgresql)
+        have pgbouncer /usr/sbin/pgbouncer || missing+=(pgbouncer)
+        have prometheus-blackbox-exporter /usr/bin/prometheus-blackbox-exporter ||
+            missing+=(prometheus-blackbox-exporter)
+        have check_http /usr/lib/nagios/plugins/check_http || missing+=(monitoring-plugins-basic)
+        ;;
+    package)
+        have readelf /usr/bin/readelf || missing+=(binutils)
+        have unzip /usr/bin/unzip || missing+=(unzip)
+        have qemu-aarch64-static /usr/bin/qemu-aarch64-static || missing+=(qemu-user-static)
+        [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+        ;;
+    *)
+        echo "usage: scripts/provision.sh run|test|package ..." >&2
+        exit 2
+        ;;
+    esac
+done
+# Each package once, in first-seen order.
+if [ ${#missing[@]} -gt 0 ]; then
+    read -r -a missing <<<"$(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
+fi
+need_user=false
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then need_user=true; fi
+
+if [ ${#missing[@]} -eq 0 ] && [ "$need_user" = false ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo)
+else
+    echo "provision: missing ${missing[*]}; run this once, then try again:" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    echo "(macOS: brew install postgresql@15 pgbouncer blackbox_exporter monitoring-plugins)" >&2
+    exit 1
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "provision: missing ${missing[*]} and this is not a Debian/Ubuntu machine (no apt-get); install them with your package manager" >&2
+        exit 1
+    fi
+    echo "--- provision: installing ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    # Debian starts services on install where it can; nothing here needs them.
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+if [ "$need_user" = true ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+fi
