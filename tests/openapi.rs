@@ -104,6 +104,28 @@ fn conforms(
     );
 }
 
+/// Sends one request and checks its answer against the spec; returns the
+/// status and the body.
+async fn answer_conforms(
+    client: &reqwest::Client,
+    spec: &Value,
+    url: String,
+    method: &Method,
+    token: Option<&str>,
+    path: &str,
+) -> (u16, bytes::Bytes) {
+    let mut request = client.request(method.clone(), url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap();
+    conforms(spec, path, method, status, &headers, &body);
+    (status, body)
+}
+
 #[tokio::test]
 async fn real_answers_match_the_openapi_document() {
     let spec = spec();
@@ -138,15 +160,9 @@ async fn real_answers_match_the_openapi_document() {
             async move {
                 let mut statuses = Vec::new();
                 for (method, target, token, path) in requests {
-                    let mut request = client.request(method.clone(), format!("{base}{target}"));
-                    if let Some(token) = token {
-                        request = request.bearer_auth(token);
-                    }
-                    let response = request.send().await.unwrap();
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    let body = response.bytes().await.unwrap();
-                    conforms(&spec, path, &method, status, &headers, &body);
+                    let url = format!("{base}{target}");
+                    let (status, _) =
+                        answer_conforms(&client, &spec, url, &method, token, path).await;
                     statuses.push(status);
                 }
                 statuses
@@ -197,16 +213,10 @@ async fn queue_answers_match_the_openapi_document() {
     let (addr, _server) = support::spawn_serve(stack.app()).await;
     let client = support::http_client();
     for token in [None, Some(DETAILS_TOKEN)] {
-        let mut request = client.get(format!("http://{addr}/health?verbose=1"));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.unwrap();
+        let url = format!("http://{addr}/health?verbose=1");
+        let (status, body) =
+            answer_conforms(&client, &spec, url, &Method::GET, token, "/health").await;
         assert_eq!(status, 500, "the missing queue is unhealthy");
-        conforms(&spec, "/health", &Method::GET, status, &headers, &body);
         if token.is_some() {
             let body: Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(body["checks"]["queue"]["reason"], "schema_missing");
