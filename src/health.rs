@@ -1,5 +1,5 @@
-//! The evaluator: runs every enabled check concurrently under one deadline,
-//! aggregates their outcomes, and caches the result.
+//! The evaluator: runs every enabled check concurrently under one deadline
+//! and caches the result (a [`Report`], which aggregates the outcomes).
 //!
 //! The cache is the flood guard (as in alexliesenfeld/health): a result
 //! younger than `HEALTH_CACHE_TTL_MS` is served again, and requests that

@@ -28,7 +28,7 @@ pub struct Report {
     /// When the results were measured (shown as `checked_at`).
     pub checked_at: SystemTime,
     /// The same moment on the monotonic clock, for the cache's age.
-    pub measured_at: Instant,
+    pub(crate) measured_at: Instant,
 }
 
 impl Report {
