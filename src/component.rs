@@ -1,23 +1,45 @@
-//! What a component is: a [`Definition`] (its name and how its settings are
-//! read), its [`Settings`] (read once at start-up) and its [`Check`] (run
-//! once per evaluation). Each component is one file under `checks/` that
-//! provides all three; `checks::REGISTRY` lists them.
+//! What a component is, through the three stages of its life:
 //!
-//! A check only *observes*: it returns a [`CheckOutcome`] and never decides
-//! the overall status, the deadline or the HTTP answer — the evaluator
-//! (`health`) and the router (`http`) own those.
+//! 1. [`Component`]: a static entry of `checks::REGISTRY` — its name, whether
+//!    it is on by default, whether it queries Postgres, how its settings are
+//!    read;
+//! 2. [`Settings`]: what it read from the environment at start-up (an
+//!    error names the variable), from which its check is built;
+//! 3. [`Check`]: run once per evaluation with a [`CheckContext`].
+//!
+//! Each component is one file (or folder) under `checks/` that provides all
+//! three. A check only *observes*: it returns a [`CheckOutcome`] and never
+//! decides the overall status, the deadline or the HTTP answer — the
+//! evaluator (`health`) and the router (`http`) own those.
 
 use futures_util::future::BoxFuture;
 
 use crate::db::Session;
 use crate::env::{ConfigError, Source};
+use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason};
 
-/// A health check. `session` is the evaluation's shared database session
-/// (`None` when no database is configured). A check must not decide the
-/// deadline: the evaluator cancels it when time is up.
-pub trait Check: Send + Sync {
-    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome>;
+/// A component as the registry lists it.
+pub struct Component {
+    /// Its name in bodies, logs, metrics and `HEALTH_COMPONENTS`.
+    pub name: &'static str,
+    /// Enabled when `HEALTH_COMPONENTS` is unset.
+    pub enabled_by_default: bool,
+    /// Its check queries Postgres: configuration then requires
+    /// `DATABASE_URL`, and the check's context carries the evaluation's
+    /// shared session. A check without it never sees the database.
+    pub uses_postgres: bool,
+    /// Reads the component's settings; an error names the variable at fault.
+    pub read_settings: ReadSettings,
+}
+
+/// How a component reads its settings from the environment.
+pub type ReadSettings = fn(&dyn Source) -> Result<Box<dyn Settings>, ConfigError>;
+
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
 }
 
 /// A component's settings, read and checked at start-up. `Debug` must never
@@ -29,44 +51,67 @@ pub trait Settings: std::fmt::Debug + Send + Sync {
     }
 
     /// Builds the check without touching the network.
-    fn check(&self, context: &Context) -> Result<Box<dyn Check>, StartupError>;
+    fn build(&self, context: &BuildContext) -> Result<Box<dyn Check>, StartupError>;
 }
 
 /// What building a check may use beyond its own settings.
-pub struct Context<'a> {
-    /// The reported version (sent as part of the HTTPS User-Agent).
-    pub version: &'a str,
+pub struct BuildContext<'a> {
+    /// This binary's version (sent as part of the HTTPS User-Agent).
+    pub checker_version: &'a str,
 }
 
-/// One component: its name in bodies, logs and `HEALTH_COMPONENTS`, and how
-/// to read its settings.
-pub struct Definition {
-    pub name: &'static str,
-    /// Enabled when `HEALTH_COMPONENTS` is unset.
-    pub enabled_by_default: bool,
-    /// Whether its check queries the database (and so needs `DATABASE_URL`).
-    pub needs_database: bool,
-    /// Reads the component's settings; an error names the variable at fault.
-    pub settings: ReadSettings,
+/// A health check. The evaluator cancels it when the deadline is reached,
+/// and isolates it: a panic costs its component only.
+pub trait Check: Send + Sync {
+    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome>;
 }
 
-/// How a component reads its settings from the environment.
-pub type ReadSettings = fn(&dyn Source) -> Result<Box<dyn Settings>, ConfigError>;
+/// What one evaluation gives a check.
+pub struct CheckContext<'a> {
+    postgres: Option<&'a Session<'a>>,
+}
 
-impl std::fmt::Debug for Definition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
+impl<'a> CheckContext<'a> {
+    /// For a component that uses Postgres: the evaluation's shared session.
+    pub fn with_postgres(session: &'a Session<'a>) -> Self {
+        Self {
+            postgres: Some(session),
+        }
+    }
+
+    /// For a component that does not.
+    pub fn without_postgres() -> Self {
+        Self { postgres: None }
+    }
+
+    /// The evaluation's Postgres session: the checks of one evaluation
+    /// share its connection and their statements are pipelined on it.
+    /// Configuration guarantees one for a component marked `uses_postgres`;
+    /// any other gets `not_configured`.
+    pub fn postgres(&self) -> Result<&'a Session<'a>, Failure> {
+        self.postgres
+            .ok_or_else(|| Failure::new(Reason::NotConfigured, "no database for this component"))
     }
 }
 
-/// A start-up failure that is not a configuration value's fault.
+/// A start-up failure that is not a configuration value's fault (a client
+/// a check needs could not be built), whatever library it comes from.
 #[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("could not build the HTTPS client: {0}")]
-    HttpClient(#[from] reqwest::Error),
+#[error("could not build {what}: {source}")]
+pub struct StartupError {
+    pub what: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-/// The outcome for a database-backed check when no database is configured.
-pub fn no_database() -> CheckOutcome {
-    CheckOutcome::unhealthy(Reason::NotConfigured, "no database configured")
+impl StartupError {
+    pub fn new(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            what,
+            source: source.into(),
+        }
+    }
 }

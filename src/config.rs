@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::REGISTRY;
-use crate::component::{Definition, Settings};
+use crate::component::{Component, Settings};
 use crate::db::DbConfig;
 use crate::env::number;
 pub use crate::env::{ConfigError, Environment, Secret, Source};
@@ -20,7 +20,7 @@ pub use crate::env::{ConfigError, Environment, Secret, Source};
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Enabled components, in registry order.
-    pub components: Vec<Enabled>,
+    pub components: Vec<ComponentConfig>,
     /// The connection, when an enabled component needs the database.
     pub database: Option<DbConfig>,
     pub timeout: Duration,
@@ -36,18 +36,18 @@ pub struct Config {
     pub emit_metrics: bool,
 }
 
-/// An enabled component with its settings.
+/// An enabled component as configured: its settings and criticality.
 #[derive(Debug, Clone)]
-pub struct Enabled {
-    pub definition: &'static Definition,
+pub struct ComponentConfig {
+    pub component: &'static Component,
     /// False when named in `HEALTH_NONCRITICAL`: its failure only degrades.
     pub critical: bool,
     pub settings: Arc<dyn Settings>,
 }
 
-impl Enabled {
+impl ComponentConfig {
     pub fn name(&self) -> &'static str {
-        self.definition.name
+        self.component.name
     }
 }
 
@@ -56,10 +56,15 @@ impl Config {
     /// from Secrets Manager when `DATABASE_SECRET_ID` stands in for
     /// `DATABASE_URL` and an enabled component needs the database.
     pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
-        if !needs_database(&components_from(env)?) {
+        if !uses_postgres(&components_from(env)?) {
             return Self::from_source(env);
         }
-        Self::from_source(&crate::secrets::resolve(env).await?)
+        let resolved = crate::secrets::resolve(env).await?;
+        let mut config = Self::from_source(&resolved)?;
+        if let Some(database) = &mut config.database {
+            database.set_secret_id(resolved.secret_id());
+        }
+        Ok(config)
     }
 
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
@@ -68,17 +73,17 @@ impl Config {
             None => Vec::new(),
             Some(list) => parse_components("HEALTH_NONCRITICAL", &list, true)?,
         };
-        let database = if needs_database(&enabled) {
+        let database = if uses_postgres(&enabled) {
             Some(DbConfig::from_source(env)?)
         } else {
             None
         };
         let mut components = Vec::with_capacity(enabled.len());
-        for definition in enabled {
-            components.push(Enabled {
-                definition,
-                critical: !noncritical.iter().any(|d| d.name == definition.name),
-                settings: Arc::from((definition.settings)(env)?),
+        for component in enabled {
+            components.push(ComponentConfig {
+                component,
+                critical: !noncritical.iter().any(|c| c.name == component.name),
+                settings: Arc::from((component.read_settings)(env)?),
             });
         }
         let timeout = Duration::from_millis(number(env, "HEALTH_TIMEOUT_MS", 150, 1, 60_000)?);
@@ -132,15 +137,15 @@ impl Config {
 }
 
 /// `HEALTH_COMPONENTS`, or every component enabled by default.
-fn components_from(env: &dyn Source) -> Result<Vec<&'static Definition>, ConfigError> {
+fn components_from(env: &dyn Source) -> Result<Vec<&'static Component>, ConfigError> {
     match env.get("HEALTH_COMPONENTS") {
         None => Ok(REGISTRY.iter().filter(|d| d.enabled_by_default).collect()),
         Some(list) => parse_components("HEALTH_COMPONENTS", &list, false),
     }
 }
 
-fn needs_database(components: &[&Definition]) -> bool {
-    components.iter().any(|d| d.needs_database)
+fn uses_postgres(components: &[&Component]) -> bool {
+    components.iter().any(|c| c.uses_postgres)
 }
 
 /// The reported version: `MESHHOOK_VERSION`, or the crate's.
@@ -164,10 +169,10 @@ fn parse_components(
     variable: &'static str,
     list: &str,
     allow_empty: bool,
-) -> Result<Vec<&'static Definition>, ConfigError> {
+) -> Result<Vec<&'static Component>, ConfigError> {
     let mut named = Vec::new();
     for name in crate::env::list(list) {
-        let definition = crate::checks::find(&name).ok_or_else(|| {
+        let component = crate::checks::find(&name).ok_or_else(|| {
             let known: Vec<&str> = REGISTRY.iter().map(|d| d.name).collect();
             ConfigError::new(
                 variable,
@@ -177,14 +182,14 @@ fn parse_components(
                 ),
             )
         })?;
-        named.push(definition.name);
+        named.push(component.name);
     }
     if named.is_empty() && !allow_empty {
         return Err(ConfigError::new(variable, "names no component"));
     }
     Ok(REGISTRY
         .iter()
-        .filter(|d| named.contains(&d.name))
+        .filter(|c| named.contains(&c.name))
         .collect())
 }
 
@@ -212,7 +217,11 @@ mod tests {
     }
 
     fn names(config: &Config) -> Vec<&'static str> {
-        config.components.iter().map(Enabled::name).collect()
+        config
+            .components
+            .iter()
+            .map(ComponentConfig::name)
+            .collect()
     }
 
     #[test]

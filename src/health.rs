@@ -1,52 +1,66 @@
 //! The evaluator: runs every enabled check concurrently under one deadline
-//! and caches the result (a [`Report`], which aggregates the outcomes).
+//! ([`CheckSet`]), shares each evaluation between the requests that arrive
+//! while it runs, reuses a finished result for the cache TTL, and hands
+//! every finished evaluation to its [`EvaluationListener`]s (the log line,
+//! the EMF metrics).
 //!
-//! The cache is the flood guard (as in alexliesenfeld/health): a result
-//! younger than `HEALTH_CACHE_TTL_MS` is served again, and requests that
-//! arrive while an evaluation is running wait for it instead of starting
-//! their own, so a burst of requests costs the database one evaluation.
+//! Sharing is the flood guard (as in alexliesenfeld/health): requests that
+//! arrive while an evaluation runs wait for it instead of starting their
+//! own — also with the cache off (`HEALTH_CACHE_TTL_MS=0`), where the TTL
+//! only stops a *finished* result from being served again. A burst thus
+//! costs the database one evaluation at a time, never a queue of requests
+//! for the pooled connection that would end in false `timeout`s.
+//!
+//! Time is `tokio::time::Instant` throughout, so the deadline and the cache
+//! can be tested under tokio's paused clock.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use futures_util::future::{join_all, BoxFuture, Shared};
+use futures_util::future::{join, join_all, BoxFuture, Shared};
 use futures_util::FutureExt;
+use tokio::time::Instant;
 
-use crate::component::Check;
+use crate::component::{Check, CheckContext};
 use crate::db::Database;
 use crate::outcome::{CheckOutcome, Reason};
 use crate::report::{ComponentReport, Report};
-use crate::telemetry::Redactor;
 
-/// One registered check: which component it reports, whether its failure
-/// is critical, and how to run it.
-pub struct Registered {
+/// A component's check as the evaluator runs it: which component it
+/// reports, whether its failure is critical, whether it gets the
+/// evaluation's Postgres session.
+pub struct ComponentCheck {
     pub name: &'static str,
     pub critical: bool,
+    pub uses_postgres: bool,
     pub check: Box<dyn Check>,
 }
 
-/// The checks of this process, as data, in report order, and the database
-/// pool whose connection they share within an evaluation.
-pub struct Checks {
-    pub registered: Vec<Registered>,
+/// The checks of this process, in report order, and the database pool
+/// whose connection those that use Postgres share within an evaluation.
+pub struct CheckSet {
+    pub checks: Vec<ComponentCheck>,
     pub database: Option<Database>,
 }
 
+/// Receives every finished evaluation (not the cached answers served from
+/// it): a place for logs and metrics that keeps them out of the evaluator.
+pub trait EvaluationListener: Send + Sync {
+    fn evaluated(&self, report: &Report);
+}
+
 pub struct Evaluator {
-    probe: Arc<Probe>,
+    engine: Arc<Engine>,
     cache_ttl: Duration,
     cache: Arc<Mutex<Cache>>,
 }
 
 /// What one evaluation needs; shared with the task that runs it.
-struct Probe {
-    checks: Checks,
+struct Engine {
+    checks: CheckSet,
     timeout: Duration,
-    redactor: Redactor,
-    /// EMF namespace when metrics are printed (Lambda mode).
-    metrics_namespace: Option<String>,
+    listeners: Vec<Box<dyn EvaluationListener>>,
 }
 
 type Flight = Shared<BoxFuture<'static, Arc<Report>>>;
@@ -62,18 +76,16 @@ struct Cache {
 
 impl Evaluator {
     pub fn new(
-        checks: Checks,
+        checks: CheckSet,
         timeout: Duration,
         cache_ttl: Duration,
-        redactor: Redactor,
-        metrics_namespace: Option<String>,
+        listeners: Vec<Box<dyn EvaluationListener>>,
     ) -> Self {
         Self {
-            probe: Arc::new(Probe {
+            engine: Arc::new(Engine {
                 checks,
                 timeout,
-                redactor,
-                metrics_namespace,
+                listeners,
             }),
             cache_ttl,
             cache: Arc::default(),
@@ -81,18 +93,15 @@ impl Evaluator {
     }
 
     pub fn database(&self) -> Option<&Database> {
-        self.probe.checks.database.as_ref()
+        self.engine.checks.database.as_ref()
     }
 
-    /// A report no older than the cache TTL. Requests that arrive while an
-    /// evaluation runs join it. The evaluation runs in a task of its own, so
-    /// a request that goes away (a monitor that hung up) does not cancel it
-    /// for the others: every waiter is answered within the deadline of the
-    /// evaluation it joined.
+    /// A finished result younger than the cache TTL, else the evaluation in
+    /// flight (joined), else a new one. The evaluation runs in a task of its
+    /// own, so a request that goes away (a monitor that hung up) does not
+    /// cancel it for the others: every waiter is answered within the
+    /// deadline of the evaluation it joined.
     pub async fn report(&self) -> Arc<Report> {
-        if self.cache_ttl.is_zero() {
-            return Arc::new(self.probe.evaluate().await);
-        }
         let (number, flight) = {
             let mut cache = lock(&self.cache);
             if let Some(report) = &cache.last {
@@ -122,10 +131,10 @@ impl Evaluator {
     }
 
     fn launch(&self, number: u64) -> Flight {
-        let probe = self.probe.clone();
+        let engine = self.engine.clone();
         let cache = self.cache.clone();
         let task = tokio::spawn(async move {
-            let report = Arc::new(probe.evaluate().await);
+            let report = Arc::new(engine.evaluate().await);
             let mut cache = lock(&cache);
             cache.last = Some(report.clone());
             if cache.in_flight.as_ref().is_some_and(|(n, _)| *n == number) {
@@ -133,13 +142,7 @@ impl Evaluator {
             }
             report
         });
-        let names: Vec<&'static str> = self
-            .probe
-            .checks
-            .registered
-            .iter()
-            .map(|r| r.name)
-            .collect();
+        let names: Vec<&'static str> = self.engine.checks.checks.iter().map(|c| c.name).collect();
         async move {
             match task.await {
                 Ok(report) => report,
@@ -152,9 +155,10 @@ impl Evaluator {
         .shared()
     }
 
-    /// Runs every check once, bounded by the deadline; never cached.
+    /// Runs every check once, bounded by the deadline; never cached nor
+    /// shared (the `check` command).
     pub async fn evaluate(&self) -> Report {
-        self.probe.evaluate().await
+        self.engine.evaluate().await
     }
 }
 
@@ -166,44 +170,280 @@ fn lock(cache: &Mutex<Cache>) -> std::sync::MutexGuard<'_, Cache> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Probe {
-    /// Runs every check once, bounded by the deadline; never cached.
-    pub async fn evaluate(&self) -> Report {
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started + self.timeout);
-        let session = self.checks.database.as_ref().map(Database::session);
-
-        let runs = self.checks.registered.iter().map(|registered| {
-            let check = registered.check.run(session.as_ref());
-            async move {
-                // A panic inside a check is a bug of ours; it must cost that
-                // component, not the answer or the process.
-                let guarded = AssertUnwindSafe(check).catch_unwind();
-                let outcome = match tokio::time::timeout_at(deadline, guarded).await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(_panic)) => {
-                        CheckOutcome::unhealthy(Reason::QueryFailed, "check panicked")
-                    }
-                    Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
-                };
-                ComponentReport {
-                    name: registered.name,
-                    critical: registered.critical,
-                    outcome,
-                    latency: started.elapsed(),
-                }
-            }
-        });
-        let components = join_all(runs).await;
-        // Dropping the session here (not later) returns the connection to
-        // the pool, or discards it if a query was abandoned at the deadline.
-        drop(session);
-
-        let report = Report::new(components, SystemTime::now());
-        crate::telemetry::log_evaluation(&report, &self.redactor);
-        if let Some(namespace) = &self.metrics_namespace {
-            crate::metrics::emit(&report, namespace);
+impl Engine {
+    async fn evaluate(&self) -> Report {
+        let report = self.checks.run(self.timeout).await;
+        for listener in &self.listeners {
+            listener.evaluated(&report);
         }
         report
+    }
+}
+
+impl CheckSet {
+    /// Runs every check once, concurrently, bounded by `timeout`. The checks
+    /// that use Postgres share one session, which is dropped as soon as the
+    /// last of them is done — the pooled connection goes back to the pool
+    /// then (or is discarded if a query was abandoned at the deadline), not
+    /// when a slower check of another kind (an HTTPS probe) finishes.
+    pub async fn run(&self, timeout: Duration) -> Report {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let postgres = async {
+            let session = self.database.as_ref().map(Database::session);
+            let context = match &session {
+                Some(session) => CheckContext::with_postgres(session),
+                None => CheckContext::without_postgres(),
+            };
+            let runs = self
+                .checks
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.uses_postgres)
+                .map(|(i, c)| guarded(i, c, &context, started, deadline));
+            join_all(runs).await
+        };
+        let others = async {
+            let context = CheckContext::without_postgres();
+            let runs = self
+                .checks
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.uses_postgres)
+                .map(|(i, c)| guarded(i, c, &context, started, deadline));
+            join_all(runs).await
+        };
+        let (mut components, rest) = join(postgres, others).await;
+        components.extend(rest);
+        components.sort_by_key(|(i, _)| *i);
+        let components = components.into_iter().map(|(_, c)| c).collect();
+        Report::new(components, SystemTime::now())
+    }
+}
+
+/// One check under the deadline, isolated: a panic inside it is a bug of
+/// ours and must cost that component, not the answer or the process.
+async fn guarded(
+    index: usize,
+    entry: &ComponentCheck,
+    context: &CheckContext<'_>,
+    started: Instant,
+    deadline: Instant,
+) -> (usize, ComponentReport) {
+    let run = AssertUnwindSafe(async { entry.check.run(context).await }).catch_unwind();
+    let outcome = match tokio::time::timeout_at(deadline, run).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_panic)) => CheckOutcome::unhealthy(Reason::QueryFailed, "check panicked"),
+        Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
+    };
+    let report = ComponentReport {
+        name: entry.name,
+        critical: entry.critical,
+        outcome,
+        latency: started.elapsed(),
+    };
+    (index, report)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The evaluator alone, with fake checks under tokio's paused clock:
+    //! deadlines, sharing and caching are exact in virtual time, whatever
+    //! the machine is doing.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::outcome::Status;
+
+    /// A check that takes `takes` (virtual time), counts its runs, and
+    /// panics when asked to.
+    struct Fake {
+        takes: Duration,
+        runs: Arc<AtomicUsize>,
+        panics: bool,
+    }
+
+    impl Check for Fake {
+        fn run<'a>(&'a self, _context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+            Box::pin(async move {
+                self.runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(self.takes).await;
+                assert!(!self.panics, "a bug inside a check");
+                CheckOutcome::healthy()
+            })
+        }
+    }
+
+    struct Counting(Arc<AtomicUsize>);
+
+    impl EvaluationListener for Counting {
+        fn evaluated(&self, _report: &Report) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    struct Setup {
+        evaluator: Arc<Evaluator>,
+        runs: Arc<AtomicUsize>,
+        heard: Arc<AtomicUsize>,
+    }
+
+    const DEADLINE: Duration = Duration::from_millis(150);
+
+    /// One fake check per `(name, takes, panics)`, all counted together.
+    fn setup(checks: &[(&'static str, u64, bool)], cache_ttl_ms: u64) -> Setup {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let heard = Arc::new(AtomicUsize::new(0));
+        let checks = checks
+            .iter()
+            .map(|&(name, takes_ms, panics)| ComponentCheck {
+                name,
+                critical: true,
+                uses_postgres: false,
+                check: Box::new(Fake {
+                    takes: Duration::from_millis(takes_ms),
+                    runs: runs.clone(),
+                    panics,
+                }),
+            })
+            .collect();
+        let evaluator = Evaluator::new(
+            CheckSet {
+                checks,
+                database: None,
+            },
+            DEADLINE,
+            Duration::from_millis(cache_ttl_ms),
+            vec![Box::new(Counting(heard.clone()))],
+        );
+        Setup {
+            evaluator: Arc::new(evaluator),
+            runs,
+            heard,
+        }
+    }
+
+    fn statuses(report: &Report) -> Vec<(&'static str, Status, Option<Reason>)> {
+        report
+            .components
+            .iter()
+            .map(|c| (c.name, c.outcome.status, c.outcome.reason))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_past_the_deadline_is_a_timeout_and_the_answer_leaves_at_the_deadline() {
+        let s = setup(&[("fast", 1, false), ("hung", 3_600_000, false)], 0);
+        let started = Instant::now();
+        let report = s.evaluator.report().await;
+        assert_eq!(
+            started.elapsed(),
+            DEADLINE,
+            "answered exactly at the deadline"
+        );
+        assert_eq!(
+            statuses(&report),
+            [
+                ("fast", Status::Healthy, None),
+                ("hung", Status::Unhealthy, Some(Reason::Timeout)),
+            ]
+        );
+        assert_eq!(
+            report.get("fast").unwrap().latency,
+            Duration::from_millis(1)
+        );
+        assert_eq!(report.status, Status::Unhealthy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_cache_concurrent_requests_share_the_evaluation_in_flight() {
+        let s = setup(&[("slow", 100, false)], 0);
+        let requests = (0..100).map(|_| {
+            let evaluator = s.evaluator.clone();
+            tokio::spawn(async move { evaluator.report().await })
+        });
+        let reports: Vec<Arc<Report>> = join_all(requests)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            s.runs.load(Ordering::SeqCst),
+            1,
+            "one evaluation for 100 requests"
+        );
+        assert!(reports.iter().all(|r| Arc::ptr_eq(r, &reports[0])));
+        assert_eq!(s.heard.load(Ordering::SeqCst), 1);
+        // A finished result is not served again with the cache off.
+        s.evaluator.report().await;
+        assert_eq!(s.runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_result_is_reused_for_the_cache_ttl_only() {
+        let s = setup(&[("quick", 1, false)], 1_000);
+        let first = s.evaluator.report().await;
+        tokio::time::advance(Duration::from_millis(998)).await;
+        assert!(Arc::ptr_eq(&first, &s.evaluator.report().await));
+        assert_eq!(s.runs.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_millis(2)).await;
+        let second = s.evaluator.report().await;
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(s.runs.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            s.heard.load(Ordering::SeqCst),
+            2,
+            "listeners hear evaluations, not cached answers"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_goes_away_does_not_cancel_the_evaluation_for_the_others() {
+        let s = setup(&[("slow", 100, false)], 0);
+        let leaver = {
+            let evaluator = s.evaluator.clone();
+            tokio::spawn(async move { evaluator.report().await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let stayer = {
+            let evaluator = s.evaluator.clone();
+            tokio::spawn(async move { evaluator.report().await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        leaver.abort();
+        let started = Instant::now();
+        let report = stayer.await.unwrap();
+        assert_eq!(report.status, Status::Healthy);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(80),
+            "the evaluation it joined went on"
+        );
+        assert_eq!(s.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_check_costs_its_component_only_and_evaluations_go_on() {
+        let s = setup(&[("buggy", 1, true), ("fine", 1, false)], 0);
+        for _ in 0..3 {
+            let report = s.evaluator.report().await;
+            assert_eq!(
+                statuses(&report),
+                [
+                    ("buggy", Status::Unhealthy, Some(Reason::QueryFailed)),
+                    ("fine", Status::Healthy, None),
+                ]
+            );
+        }
+        assert_eq!(s.heard.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_check_command_evaluates_afresh_every_time() {
+        let s = setup(&[("quick", 1, false)], 60_000);
+        s.evaluator.evaluate().await;
+        s.evaluator.evaluate().await;
+        assert_eq!(s.runs.load(Ordering::SeqCst), 2);
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio_postgres::types::Type;
 
-use crate::db::{Database, DbError};
+use crate::db::{postgres_failure, Database};
+use crate::failure::Failure;
 use crate::shutdown::Shutdown;
 
 /// The schema, idempotent; also shipped as a file for other migration tools.
@@ -15,17 +16,17 @@ const UPSERT: &str = "insert into monitoring.worker_heartbeats (worker_id, kind,
      on conflict (worker_id) do update set last_seen_at = now(), kind = excluded.kind, version = excluded.version";
 const DELETE: &str = "delete from monitoring.worker_heartbeats where worker_id = $1";
 
-pub async fn migrate(db: &Database) -> Result<(), DbError> {
+pub async fn migrate(db: &Database) -> Result<(), Failure> {
     let client = db.connection().await?;
     client
         .batch_execute(MIGRATION)
         .await
-        .map_err(|e| DbError::from(&e))
+        .map_err(|e| postgres_failure(&e))
 }
 
 /// One heartbeat write. `query_typed` sends an unnamed statement with its
 /// parameter types in one round trip, so it passes transaction poolers.
-async fn beat(db: &Database, worker_id: &str, kind: &str, version: &str) -> Result<(), DbError> {
+async fn beat(db: &Database, worker_id: &str, kind: &str, version: &str) -> Result<(), Failure> {
     let client = db.connection().await?;
     client
         .query_typed(
@@ -38,16 +39,16 @@ async fn beat(db: &Database, worker_id: &str, kind: &str, version: &str) -> Resu
         )
         .await
         .map(drop)
-        .map_err(|e| DbError::from(&e))
+        .map_err(|e| postgres_failure(&e))
 }
 
-async fn forget(db: &Database, worker_id: &str) -> Result<(), DbError> {
+async fn forget(db: &Database, worker_id: &str) -> Result<(), Failure> {
     let client = db.connection().await?;
     client
         .query_typed(DELETE, &[(&worker_id, Type::TEXT)])
         .await
         .map(drop)
-        .map_err(|e| DbError::from(&e))
+        .map_err(|e| postgres_failure(&e))
 }
 
 /// What `heartbeat` is asked to do.
@@ -66,7 +67,7 @@ pub async fn run(
     db: &Database,
     beat_spec: Heartbeat<'_>,
     mut shutdown: Shutdown,
-) -> Result<(), DbError> {
+) -> Result<(), Failure> {
     let Heartbeat {
         worker_id,
         kind,

@@ -1,9 +1,9 @@
 //! # meshhook-health
 //!
 //! The public `GET /health` of MeshHook: whether its Postgres database, its
-//! Supabase services, its worker processes and (opt-in) its job queue are
-//! healthy, and which version runs — answered within a deadline whatever the
-//! dependencies do.
+//! Supabase services, its worker processes and (opt-in) its pgmq job queue
+//! are healthy, and which version runs — answered within a deadline whatever
+//! the dependencies do.
 //!
 //! The request path reads top to bottom, and no module imports one that
 //! imports it back:
@@ -13,30 +13,32 @@
 //!         │
 //!      http.rs           routing, methods, status codes, headers (shared)
 //!         │
-//!     health.rs          Evaluator: deadline, single-flight cache
+//!     health.rs          Evaluator: deadline, shared evaluations, cache,
+//!         │              listeners (telemetry.rs logs, metrics.rs EMF)
+//!      checks/           the components, one file (or folder) each, and REGISTRY
 //!         │
-//!      checks/           the components, one file each, and REGISTRY
+//!   component.rs         a component's life: Component → Settings → Check
 //!         │
-//!   component.rs         what a component is: Definition, Settings, Check
-//!         │
-//!   db.rs, tls.rs        pool + pooler-safe queries, libpq sslmode semantics
+//!   db/, tls.rs          Postgres: settings, errors, pool + session; TLS
 //!
 //!   report.rs            Report, aggregation, public and verbose JSON bodies
+//!   failure.rs           one failure vocabulary (Failure, classify) for all
 //!   outcome.rs, env.rs   leaves: Status/Reason/CheckOutcome; Source/ConfigError
 //! ```
 //!
 //! [`config`] turns the environment into typed settings once at start-up,
 //! asking each registered component to read its own ([`secrets`] fills in
-//! `DATABASE_URL` from Secrets Manager when asked); [`telemetry`] sets up
-//! logs and redacts secrets; [`metrics`] prints the CloudWatch EMF lines of
-//! Lambda mode; [`heartbeat`] holds the `heartbeat` and `migrate` commands
-//! for workers; [`shutdown`] waits for SIGTERM/SIGINT.
+//! `DATABASE_URL` from Secrets Manager when asked, and again after the
+//! database refuses a rotated password); [`heartbeat`] holds the
+//! `heartbeat` and `migrate` commands for workers; [`shutdown`] waits for
+//! SIGTERM/SIGINT.
 
 pub mod checks;
 pub mod component;
 pub mod config;
 pub mod db;
 pub mod env;
+pub mod failure;
 pub mod health;
 pub mod heartbeat;
 pub mod http;
@@ -50,10 +52,10 @@ pub mod shutdown;
 pub mod telemetry;
 mod tls;
 
-use component::Context;
+use component::BuildContext;
 pub use component::StartupError;
 use config::Config;
-use health::{Checks, Evaluator, Registered};
+use health::{CheckSet, ComponentCheck, EvaluationListener, Evaluator};
 
 /// Everything a request needs: settings and the evaluator (which owns the
 /// database pool and the HTTPS client). Built once per process.
@@ -66,19 +68,20 @@ impl App {
     /// Builds the checks without touching the network. Call
     /// [`App::warm_up`] inside the runtime to open the database connection.
     pub fn new(config: Config) -> Result<Self, StartupError> {
-        let context = Context {
-            version: &config.version,
+        let context = BuildContext {
+            checker_version: env!("CARGO_PKG_VERSION"),
         };
-        let mut registered = Vec::with_capacity(config.components.len());
-        for component in &config.components {
-            registered.push(Registered {
-                name: component.name(),
-                critical: component.critical,
-                check: component.settings.check(&context)?,
+        let mut checks = Vec::with_capacity(config.components.len());
+        for configured in &config.components {
+            checks.push(ComponentCheck {
+                name: configured.name(),
+                critical: configured.critical,
+                uses_postgres: configured.component.uses_postgres,
+                check: configured.settings.build(&context)?,
             });
         }
-        let checks = Checks {
-            registered,
+        let checks = CheckSet {
+            checks,
             database: config.database.as_ref().map(db::Database::new),
         };
         Ok(Self::with_checks(config, checks))
@@ -86,12 +89,17 @@ impl App {
 
     /// An app whose checks are given rather than built from the
     /// configuration (tests use it to plant a misbehaving check).
-    pub fn with_checks(config: Config, checks: Checks) -> Self {
-        let redactor = telemetry::Redactor::new(config.secrets());
-        let metrics = config
-            .emit_metrics
-            .then(|| config.metrics_namespace.clone());
-        let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, redactor, metrics);
+    pub fn with_checks(config: Config, checks: CheckSet) -> Self {
+        let mut listeners: Vec<Box<dyn EvaluationListener>> =
+            vec![Box::new(telemetry::EvaluationLog {
+                redactor: telemetry::Redactor::new(config.secrets()),
+            })];
+        if config.emit_metrics {
+            listeners.push(Box::new(metrics::EmfMetrics {
+                namespace: config.metrics_namespace.clone(),
+            }));
+        }
+        let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, listeners);
         Self { config, evaluator }
     }
 

@@ -12,6 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
+use crate::health::EvaluationListener;
 use crate::outcome::Status;
 use crate::report::Report;
 
@@ -103,13 +104,20 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
     out
 }
 
-/// Prints the lines to stdout in one write, so that concurrent output
-/// cannot split a document (CloudWatch needs each alone on its line).
-pub fn emit(report: &Report, namespace: &str) {
-    use std::io::Write;
-    let mut text = lines(report, namespace).join("\n");
-    text.push('\n');
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+/// Prints each evaluation's lines to stdout in one write, so that
+/// concurrent output cannot split a document (CloudWatch needs each alone
+/// on its line).
+pub struct EmfMetrics {
+    pub namespace: String,
+}
+
+impl EvaluationListener for EmfMetrics {
+    fn evaluated(&self, report: &Report) {
+        use std::io::Write;
+        let mut text = lines(report, &self.namespace).join("\n");
+        text.push('\n');
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
 }
 
 #[cfg(test)]

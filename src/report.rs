@@ -3,7 +3,9 @@
 //! text or latencies. The verbose body adds latencies, reasons and each
 //! component's facts (counts), still no error text.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -27,7 +29,7 @@ pub struct Report {
     pub components: Vec<ComponentReport>,
     /// When the results were measured (shown as `checked_at`).
     pub checked_at: SystemTime,
-    /// The same moment on the monotonic clock, for the cache's age.
+    /// The same moment on tokio's clock, for the cache's age.
     pub(crate) measured_at: Instant,
 }
 

@@ -91,9 +91,10 @@ pub fn connection_string(secret: &str) -> Result<String, ConfigError> {
     Ok(parts.join(" "))
 }
 
-/// Carries the SDK's HTTP requests over the reqwest client the Supabase
-/// check already uses (rustls + ring): the SDK's own HTTPS client would add
-/// a second HTTP stack, HTTP/2 and a system trust-store read to the binary.
+/// Carries the SDK's HTTP requests over a client of the same kind as the
+/// Supabase check's (`tls::https_client`: reqwest, rustls + ring): the SDK's
+/// own HTTPS client would add a second HTTP stack, HTTP/2 and a system
+/// trust-store read to the binary.
 #[derive(Clone, Debug)]
 struct ReqwestConnector(reqwest::Client);
 
@@ -182,6 +183,14 @@ pub async fn fetch(secret_id: &str) -> Result<String, ConfigError> {
 pub struct Resolved<'a> {
     base: &'a dyn Source,
     database_url: Option<String>,
+    secret_id: Option<String>,
+}
+
+impl Resolved<'_> {
+    /// The secret `DATABASE_URL` was read from, if it was.
+    pub fn secret_id(&self) -> Option<&str> {
+        self.secret_id.as_deref()
+    }
 }
 
 impl Source for Resolved<'_> {
@@ -196,13 +205,18 @@ impl Source for Resolved<'_> {
 /// Reads the secret only when `DATABASE_URL` is unset and
 /// `DATABASE_SECRET_ID` is set; otherwise fetches nothing.
 pub async fn resolve(env: &dyn Source) -> Result<Resolved<'_>, ConfigError> {
-    let database_url = match (env.get("DATABASE_URL"), env.get(VARIABLE)) {
-        (None, Some(secret_id)) => Some(connection_string(&fetch(secret_id.trim()).await?)?),
-        _ => None,
+    let (database_url, secret_id) = match (env.get("DATABASE_URL"), env.get(VARIABLE)) {
+        (None, Some(secret_id)) => {
+            let secret_id = secret_id.trim().to_owned();
+            let url = connection_string(&fetch(&secret_id).await?)?;
+            (Some(url), Some(secret_id))
+        }
+        _ => (None, None),
     };
     Ok(Resolved {
         base: env,
         database_url,
+        secret_id,
     })
 }
 

@@ -8,6 +8,7 @@ use tracing::Level;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
+use crate::health::EvaluationListener;
 use crate::outcome::Status;
 use crate::report::{round_ms, Report};
 
@@ -96,11 +97,21 @@ impl Redactor {
     }
 }
 
-/// The one event per evaluation: the overall `status` and `checks`, a JSON
-/// object with each component's status, latency, reason and (redacted)
-/// internal error text. One field for all components keeps the event's
-/// shape fixed whichever components are enabled.
-pub fn log_evaluation(report: &Report, redactor: &Redactor) {
+/// Writes the one event per evaluation: the overall `status` and `checks`,
+/// a JSON object with each component's status, latency, reason and
+/// (redacted) internal error text. One field for all components keeps the
+/// event's shape fixed whichever components are enabled.
+pub struct EvaluationLog {
+    pub redactor: Redactor,
+}
+
+impl EvaluationListener for EvaluationLog {
+    fn evaluated(&self, report: &Report) {
+        log_evaluation(report, &self.redactor);
+    }
+}
+
+fn log_evaluation(report: &Report, redactor: &Redactor) {
     let checks: serde_json::Map<String, serde_json::Value> = report
         .components
         .iter()

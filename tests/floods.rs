@@ -1,5 +1,8 @@
 //! Floods in serve mode: the cache keeps them away from the database, the
-//! pool caps connections when the cache is off, and memory stays flat.
+//! pool caps connections when the cache is off, concurrent requests share
+//! the evaluation in flight (no false outage from queueing for the pooled
+//! connection), and memory stays flat. They assert connection counts and
+//! the truth of every answer, not how fast the machine is.
 
 mod support;
 
@@ -9,8 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::latency::Latency;
 use support::postgres::free_port;
 use support::{Postgres, Running, Stack};
+use wiremock::ResponseTemplate;
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
 
@@ -38,12 +43,14 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// `total` GETs over `connections` concurrent keep-alive connections;
-/// returns how many were answered 200 with a healthy body.
+/// returns how many were answered 200 with a healthy body (and prints the
+/// first other answer, for the failure message).
 async fn flood(url: &str, total: usize, connections: usize) -> usize {
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicUsize::new(0));
+    let other = Arc::new(std::sync::Mutex::new(None::<String>));
     let workers = (0..connections).map(|_| {
-        let (next, ok, url) = (next.clone(), ok.clone(), url.to_owned());
+        let (next, ok, other, url) = (next.clone(), ok.clone(), other.clone(), url.to_owned());
         tokio::spawn(async move {
             // One client per worker: one keep-alive connection each.
             let client = support::http_client();
@@ -53,6 +60,11 @@ async fn flood(url: &str, total: usize, connections: usize) -> usize {
                 let body = response.bytes().await.unwrap();
                 if status == 200 && body.starts_with(br#"{"status":"healthy""#) {
                     ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let mut other = other.lock().unwrap();
+                    other.get_or_insert_with(|| {
+                        format!("{status} {}", String::from_utf8_lossy(&body))
+                    });
                 }
             }
         })
@@ -60,7 +72,57 @@ async fn flood(url: &str, total: usize, connections: usize) -> usize {
     for worker in futures_util::future::join_all(workers).await {
         worker.unwrap();
     }
+    if let Some(other) = other.lock().unwrap().as_ref() {
+        eprintln!("flood: first answer that was not healthy: {other}");
+    }
     ok.load(Ordering::Relaxed)
+}
+
+/// The burst of the evaluator's promise: serve mode, cache off, one pooled
+/// connection, Postgres 5 ms away (2.5 ms each way through a delay line),
+/// a 300 ms deadline, 100 concurrent clients sending 1,000 requests. Every
+/// answer must be 200 healthy: requests share the evaluation in flight
+/// instead of queueing for the connection. `supabase_delay` makes every
+/// Supabase probe answer that late, which must not hold the database
+/// connection (an evaluation gives it back when its database checks end).
+async fn burst_without_cache_is_all_healthy(supabase_delay: Duration) {
+    let mut stack = Stack::new().await;
+    let line = Latency::start(stack.pg().port(), Duration::from_micros(2_500));
+    let url = stack.env["DATABASE_URL"].replace(
+        &format!(":{}/", stack.pg().port()),
+        &format!(":{}/", line.port()),
+    );
+    stack
+        .set("DATABASE_URL", &url)
+        .set("HEALTH_CACHE_TTL_MS", "0")
+        .set("DATABASE_POOL_MAX", "1")
+        .set("HEALTH_TIMEOUT_MS", "300");
+    for (route, fixture) in [
+        ("/auth/v1/health", "auth_health.json"),
+        ("/realtime/v1/api/ping", "realtime_ping.json"),
+    ] {
+        let answer = ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_string(support::supabase::fixture(fixture))
+            .set_delay(supabase_delay);
+        stack.supabase.answer(route, answer).await;
+    }
+    let (_server, url) = serve(&stack.env);
+    assert_eq!(
+        flood(&url, 1_000, 100).await,
+        1_000,
+        "every answer 200 healthy while every dependency was"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cache_a_burst_against_a_distant_database_and_one_connection_is_all_healthy() {
+    burst_without_cache_is_all_healthy(Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cache_a_slow_supabase_does_not_hold_the_database_connection_during_a_burst() {
+    burst_without_cache_is_all_healthy(Duration::from_millis(100)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

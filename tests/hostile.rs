@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::Method;
 use lambda_runtime::{Context, LambdaEvent};
 use meshhook_health::config::Config;
-use meshhook_health::health::Checks;
+use meshhook_health::health::CheckSet;
 use meshhook_health::App;
 use proptest::prelude::*;
 use serde_json::value::RawValue;
@@ -31,8 +31,8 @@ fn quiet_app() -> Arc<App> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let checks = Checks {
-        registered: Vec::new(),
+    let checks = CheckSet {
+        checks: Vec::new(),
         database: None,
     };
     Arc::new(App::with_checks(Config::from_source(&env).unwrap(), checks))

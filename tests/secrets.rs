@@ -99,7 +99,7 @@ async fn no_secret_or_internal_reaches_a_response_or_a_log() {
         ("SUPABASE_URL", supabase.url()),
         ("SUPABASE_ANON_KEY", ANON_KEY.to_owned()),
         ("HEALTH_DETAILS_TOKEN", TOKEN.to_owned()),
-        ("HEALTH_TIMEOUT_MS", "300".to_owned()),
+        ("HEALTH_TIMEOUT_MS", "2000".to_owned()),
         ("HEALTH_CACHE_TTL_MS", "0".to_owned()),
     ]
     .into_iter()

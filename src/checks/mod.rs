@@ -1,25 +1,31 @@
-//! The components, one file each, and [`REGISTRY`]: the one list through
-//! which the rest of the code knows them. A file provides its component's
-//! name, settings (read from the environment), check, verbose facts and
-//! metrics (see [`crate::component`]); adding a component is that file plus
-//! one line here.
+//! The components, one file (or folder) each, and [`REGISTRY`]: the one
+//! list through which the rest of the code knows them. A component's file
+//! provides its name, settings (read from the environment), check, verbose
+//! facts and metrics (see [`crate::component`]); adding a component is that
+//! file, one line here, and its documentation (`docs/openapi.yaml` and the
+//! guides).
 
-pub mod database;
-pub mod queue;
-pub mod supabase;
-pub mod workers;
+use crate::component::Component;
 
-use crate::component::Definition;
+/// Declares each component's module and lists its `COMPONENT` in
+/// [`REGISTRY`], so that one line names a component once.
+macro_rules! registry {
+    ($($component:ident,)*) => {
+        $(pub mod $component;)*
 
-/// Every component, in the order bodies, logs and metrics list them.
-pub static REGISTRY: &[Definition] = &[
-    database::DEFINITION,
-    supabase::DEFINITION,
-    workers::DEFINITION,
-    queue::DEFINITION,
-];
+        /// Every component, in the order bodies, logs and metrics list them.
+        pub static REGISTRY: &[Component] = &[$($component::COMPONENT),*];
+    };
+}
+
+registry! {
+    database,
+    supabase,
+    workers,
+    queue,
+}
 
 /// The registered component called `name`.
-pub fn find(name: &str) -> Option<&'static Definition> {
-    REGISTRY.iter().find(|d| d.name == name)
+pub fn find(name: &str) -> Option<&'static Component> {
+    REGISTRY.iter().find(|c| c.name == name)
 }

@@ -9,9 +9,9 @@
 //! All queues are measured by one statement, with the simple protocol so
 //! that transaction poolers accept it. Its cost does not grow with the
 //! queue: one walk of pgmq's `vt` index from its start gives the oldest
-//! ready message and the count, which stops at [`CAP`]. A queue whose table is missing must not fail the statement for
-//! the others (nor make a missing dead-letter queue an error), so each
-//! table is read through `query_to_xml` only when `to_regclass` finds it:
+//! ready message and the count, which stops at [`CAP`]. A queue whose table
+//! is missing must not fail the statement for the others (nor make a
+//! missing dead-letter queue an error), so each table is read through `query_to_xml` only when `to_regclass` finds it:
 //! Postgres' one way to run SQL against a table that may not exist inside a
 //! single plain statement. The statement holds no state between
 //! evaluations, so a queue created or dropped later is seen at once.
@@ -20,16 +20,16 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use tokio_postgres::SimpleQueryMessage;
 
-use crate::component::{Check, Context, Definition, Settings, StartupError};
-use crate::db::Session;
+use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
+use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
 
-pub const DEFINITION: Definition = Definition {
+pub const COMPONENT: Component = Component {
     name: "queue",
     enabled_by_default: false,
-    needs_database: true,
-    settings,
+    uses_postgres: true,
+    read_settings,
 };
 
 /// Counting ready messages and recent dead letters stops here.
@@ -48,7 +48,7 @@ pub struct QueueSettings {
     pub dead_letter_window_secs: u64,
 }
 
-fn settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
     Ok(Box::new(QueueSettings::from_source(env)?))
 }
 
@@ -153,7 +153,7 @@ impl QueueSettings {
 }
 
 impl Settings for QueueSettings {
-    fn check(&self, _context: &Context) -> Result<Box<dyn Check>, StartupError> {
+    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
         Ok(Box::new(QueueCheck {
             sql: self.statement(),
             settings: self.clone(),
@@ -182,19 +182,17 @@ pub struct QueueCheck {
 }
 
 impl Check for QueueCheck {
-    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(async move {
-            let Some(session) = session else {
-                return crate::component::no_database();
-            };
-            match session.simple_query(&self.sql).await {
-                Ok(messages) => match parse(&messages) {
-                    Some(states) => classify(&states, &self.settings),
-                    None => CheckOutcome::unhealthy(Reason::BadResponse, "unexpected queue row"),
-                },
-                Err(e) => CheckOutcome::unhealthy(e.reason, e.message),
-            }
-        })
+    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async move { self.observe(context).await.unwrap_or_else(CheckOutcome::from) })
+    }
+}
+
+impl QueueCheck {
+    async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        let messages = context.postgres()?.simple_query(&self.sql).await?;
+        let states = parse(&messages)
+            .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected queue row"))?;
+        Ok(classify(&states, &self.settings))
     }
 }
 

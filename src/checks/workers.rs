@@ -7,16 +7,16 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 use tokio_postgres::SimpleQueryMessage;
 
-use crate::component::{Check, Context, Definition, Settings, StartupError};
-use crate::db::Session;
+use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
+use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason, Status};
 
-pub const DEFINITION: Definition = Definition {
+pub const COMPONENT: Component = Component {
     name: "workers",
     enabled_by_default: true,
-    needs_database: true,
-    settings,
+    uses_postgres: true,
+    read_settings,
 };
 
 /// How worker heartbeats are classified (`docs/CONFIGURATION.md`, "Workers").
@@ -40,12 +40,12 @@ impl Default for WorkerThresholds {
 }
 
 impl Settings for WorkerThresholds {
-    fn check(&self, _context: &Context) -> Result<Box<dyn Check>, StartupError> {
+    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
         Ok(Box::new(WorkersCheck::new(self.clone())))
     }
 }
 
-fn settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
     Ok(Box::new(thresholds(env)?))
 }
 
@@ -116,11 +116,8 @@ impl WorkersCheck {
         Self { sql, thresholds }
     }
 
-    async fn check(&self, session: &Session<'_>) -> CheckOutcome {
-        let messages = match session.simple_query(&self.sql).await {
-            Ok(m) => m,
-            Err(e) => return CheckOutcome::unhealthy(e.reason, e.message),
-        };
+    async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        let messages = context.postgres()?.simple_query(&self.sql).await?;
         let mut counts = Vec::new();
         for message in &messages {
             let SimpleQueryMessage::Row(row) = message else {
@@ -133,23 +130,16 @@ impl WorkersCheck {
                     alive,
                     stale,
                 }),
-                _ => {
-                    return CheckOutcome::unhealthy(Reason::BadResponse, "unexpected heartbeat row")
-                }
+                _ => return Err(Failure::new(Reason::BadResponse, "unexpected heartbeat row")),
             }
         }
-        classify(&counts, &self.thresholds)
+        Ok(classify(&counts, &self.thresholds))
     }
 }
 
 impl Check for WorkersCheck {
-    fn run<'a>(&'a self, session: Option<&'a Session<'a>>) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(async move {
-            match session {
-                Some(session) => self.check(session).await,
-                None => crate::component::no_database(),
-            }
-        })
+    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async move { self.observe(context).await.unwrap_or_else(CheckOutcome::from) })
     }
 }
 

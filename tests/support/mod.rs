@@ -28,6 +28,15 @@ pub use supabase::Supabase;
 
 pub const DETAILS_TOKEN: &str = "details-token-7d1e5b";
 
+/// How far past its deadline an answer may leave in these tests. The
+/// documented bound is "the deadline plus a few ms", and the evaluator's
+/// own tests prove it exactly under a paused clock; here, with real
+/// processes on a busy 2-core machine running debug builds, a scheduler
+/// may delay any answer by a few hundred ms. What these tests prove is
+/// that a hung or broken dependency never holds an answer back (a hang
+/// would take seconds to minutes), not how fast the machine is.
+pub const SLACK: Duration = Duration::from_millis(400);
+
 /// A healthy MeshHook for one test: a database (on the shared cluster, or a
 /// dedicated one) with the heartbeat table and one fresh heartbeat, and a
 /// Supabase stand-in. `env` is the configuration the app will be built from.
@@ -75,7 +84,7 @@ impl Stack {
             ("SUPABASE_URL", supabase.url()),
             ("SUPABASE_ANON_KEY", supabase::ANON_KEY.to_owned()),
             ("HEALTH_DETAILS_TOKEN", DETAILS_TOKEN.to_owned()),
-            ("HEALTH_TIMEOUT_MS", "300".to_owned()),
+            ("HEALTH_TIMEOUT_MS", "2000".to_owned()),
             ("HEALTH_CACHE_TTL_MS", "0".to_owned()),
             ("MESHHOOK_VERSION", "1.4.2".to_owned()),
         ] {
@@ -132,6 +141,24 @@ impl Stack {
         let app = Arc::new(App::new(config).expect("app builds"));
         app.warm_up();
         app
+    }
+}
+
+/// Waits until `app` answers 200 (a first connection may outlast a short
+/// deadline on a busy machine); panics after 20 s.
+pub async fn until_healthy(app: &App) {
+    let started = Instant::now();
+    loop {
+        let answer = get(app, "/health").await;
+        if answer.status == StatusCode::OK {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never healthy: {}",
+            answer.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,0 +1,90 @@
+//! Management API mode: one call to the project health endpoint for every
+//! configured service. `ACTIVE_HEALTHY` → healthy, `COMING_UP` → degraded,
+//! any other status or a service absent from the answer → unhealthy.
+
+use reqwest::{Client, StatusCode};
+use serde::Deserialize;
+
+use super::{read_body, status_outcome, transport_failure};
+use crate::failure::Failure;
+use crate::outcome::{CheckOutcome, Reason, Status};
+
+#[derive(Deserialize)]
+struct ServiceHealth {
+    name: String,
+    status: String,
+}
+
+/// Every service's outcome, in the order given; a failure of the call
+/// itself is every service's.
+pub(super) async fn ask(
+    client: &Client,
+    api_url: &reqwest::Url,
+    token: &str,
+    project_ref: &str,
+    services: &[String],
+) -> Vec<(String, CheckOutcome)> {
+    let reported = match fetch(client, api_url, token, project_ref, services).await {
+        Ok(reported) => reported,
+        Err(outcome) => {
+            return services
+                .iter()
+                .map(|s| (s.clone(), outcome.clone()))
+                .collect()
+        }
+    };
+    services
+        .iter()
+        .map(|name| {
+            let status = reported
+                .iter()
+                .find(|r| &r.name == name)
+                .map(|r| r.status.as_str());
+            let outcome = match status {
+                Some("ACTIVE_HEALTHY") => CheckOutcome::healthy(),
+                Some("COMING_UP") => {
+                    CheckOutcome::failed(Status::Degraded, Reason::BadStatus, "COMING_UP")
+                }
+                Some(other) => CheckOutcome::unhealthy(Reason::BadStatus, other),
+                None => CheckOutcome::unhealthy(Reason::BadResponse, "service absent from answer"),
+            };
+            (name.clone(), outcome)
+        })
+        .collect()
+}
+
+async fn fetch(
+    client: &Client,
+    api_url: &reqwest::Url,
+    token: &str,
+    project_ref: &str,
+    services: &[String],
+) -> Result<Vec<ServiceHealth>, CheckOutcome> {
+    let mut url = api_url
+        .join(&format!("v1/projects/{project_ref}/health"))
+        .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
+    {
+        let mut query = url.query_pairs_mut();
+        for service in services {
+            query.append_pair("services", service);
+        }
+    }
+    let response = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| transport_failure(&e))?;
+    let status = response.status();
+    if status != StatusCode::OK {
+        return Err(status_outcome(status));
+    }
+    let body = read_body(response).await?;
+    serde_json::from_slice::<Vec<ServiceHealth>>(&body).map_err(|_| {
+        Failure::new(
+            Reason::BadResponse,
+            "management API health is not an array of services",
+        )
+        .into()
+    })
+}

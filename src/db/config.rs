@@ -1,0 +1,269 @@
+//! Connection settings read from `DATABASE_URL` (or the secret that stands
+//! in for it), with libpq's meaning of `sslmode` and `sslrootcert`, which
+//! tokio-postgres does not know: they are taken out of the string first
+//! ([`super::connection_string`]) and TLS is set up here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::connection_string::split_tls_params;
+use crate::env::{ConfigError, Source};
+pub use crate::tls::SslMode;
+
+/// How long a connection attempt outside a health evaluation (warm-up, CLI
+/// commands) may take when the URL sets no `connect_timeout`.
+pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connection settings read from `DATABASE_URL`.
+#[derive(Clone)]
+pub struct DbConfig {
+    pub(super) pg: tokio_postgres::Config,
+    pub(super) ssl_mode: SslMode,
+    /// Trust anchors for verify-ca / verify-full, read at start-up.
+    pub(super) roots: Option<Arc<rustls::RootCertStore>>,
+    pub(super) pool_max: usize,
+    /// `PGSSLROOTCERT`, kept to parse a rotated secret the same way.
+    pub(super) env_root_cert: Option<String>,
+    /// `DATABASE_SECRET_ID` when the connection came from that secret: it is
+    /// read again after the database refuses the password.
+    pub(super) secret_id: Option<String>,
+}
+
+impl std::fmt::Debug for DbConfig {
+    // Hosts, users and passwords stay out of every Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("ssl_mode", &self.ssl_mode)
+            .field("pool_max", &self.pool_max)
+            .field("from_secret", &self.secret_id.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbConfig {
+    /// Reads `DATABASE_URL` (and `PGSSLROOTCERT`, `DATABASE_POOL_MAX`).
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let pool_max = pool_max(env)?;
+        let Some(url) = env.get("DATABASE_URL") else {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "is required when the database or workers component is enabled (or set DATABASE_SECRET_ID)",
+            ));
+        };
+        Self::parse(&url, env.get("PGSSLROOTCERT"), pool_max)
+    }
+
+    /// As [`DbConfig::from_source`], reading the connection from Secrets
+    /// Manager when `DATABASE_SECRET_ID` stands in for `DATABASE_URL`.
+    pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
+        let resolved = crate::secrets::resolve(env).await?;
+        let mut config = Self::from_source(&resolved)?;
+        config.set_secret_id(resolved.secret_id());
+        Ok(config)
+    }
+
+    /// Records that the connection came from the secret `secret_id`.
+    pub fn set_secret_id(&mut self, secret_id: Option<&str>) {
+        self.secret_id = secret_id.map(str::to_owned);
+    }
+
+    /// The connection a (rotated) secret now holds, parsed with the same
+    /// `PGSSLROOTCERT` and pool size as at start-up.
+    pub(super) async fn reread(&self) -> Result<Self, ConfigError> {
+        let Some(secret_id) = &self.secret_id else {
+            return Ok(self.clone());
+        };
+        let raw = crate::secrets::fetch(secret_id).await?;
+        let mut config = Self::parse(
+            &crate::secrets::connection_string(&raw)?,
+            self.env_root_cert.clone(),
+            self.pool_max,
+        )?;
+        config.secret_id = Some(secret_id.clone());
+        Ok(config)
+    }
+
+    /// Parses a URL or key=value connection string. `sslmode` and
+    /// `sslrootcert` are taken out first: tokio-postgres knows neither the
+    /// verify modes nor root certificates, and TLS is ours to set up.
+    pub fn parse(
+        raw: &str,
+        env_root_cert: Option<String>,
+        pool_max: usize,
+    ) -> Result<Self, ConfigError> {
+        let split = split_tls_params(raw.trim())?;
+        let mut pg: tokio_postgres::Config =
+            split.rest.parse().map_err(|e: tokio_postgres::Error| {
+                // tokio-postgres' parse errors name an option, never its value.
+                ConfigError::new(
+                    "DATABASE_URL",
+                    format!("not a valid Postgres URL or key=value string ({e})"),
+                )
+            })?;
+        if pg.get_hosts().is_empty() {
+            return Err(ConfigError::new("DATABASE_URL", "names no host"));
+        }
+        if pg.get_user().is_none() {
+            return Err(ConfigError::new("DATABASE_URL", "names no user"));
+        }
+        if pg.get_options().is_some() {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "the `options` parameter is not supported: transaction poolers reject it",
+            ));
+        }
+        // The name operators look for in pg_stat_activity, whatever the URL says.
+        pg.application_name("meshhook-health");
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        let ssl_mode = match split.sslmode.as_deref() {
+            None => SslMode::Prefer,
+            Some(v) => SslMode::parse(v).ok_or_else(|| {
+                ConfigError::new(
+                    "DATABASE_URL",
+                    "sslmode must be one of disable, prefer, require, verify-ca, verify-full",
+                )
+            })?,
+        };
+        pg.ssl_mode(match ssl_mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let env_root_cert_kept = env_root_cert.clone();
+        let roots = match ssl_mode {
+            SslMode::VerifyCa | SslMode::VerifyFull => {
+                let (variable, path) = match (split.sslrootcert, env_root_cert) {
+                    (Some(p), _) => ("DATABASE_URL", p),
+                    (None, Some(p)) => ("PGSSLROOTCERT", p),
+                    (None, None) => {
+                        return Err(ConfigError::new(
+                            "DATABASE_URL",
+                            "sslmode=verify-ca/verify-full needs sslrootcert (or PGSSLROOTCERT) naming a PEM file",
+                        ))
+                    }
+                };
+                Some(Arc::new(load_roots(variable, PathBuf::from(path))?))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            pg,
+            ssl_mode,
+            roots,
+            pool_max,
+            env_root_cert: env_root_cert_kept,
+            secret_id: None,
+        })
+    }
+
+    /// Whether the connection came from `DATABASE_SECRET_ID`.
+    pub fn from_secret(&self) -> bool {
+        self.secret_id.is_some()
+    }
+
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+
+    pub(crate) fn password(&self) -> Option<&str> {
+        self.pg
+            .get_password()
+            .and_then(|p| std::str::from_utf8(p).ok())
+    }
+}
+
+fn load_roots(variable: &'static str, path: PathBuf) -> Result<rustls::RootCertStore, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let unreadable = || ConfigError::new(variable, "sslrootcert is not a readable PEM file");
+    let mut store = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&path).map_err(|_| unreadable())? {
+        let cert = cert.map_err(|_| unreadable())?;
+        store.add(cert).map_err(|_| {
+            ConfigError::new(
+                variable,
+                "sslrootcert holds a certificate that is not a valid CA",
+            )
+        })?;
+    }
+    if store.is_empty() {
+        return Err(ConfigError::new(
+            variable,
+            "sslrootcert holds no certificate",
+        ));
+    }
+    Ok(store)
+}
+
+/// `DATABASE_POOL_MAX`.
+fn pool_max(env: &dyn Source) -> Result<usize, ConfigError> {
+    Ok(crate::env::number(env, "DATABASE_POOL_MAX", 1, 1, 100)? as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<DbConfig, ConfigError> {
+        DbConfig::parse(raw, None, 1)
+    }
+
+    #[test]
+    fn url_and_key_value_forms_keep_every_other_setting() {
+        let url = parse("postgresql://app:p%40ss@db.example.com:6543/meshhook?sslmode=require&connect_timeout=3").unwrap();
+        assert_eq!(url.ssl_mode(), SslMode::Require);
+        assert_eq!(url.pg.get_ports(), [6543]);
+        assert_eq!(url.pg.get_dbname(), Some("meshhook"));
+        assert_eq!(url.password(), Some("p@ss"));
+        assert_eq!(url.pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(url.pg.get_application_name(), Some("meshhook-health"));
+
+        let kv = parse("host=db port=5432 user=app password='a b\\'c' dbname=x sslmode=disable")
+            .unwrap();
+        assert_eq!(kv.ssl_mode(), SslMode::Disable);
+        assert_eq!(kv.password(), Some("a b'c"));
+        assert_eq!(kv.pg.get_dbname(), Some("x"));
+        assert_eq!(kv.pg.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn sslmode_defaults_to_prefer_like_libpq() {
+        assert_eq!(
+            parse("postgres://app@db/x").unwrap().ssl_mode(),
+            SslMode::Prefer
+        );
+        assert_eq!(
+            parse("host=db user=app").unwrap().ssl_mode(),
+            SslMode::Prefer
+        );
+    }
+
+    #[test]
+    fn application_name_is_ours_whatever_the_url_says() {
+        let config = parse("postgres://app@db/x?application_name=other").unwrap();
+        assert_eq!(config.pg.get_application_name(), Some("meshhook-health"));
+    }
+
+    #[test]
+    fn verify_modes_need_a_readable_root_certificate() {
+        let error = parse("postgres://app@db/x?sslmode=verify-full").unwrap_err();
+        assert!(error.problem.contains("sslrootcert"), "{error}");
+        let error = DbConfig::parse(
+            "postgres://app@db/x?sslmode=verify-ca",
+            Some("/nonexistent.pem".into()),
+            1,
+        )
+        .unwrap_err();
+        assert_eq!(error.variable, "PGSSLROOTCERT");
+    }
+
+    #[test]
+    fn options_and_missing_user_are_refused() {
+        assert!(parse("postgres://app@db/x?options=-c%20statement_timeout%3D1").is_err());
+        assert!(parse("host=db dbname=x").is_err());
+    }
+}
