@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EVENT ?= events/http-api-default-stage.json
 
-.PHONY: help run test lint fmt build package verify-package deploy invoke release bench clean
+.PHONY: help run test test-stress lint fmt build package verify-package deploy invoke release bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ run: ## Build, start a throwaway Postgres + demo heartbeat, serve /health on 127
 test: ## Run every test (unit, real-Postgres integration, CLI, Lambda events, real monitors)
 	@scripts/provision.sh test
 	cargo test --locked --lib --bins --tests
+
+test-stress: ## make test 10 times in a row beside stress-ng --cpu 2 (RUNS=n to change); proves the suite holds on a busy machine
+	@scripts/test-stress.sh
 
 lint: ## cargo fmt --check, clippy with warnings as errors, cfn-lint on template.yaml
 	cargo fmt --check

@@ -4,6 +4,7 @@
 #   run      PostgreSQL server binaries (initdb, pg_ctl, postgres)
 #   test     the same, plus PgBouncer (pooler tests), Prometheus
 #            blackbox_exporter and monitoring-plugins' check_http (real monitors)
+#   stress   what `make test-stress` adds: stress-ng
 #   package  what `make verify-package` needs: readelf (binutils), unzip,
 #            qemu-user-static and the aarch64 loader and libc (libc6-arm64-cross)
 # As root, it also creates the `postgres` OS user: Postgres refuses to run
@@ -11,7 +12,7 @@
 #
 # Without root or password-less sudo it changes nothing, prints the exact
 # command to run and exits 1. `.ci/run` calls it too: one copy of the
-# install logic. Usage: scripts/provision.sh run|test|package ...
+# install logic. Usage: scripts/provision.sh run|test|stress|package ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -31,6 +32,9 @@ for purpose in "${@:-test}"; do
             missing+=(prometheus-blackbox-exporter)
         have check_http /usr/lib/nagios/plugins/check_http || missing+=(monitoring-plugins-basic)
         ;;
+    stress)
+        have stress-ng /usr/bin/stress-ng || missing+=(stress-ng)
+        ;;
     package)
         have readelf /usr/bin/readelf || missing+=(binutils)
         have unzip /usr/bin/unzip || missing+=(unzip)
@@ -38,7 +42,7 @@ for purpose in "${@:-test}"; do
         [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
         ;;
     *)
-        echo "usage: scripts/provision.sh run|test|package ..." >&2
+        echo "usage: scripts/provision.sh run|test|stress|package ..." >&2
         exit 2
         ;;
     esac

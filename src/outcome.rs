@@ -57,6 +57,25 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the documented order.
+    pub const ALL: [Reason; 15] = [
+        Self::Timeout,
+        Self::Unreachable,
+        Self::Tls,
+        Self::Auth,
+        Self::QueryFailed,
+        Self::SchemaMissing,
+        Self::BadStatus,
+        Self::BadResponse,
+        Self::RateLimited,
+        Self::StaleWorkers,
+        Self::TooFewWorkers,
+        Self::QueueBacklog,
+        Self::QueueStalled,
+        Self::DeadLetters,
+        Self::NotConfigured,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",

@@ -6,32 +6,13 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::latency::Latency;
-use support::postgres::free_port;
-use support::{Postgres, Running, Stack};
+use support::{Postgres, Stack};
 use wiremock::ResponseTemplate;
-
-const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
-
-fn serve(env: &HashMap<String, String>) -> (Running, String) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .env_clear()
-        .envs(env)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    support::wait_for_port(port);
-    (Running(child), format!("http://127.0.0.1:{port}/health"))
-}
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -107,7 +88,7 @@ async fn burst_without_cache_is_all_healthy(supabase_delay: Duration) {
             .set_delay(supabase_delay);
         stack.supabase.answer(route, answer).await;
     }
-    let (_server, url) = serve(&stack.env);
+    let (_server, url) = support::serve_process(&stack.env);
     assert_eq!(
         flood(&url, 1_000, 100).await,
         1_000,
@@ -132,7 +113,7 @@ async fn a_flood_costs_the_database_one_evaluation_per_cache_window_and_no_memor
         .await;
     let mut stack = Stack::on(pg).await;
     stack.unset("HEALTH_CACHE_TTL_MS"); // the default, 1000 ms
-    let (server, url) = serve(&stack.env);
+    let (server, url) = support::serve_process(&stack.env);
 
     assert_eq!(flood(&url, 500, 50).await, 500);
     let rss_warm = rss_kib(server.0.id());
@@ -179,7 +160,7 @@ async fn a_flood_costs_the_database_one_evaluation_per_cache_window_and_no_memor
 async fn without_cache_fifty_concurrent_requests_never_hold_more_than_pool_max_connections() {
     let mut stack = Stack::dedicated().await;
     stack.set("HEALTH_CACHE_TTL_MS", "0");
-    let (_server, url) = serve(&stack.env);
+    let (_server, url) = support::serve_process(&stack.env);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = Arc::new(AtomicUsize::new(0));
     let sampler = {

@@ -36,6 +36,44 @@ fn validator(spec: &Value, reference: &Value) -> jsonschema::Validator {
     jsonschema::draft202012::new(&root).expect("schemas compile")
 }
 
+/// The property names of schema `name`, sorted.
+fn properties(spec: &Value, name: &str) -> Vec<String> {
+    let mut names: Vec<String> = spec["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has no properties"))
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_registered_component_has_its_schema_and_every_schema_its_component() {
+    let spec = spec();
+    let mut registered: Vec<String> = meshhook_health::checks::REGISTRY
+        .iter()
+        .map(|c| c.name.to_owned())
+        .collect();
+    registered.sort();
+    for schema in ["Details", "Checks"] {
+        assert_eq!(
+            properties(&spec, schema),
+            registered,
+            "docs/openapi.yaml's {schema} must list exactly the components of checks::REGISTRY"
+        );
+    }
+    let reasons: Vec<&str> = meshhook_health::outcome::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    assert_eq!(
+        spec["components"]["schemas"]["Reason"]["enum"],
+        json!(reasons),
+        "docs/openapi.yaml's Reason must list exactly outcome::Reason"
+    );
+}
+
 #[test]
 fn the_schema_refuses_what_the_public_body_must_not_carry() {
     let validator = validator(&spec(), &json!("#/components/schemas/HealthBody"));

@@ -144,6 +144,22 @@ impl Stack {
     }
 }
 
+/// The real binary in `serve` mode on a free loopback port, built from
+/// `env` alone; returns the process and its `/health` URL.
+pub fn serve_process(env: &HashMap<String, String>) -> (Running, String) {
+    let port = postgres::free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+        .env_clear()
+        .envs(env)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    (Running(child), format!("http://127.0.0.1:{port}/health"))
+}
+
 /// Waits until `app` answers 200 (a first connection may outlast a short
 /// deadline on a busy machine); panics after 20 s.
 pub async fn until_healthy(app: &App) {
