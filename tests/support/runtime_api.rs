@@ -1,10 +1,13 @@
 //! A stand-in for the AWS Lambda Runtime API (2018-06-01): hands out queued
-//! events on `/invocation/next` and records what the function posts back.
+//! events on `/invocation/next` (a function with nothing to do waits there,
+//! as on Lambda) and records what the function posts back, with the moments
+//! it happened — so tests read answers and `make bench` reads timings from
+//! the same stand-in.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -12,18 +15,52 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
+
+/// What the function posted for one invocation.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub id: String,
+    /// `response` or `error` (`other` for any other post).
+    pub kind: String,
+    pub body: String,
+    pub at: Instant,
+}
 
 pub struct RuntimeApi {
     address: String,
-    results: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, String)>>,
+    state: Arc<State>,
+    answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<Answer>>,
     server: tokio::task::JoinHandle<()>,
 }
 
+/// When the function first asked for work, and when each invocation was
+/// handed out.
+#[derive(Default)]
+struct Seen {
+    first_next: Option<Instant>,
+    handed: HashMap<String, Instant>,
+}
+
 struct State {
-    events: Mutex<VecDeque<String>>,
-    sequence: Mutex<u32>,
-    results: mpsc::UnboundedSender<(String, String)>,
+    events: Mutex<VecDeque<(String, String)>>,
+    queued: Notify,
+    sequence: Mutex<u64>,
+    seen: Mutex<Seen>,
+    answers: mpsc::UnboundedSender<Answer>,
+}
+
+impl State {
+    fn queue(&self, event: &str, n: usize) {
+        let mut events = self.events.lock().unwrap();
+        let mut sequence = self.sequence.lock().unwrap();
+        for _ in 0..n {
+            *sequence += 1;
+            events.push_back((format!("req-{sequence}"), event.to_owned()));
+        }
+        drop(events);
+        self.queued.notify_waiters();
+    }
 }
 
 async fn handle(
@@ -32,17 +69,25 @@ async fn handle(
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     if path.ends_with("/invocation/next") {
-        let next = state.events.lock().unwrap().pop_front();
-        let Some(event) = next else {
-            // No more events: keep the function waiting, as Lambda does.
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return Response::new(Full::new(Bytes::new()));
+        state
+            .seen
+            .lock()
+            .unwrap()
+            .first_next
+            .get_or_insert_with(Instant::now);
+        let (id, event) = loop {
+            let queued = state.queued.notified();
+            if let Some(next) = state.events.lock().unwrap().pop_front() {
+                break next;
+            }
+            queued.await;
         };
-        let id = {
-            let mut seq = state.sequence.lock().unwrap();
-            *seq += 1;
-            format!("req-{seq}")
-        };
+        state
+            .seen
+            .lock()
+            .unwrap()
+            .handed
+            .insert(id.clone(), Instant::now());
         let deadline = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -62,6 +107,9 @@ async fn handle(
             .body(Full::new(Bytes::from(event)))
             .unwrap();
     }
+    let at = Instant::now();
+    // /2018-06-01/runtime/invocation/{id}/response|error
+    let id = path.split('/').nth(4).unwrap_or("").to_owned();
     let kind = if path.ends_with("/response") {
         "response"
     } else if path.ends_with("/error") {
@@ -75,9 +123,12 @@ async fn handle(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let _ = state
-        .results
-        .send((kind.to_owned(), String::from_utf8_lossy(&body).into_owned()));
+    let _ = state.answers.send(Answer {
+        id,
+        kind: kind.to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        at,
+    });
     Response::builder()
         .status(202)
         .body(Full::new(Bytes::from_static(b"{}")))
@@ -85,35 +136,46 @@ async fn handle(
 }
 
 impl RuntimeApi {
+    /// Serves on a free loopback port with `events` queued.
     pub async fn start(events: Vec<String>) -> RuntimeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(State {
-            events: Mutex::new(events.into()),
+            events: Mutex::default(),
+            queued: Notify::new(),
             sequence: Mutex::new(0),
-            results: tx,
+            seen: Mutex::default(),
+            answers: tx,
         });
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+        for event in &events {
+            state.queue(event, 1);
+        }
+        let server = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| {
+                            let state = state.clone();
+                            async move { Ok::<_, Infallible>(handle(state, req).await) }
+                        });
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+                }
+            })
+        };
         RuntimeApi {
             address,
-            results: tokio::sync::Mutex::new(rx),
+            state,
+            answers: tokio::sync::Mutex::new(rx),
             server,
         }
     }
@@ -145,20 +207,55 @@ impl RuntimeApi {
         self.address.clone()
     }
 
-    /// The first `n` results (kind, body), waiting at most `limit`.
-    pub async fn results(&self, n: usize, limit: Duration) -> Vec<(String, String)> {
-        let mut rx = self.results.lock().await;
-        let mut out = Vec::new();
+    /// Queues `n` copies of `event`.
+    pub fn queue(&self, event: &str, n: usize) {
+        self.state.queue(event, n);
+    }
+
+    /// Forgets queued events and what was seen (for the next process).
+    pub fn reset(&self) {
+        *self.state.seen.lock().unwrap() = Seen::default();
+        self.state.events.lock().unwrap().clear();
+    }
+
+    /// When the function first asked for work since the last reset: the
+    /// end of its Init phase.
+    pub fn first_next(&self) -> Option<Instant> {
+        self.state.seen.lock().unwrap().first_next
+    }
+
+    /// The next `n` answers, waiting at most `limit`.
+    pub async fn answers(&self, n: usize, limit: Duration) -> Vec<Answer> {
+        let mut rx = self.answers.lock().await;
+        let mut out = Vec::with_capacity(n);
         let _ = tokio::time::timeout(limit, async {
             while out.len() < n {
                 match rx.recv().await {
-                    Some(r) => out.push(r),
+                    Some(a) => out.push(a),
                     None => break,
                 }
             }
         })
         .await;
         out
+    }
+
+    /// The next `n` results as (kind, body), waiting at most `limit`.
+    pub async fn results(&self, n: usize, limit: Duration) -> Vec<(String, String)> {
+        self.answers(n, limit)
+            .await
+            .into_iter()
+            .map(|a| (a.kind, a.body))
+            .collect()
+    }
+
+    /// Handler time of each answer: its arrival minus its hand-out.
+    pub fn handler_times(&self, answers: &[Answer]) -> Vec<Duration> {
+        let seen = self.state.seen.lock().unwrap();
+        answers
+            .iter()
+            .filter_map(|a| seen.handed.get(&a.id).map(|h| a.at.duration_since(*h)))
+            .collect()
     }
 }
 

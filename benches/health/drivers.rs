@@ -1,0 +1,316 @@
+//! The bench's drivers: each runs the binary under one kind of load and
+//! returns raw timings (cold starts and warm invocations through the
+//! Runtime API stand-in, serve mode under wrk, the database-backed checks
+//! against a million-message queue, a delay line and pgbench).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{kill, percentile, rss_kib, spawn};
+use crate::support;
+use crate::support::runtime_api::RuntimeApi;
+
+pub const COLD_STARTS: usize = 20;
+pub const WARM_INVOCATIONS: usize = 5_000;
+pub const MEMORY_INVOCATIONS: usize = 10_000;
+pub const FAILURE_INVOCATIONS: usize = 20;
+
+/// A function's environment for the Runtime API stand-in, logging warnings
+/// only (a log line per invocation would measure the terminal).
+pub fn lambda_env(api: &RuntimeApi, extra: &HashMap<String, String>) -> HashMap<String, String> {
+    let mut env = api.function_env(extra);
+    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
+    env
+}
+
+pub struct Cold {
+    pub init: Vec<Duration>,
+    pub first_answer: Vec<Duration>,
+}
+
+pub async fn cold_starts(
+    api: &RuntimeApi,
+    binary: &Path,
+    env: &HashMap<String, String>,
+    event: &str,
+) -> Cold {
+    let mut cold = Cold {
+        init: Vec::new(),
+        first_answer: Vec::new(),
+    };
+    for _ in 0..COLD_STARTS {
+        api.reset();
+        api.queue(event, 1);
+        let started = Instant::now();
+        let child = spawn(binary, &lambda_env(api, env));
+        let answers = api.answers(1, Duration::from_secs(10)).await;
+        kill(child);
+        if let (Some(next), Some(answer)) = (api.first_next(), answers.first()) {
+            assert_eq!(answer.kind, "response", "cold start answered with an error");
+            cold.init.push(next.duration_since(started));
+            cold.first_answer.push(answer.at.duration_since(started));
+        }
+    }
+    cold.init.sort();
+    cold.first_answer.sort();
+    cold
+}
+
+pub struct Warm {
+    pub times: Vec<Duration>,
+    pub rss_1k: u64,
+    pub rss_end: u64,
+    pub hwm_end: u64,
+}
+
+pub async fn warm(
+    api: &RuntimeApi,
+    binary: &Path,
+    env: &HashMap<String, String>,
+    event: &str,
+    n: usize,
+) -> Warm {
+    api.reset();
+    let child = spawn(binary, &lambda_env(api, env));
+    let pid = child.id();
+    // Warm up, then measure.
+    api.queue(event, 100);
+    api.answers(100, Duration::from_secs(30)).await;
+    let mut times = Vec::with_capacity(n);
+    let mut rss_1k = 0;
+    let mut done = 0;
+    while done < n {
+        let batch = 500.min(n - done);
+        api.queue(event, batch);
+        let answers = api.answers(batch, Duration::from_secs(60)).await;
+        times.extend(api.handler_times(&answers));
+        done += batch;
+        if done == 1_000 {
+            rss_1k = rss_kib(pid, "VmRSS:");
+        }
+    }
+    let rss_end = rss_kib(pid, "VmRSS:");
+    let hwm_end = rss_kib(pid, "VmHWM:");
+    kill(child);
+    times.sort();
+    Warm {
+        times,
+        rss_1k,
+        rss_end,
+        hwm_end,
+    }
+}
+
+/// `wrk` against `serve` mode: (requests/s, p99 ms).
+fn wrk(url: &str) -> Option<(f64, f64)> {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c50", "-d8s", "--latency", url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| v.trim().to_owned())
+        .and_then(|v| {
+            if let Some(us) = v.strip_suffix("us") {
+                us.parse::<f64>().ok().map(|x| x / 1000.0)
+            } else if let Some(ms) = v.strip_suffix("ms") {
+                ms.parse().ok()
+            } else {
+                v.strip_suffix('s')
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .map(|x| x * 1000.0)
+            }
+        })?;
+    Some((rps, p99))
+}
+
+pub fn serve_mode(binary: &Path, env: &HashMap<String, String>, ttl: &str) -> Option<(f64, f64)> {
+    let port = support::postgres::free_port();
+    let mut env = env.clone();
+    env.insert("HEALTH_CACHE_TTL_MS".into(), ttl.into());
+    env.insert("HEALTH_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert("RUST_LOG".into(), "warn".into());
+    let child = Command::new(binary)
+        .env_clear()
+        .envs(&env)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let result = wrk(&format!("http://127.0.0.1:{port}/health"));
+    kill(child);
+    result
+}
+
+/// The database-backed checks of one evaluation, measured on their own
+/// (no Supabase): `make bench`'s queue, pipelining and throughput rows.
+pub struct QueueBench {
+    /// Warm handler times with 1,000,000 messages queued.
+    pub million: Vec<Duration>,
+    /// `SELECT count(*)` over that queue, median of a few runs.
+    pub count_star: Duration,
+    /// One `SELECT 1` round trip through the delay proxy, median.
+    pub round_trip: Duration,
+    /// Warm handler times through the delay proxy.
+    pub delayed: Vec<Duration>,
+    /// Serve mode, cache off: evaluations/s (database + workers + queue).
+    pub serve_evaluations: Option<f64>,
+    /// The same with database + workers only.
+    pub serve_without_queue: Option<f64>,
+    /// `pgbench -M simple` `SELECT 1` on one connection: transactions/s.
+    pub pgbench_tps: Option<f64>,
+}
+
+/// One-way delay of the delay proxy: a 5 ms round trip.
+pub const ONE_WAY: Duration = Duration::from_micros(2_500);
+
+pub async fn queue_bench(
+    pg: &support::Postgres,
+    api: &RuntimeApi,
+    binary: &Path,
+    base_env: &HashMap<String, String>,
+    event: &str,
+) -> QueueBench {
+    // Two databases: a small queue for pipelining and throughput, a
+    // million-message queue for the cost of the queue check.
+    let small = pg.create_database().await;
+    let big = pg.create_database().await;
+    for db in [&small, &big] {
+        pg.execute(db, meshhook_health::heartbeat::MIGRATION).await;
+        pg.execute(db, support::pgmq::install_sql()).await;
+        // The least-privilege grants docs/OPERATIONS.md gives.
+        pg.execute(
+            db,
+            "SELECT pgmq.create('workflow_jobs'); SELECT pgmq.create('workflow_jobs_dlq'); \
+             INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker'); \
+             GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
+             GRANT USAGE ON SCHEMA pgmq TO app; \
+             GRANT SELECT ON pgmq.q_workflow_jobs, pgmq.q_workflow_jobs_dlq TO app",
+        )
+        .await;
+    }
+    pg.execute(
+        &small,
+        "SELECT pgmq.send('workflow_jobs', '{\"run_id\":\"r\"}'::jsonb) FROM generate_series(1, 20)",
+    )
+    .await;
+    let url = |port: u16, db: &str| {
+        format!("postgres://app:app-password@127.0.0.1:{port}/{db}?sslmode=disable")
+    };
+    let env_for = |port: u16, db: &str| {
+        let mut env = base_env.clone();
+        env.insert("HEALTH_COMPONENTS".into(), "database,workers,queue".into());
+        env.insert("DATABASE_URL".into(), url(port, db));
+        env
+    };
+
+    eprintln!("bench: queue check with 1,000,000 messages queued");
+    for _ in 0..10 {
+        pg.execute(
+            &big,
+            "SELECT pgmq.send_batch('workflow_jobs', array(SELECT '{\"run_id\":\"r\"}'::jsonb FROM generate_series(1, 100000)))",
+        )
+        .await;
+    }
+    let mut counts = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        pg.value(&big, "SELECT count(*) FROM pgmq.q_workflow_jobs")
+            .await;
+        counts.push(started.elapsed());
+    }
+    counts.sort();
+    let million = warm(api, binary, &env_for(pg.port(), &big), event, 2_000)
+        .await
+        .times;
+
+    eprintln!("bench: pipelining through a 5 ms round trip");
+    let proxy = support::latency::Latency::start(pg.port(), ONE_WAY);
+    let (client, connection) =
+        tokio_postgres::connect(&url(proxy.port(), &small), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let task = tokio::spawn(connection);
+    let mut trips = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        client.simple_query("SELECT 1").await.unwrap();
+        trips.push(started.elapsed());
+    }
+    drop(client);
+    let _ = task.await;
+    trips.sort();
+    let delayed = warm(api, binary, &env_for(proxy.port(), &small), event, 500)
+        .await
+        .times;
+
+    eprintln!("bench: serve-mode evaluations/s against pgbench on one connection");
+    let serve_evaluations =
+        serve_mode(binary, &env_for(pg.port(), &small), "0").map(|(rps, _)| rps);
+    let mut without_queue = env_for(pg.port(), &small);
+    without_queue.insert("HEALTH_COMPONENTS".into(), "database,workers".into());
+    let serve_without_queue = serve_mode(binary, &without_queue, "0").map(|(rps, _)| rps);
+    let pgbench_tps = pgbench(pg.port(), &small);
+
+    QueueBench {
+        million,
+        count_star: percentile(&counts, 0.5),
+        round_trip: percentile(&trips, 0.5),
+        delayed,
+        serve_evaluations,
+        serve_without_queue,
+        pgbench_tps,
+    }
+}
+
+/// `pgbench -M simple` running `SELECT 1` on one connection for 8 s
+/// (as long as wrk runs): transactions per second.
+fn pgbench(port: u16, db: &str) -> Option<f64> {
+    let script = std::env::temp_dir().join(format!("meshhook-bench-{}.sql", std::process::id()));
+    std::fs::write(&script, "SELECT 1;\n").ok()?;
+    let out = Command::new(support::postgres::program("pgbench"))
+        .args([
+            "-n",
+            "-M",
+            "simple",
+            "-c",
+            "1",
+            "-j",
+            "1",
+            "-T",
+            "8",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "app",
+        ])
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-f")
+        .arg(&script)
+        .arg(db)
+        .env("PGPASSWORD", "app-password")
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&script);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}

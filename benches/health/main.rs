@@ -1,0 +1,155 @@
+//! `make bench`: cold start, warm latency, serve-mode throughput, memory,
+//! artefact size and failure latency of meshhook-health, each next to a
+//! floor (`examples/floor.rs`, the smallest `lambda_http` function) measured
+//! in the same run. Prints a table and writes `BENCHMARKS.md` and
+//! `docs/benchmarks.svg`. It reports; it never fails on a target.
+//!
+//! Everything runs on loopback: a throwaway Postgres with password (SCRAM)
+//! logins as in production, and the tests' own stand-ins for Supabase and
+//! the Lambda Runtime API (`tests/support`), which timestamps what the
+//! function does. [`harness`] starts and measures processes, [`drivers`]
+//! apply each load, [`report`] writes the results.
+
+#[path = "../../tests/support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
+
+mod drivers;
+mod harness;
+mod report;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use drivers::{
+    cold_starts, lambda_env, queue_bench, serve_mode, warm, COLD_STARTS, FAILURE_INVOCATIONS,
+    MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+};
+use harness::{file_size, kill, spawn, target_dir, zipped_size};
+use report::Measurements;
+use support::runtime_api::RuntimeApi;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes --bench; anything else (`cargo test
+    // --all-targets`) only checks that this compiles.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("benches/health.rs: run it with `make bench`");
+        return;
+    }
+    let release = target_dir().join("release");
+    // The binary as `cargo build --release --bin meshhook-health` (and so
+    // cargo-lambda) makes it, set aside by `make bench` before cargo bench
+    // rebuilt target/release/meshhook-health with dev-dependency features.
+    let health_bin = target_dir().join("bench/meshhook-health");
+    let floor_bin = release.join("examples/floor");
+    for bin in [&health_bin, &floor_bin] {
+        assert!(
+            bin.is_file(),
+            "{} missing: run `make bench`, which builds it",
+            bin.display()
+        );
+    }
+
+    eprintln!("bench: starting Postgres (SCRAM logins), the Supabase stand-in and the Runtime API stand-in");
+    let pg = support::Postgres::dedicated_with_passwords().await;
+    pg.execute("postgres", meshhook_health::heartbeat::MIGRATION)
+        .await;
+    pg.execute(
+        "postgres",
+        "GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
+         INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker')",
+    )
+    .await;
+    let supabase = support::Supabase::start().await;
+    let api = RuntimeApi::start(Vec::new()).await;
+    let event = std::fs::read_to_string(format!(
+        "{}/events/http-api-default-stage.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let health_env: HashMap<String, String> = [
+        (
+            "DATABASE_URL",
+            format!(
+                "postgres://app:app-password@127.0.0.1:{}/postgres?sslmode=disable",
+                pg.port()
+            ),
+        ),
+        ("SUPABASE_URL", supabase.url()),
+        ("SUPABASE_ANON_KEY", support::supabase::ANON_KEY.to_owned()),
+        ("HEALTH_CACHE_TTL_MS", "0".to_owned()),
+        ("MESHHOOK_VERSION", "bench".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let no_env = HashMap::new();
+
+    eprintln!("bench: cold starts ({COLD_STARTS} each)");
+    let cold_floor = cold_starts(&api, &floor_bin, &no_env, &event).await;
+    let cold_health = cold_starts(&api, &health_bin, &health_env, &event).await;
+
+    eprintln!(
+        "bench: warm invocations ({WARM_INVOCATIONS} each; memory over {MEMORY_INVOCATIONS})"
+    );
+    let warm_floor = warm(&api, &floor_bin, &no_env, &event, WARM_INVOCATIONS).await;
+    let warm_health = warm(&api, &health_bin, &health_env, &event, MEMORY_INVOCATIONS).await;
+
+    eprintln!("bench: failure latency");
+    let mut frozen_env = health_env.clone();
+    frozen_env.insert("HEALTH_COMPONENTS".into(), "database,workers".into());
+    let frozen_pg = support::Postgres::dedicated();
+    frozen_env.insert("DATABASE_URL".into(), frozen_pg.url("postgres"));
+    api.reset();
+    let child = spawn(&health_bin, &lambda_env(&api, &frozen_env));
+    api.queue(&event, 5);
+    api.answers(5, Duration::from_secs(10)).await;
+    frozen_pg.freeze();
+    api.queue(&event, FAILURE_INVOCATIONS);
+    let answers = api
+        .answers(FAILURE_INVOCATIONS, Duration::from_secs(30))
+        .await;
+    let mut frozen_times = api.handler_times(&answers);
+    frozen_pg.thaw();
+    kill(child);
+    frozen_times.sort();
+
+    let hanging = support::net::RawPeer::start(support::net::Behaviour::Silent).await;
+    let mut hang_env = health_env.clone();
+    hang_env.insert("SUPABASE_URL".into(), hanging.url());
+    api.reset();
+    let child = spawn(&health_bin, &lambda_env(&api, &hang_env));
+    api.queue(&event, FAILURE_INVOCATIONS);
+    let answers = api
+        .answers(FAILURE_INVOCATIONS, Duration::from_secs(30))
+        .await;
+    let mut hang_times = api.handler_times(&answers);
+    kill(child);
+    hang_times.sort();
+
+    eprintln!("bench: serve mode under wrk (cache on, then off)");
+    let serve_cached = serve_mode(&health_bin, &health_env, "1000");
+    let serve_uncached = serve_mode(&health_bin, &health_env, "0");
+
+    let queue = queue_bench(&pg, &api, &health_bin, &health_env, &event).await;
+
+    let binary_size = file_size(&health_bin);
+    let zip_size = zipped_size(&health_bin);
+    let floor_size = file_size(&floor_bin);
+
+    report::write(&Measurements {
+        cold_floor,
+        cold_health,
+        warm_floor,
+        warm_health,
+        frozen_times,
+        hang_times,
+        serve_cached,
+        serve_uncached,
+        queue,
+        binary_size,
+        zip_size,
+        floor_size,
+    });
+}

@@ -1,0 +1,318 @@
+//! The bench's report: one row per measure next to the floor and its
+//! target, printed as a table and written to `BENCHMARKS.md`, with the
+//! latency distributions drawn in `docs/benchmarks.svg`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::drivers::{
+    Cold, QueueBench, Warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+};
+use crate::harness::{machine, ms, percentile};
+
+/// Everything one `make bench` measured.
+pub struct Measurements {
+    pub cold_floor: Cold,
+    pub cold_health: Cold,
+    pub warm_floor: Warm,
+    pub warm_health: Warm,
+    /// Handler times with the database frozen, sorted.
+    pub frozen_times: Vec<Duration>,
+    /// Handler times with Supabase never answering, sorted.
+    pub hang_times: Vec<Duration>,
+    /// Serve mode under wrk: (requests/s, p99 ms), cache on and off.
+    pub serve_cached: Option<(f64, f64)>,
+    pub serve_uncached: Option<(f64, f64)>,
+    pub queue: QueueBench,
+    pub binary_size: Option<u64>,
+    pub zip_size: Option<u64>,
+    pub floor_size: Option<u64>,
+}
+
+/// Prints the table and writes `BENCHMARKS.md` (keeping its "Notes"
+/// section) and `docs/benchmarks.svg`.
+pub fn write(m: &Measurements) {
+    let Measurements {
+        cold_floor,
+        cold_health,
+        warm_floor,
+        warm_health,
+        frozen_times,
+        hang_times,
+        queue,
+        ..
+    } = m;
+    let (serve_cached, serve_uncached) = (m.serve_cached, m.serve_uncached);
+    let (binary_size, zip_size, floor_size) = (m.binary_size, m.zip_size, m.floor_size);
+    let p = |v: &[Duration], q: f64| ms(percentile(v, q));
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut row = |what: &str, health: String, floor: String, target: String| {
+        rows.push((what.to_owned(), health, floor, target));
+    };
+    let verdict = |ok: bool| if ok { "holds" } else { "MISSED" };
+    let (ci, cf) = (p(&cold_health.init, 0.5), p(&cold_floor.init, 0.5));
+    row(
+        "cold start: exec → first /next (Init), median",
+        format!("{ci:.2} ms"),
+        format!("{cf:.2} ms"),
+        format!("≤ floor + 3 ms: {}", verdict(ci <= cf + 3.0)),
+    );
+    let (ca, cfa) = (
+        p(&cold_health.first_answer, 0.5),
+        p(&cold_floor.first_answer, 0.5),
+    );
+    row(
+        "cold start: exec → first answer, median",
+        format!("{ca:.2} ms"),
+        format!("{cfa:.2} ms"),
+        format!("≤ floor + 5 ms: {}", verdict(ca <= cfa + 5.0)),
+    );
+    let (w50, f50) = (p(&warm_health.times, 0.5), p(&warm_floor.times, 0.5));
+    row(
+        "warm handler time p50",
+        format!("{w50:.3} ms"),
+        format!("{f50:.3} ms"),
+        format!("≤ floor + 1 ms: {}", verdict(w50 <= f50 + 1.0)),
+    );
+    let (w99, f99) = (p(&warm_health.times, 0.99), p(&warm_floor.times, 0.99));
+    row(
+        "warm handler time p99",
+        format!("{w99:.3} ms"),
+        format!("{f99:.3} ms"),
+        format!("≤ floor p99 + 3 ms: {}", verdict(w99 <= f99 + 3.0)),
+    );
+    let hwm = warm_health.hwm_end as f64 / 1024.0;
+    row(
+        &format!("peak RSS after {MEMORY_INVOCATIONS} warm invocations"),
+        format!("{hwm:.1} MiB"),
+        format!("{:.1} MiB", warm_floor.hwm_end as f64 / 1024.0),
+        format!("< 20 MiB: {}", verdict(hwm < 20.0)),
+    );
+    let growth = warm_health.rss_end as i64 - warm_health.rss_1k as i64;
+    row(
+        "RSS growth, invocation 1,000 → 10,000",
+        format!("{growth} KiB"),
+        "—".into(),
+        format!("none: {}", verdict(growth <= 256)),
+    );
+    let timeout = 150.0;
+    row(
+        "answer with the database frozen (max)",
+        format!("{:.1} ms", p(frozen_times, 1.0)),
+        "—".into(),
+        format!(
+            "≤ 150 + 10 ms: {}",
+            verdict(!frozen_times.is_empty() && p(frozen_times, 1.0) <= timeout + 10.0)
+        ),
+    );
+    row(
+        "answer with Supabase never answering (max)",
+        format!("{:.1} ms", p(hang_times, 1.0)),
+        "—".into(),
+        format!(
+            "≤ 150 + 10 ms: {}",
+            verdict(!hang_times.is_empty() && p(hang_times, 1.0) <= timeout + 10.0)
+        ),
+    );
+    let serve = |r: Option<(f64, f64)>| {
+        r.map_or("wrk missing".to_owned(), |(rps, p99)| {
+            format!("{rps:.0} req/s, p99 {p99:.2} ms")
+        })
+    };
+    row(
+        "serve mode, 50 connections, cache 1 s",
+        serve(serve_cached),
+        "—".into(),
+        "reported".into(),
+    );
+    row(
+        "serve mode, 50 connections, cache off",
+        serve(serve_uncached),
+        "—".into(),
+        "reported".into(),
+    );
+    let (q50, q99) = (p(&queue.million, 0.5), p(&queue.million, 0.99));
+    row(
+        &format!(
+            "queue check, 1,000,000 messages queued (database + workers + queue), warm p50 / p99; `count(*)` takes {:.1} ms",
+            ms(queue.count_star)
+        ),
+        format!("{q50:.2} / {q99:.2} ms"),
+        "—".into(),
+        format!("p99 ≤ 10 ms: {}", verdict(q99 <= 10.0)),
+    );
+    let (trip, d50) = (ms(queue.round_trip), p(&queue.delayed, 0.5));
+    row(
+        &format!(
+            "warm answer with a {:.1} ms round trip to Postgres (delay proxy; database + workers + queue), p50",
+            trip
+        ),
+        format!("{d50:.2} ms"),
+        "—".into(),
+        format!("≤ one round trip + 2 ms: {}", verdict(d50 <= trip + 2.0)),
+    );
+    let ratio = |evaluations: Option<f64>| match (evaluations, queue.pgbench_tps) {
+        (Some(evaluations), Some(tps)) if tps > 0.0 => Some((evaluations, tps, evaluations / tps)),
+        _ => None,
+    };
+    let shown = |r: Option<(f64, f64, f64)>| {
+        r.map_or("wrk or pgbench missing".to_owned(), |(e, t, r)| {
+            format!("{e:.0} / {t:.0} = {r:.2}")
+        })
+    };
+    let with_queue = ratio(queue.serve_evaluations);
+    row(
+        "serve mode, cache off, database + workers + queue: evaluations/s ÷ pgbench `SELECT 1` tps on one connection",
+        shown(with_queue),
+        "—".into(),
+        format!(
+            "≥ 0.5 (aim): {}",
+            verdict(with_queue.is_some_and(|(_, _, r)| r >= 0.5))
+        ),
+    );
+    row(
+        "the same, database + workers only",
+        shown(ratio(queue.serve_without_queue)),
+        "—".into(),
+        "reported".into(),
+    );
+    let mib = |b: Option<u64>| {
+        b.map_or("—".to_owned(), |b| {
+            format!("{:.2} MiB", b as f64 / 1_048_576.0)
+        })
+    };
+    row(
+        "binary (x86_64 here, stripped) / zipped",
+        format!("{} / {}", mib(binary_size), mib(zip_size)),
+        mib(floor_size),
+        format!(
+            "< 7 MiB: {}",
+            verdict(binary_size.is_some_and(|b| b < 7 * 1_048_576))
+        ),
+    );
+
+    let mut table =
+        String::from("| measure | meshhook-health | floor | target |\n|---|---|---|---|\n");
+    for (what, health, floor, target) in &rows {
+        let _ = writeln!(table, "| {what} | {health} | {floor} | {target} |");
+    }
+    println!("\n{table}");
+
+    let svg = chart(
+        &warm_health.times,
+        &warm_floor.times,
+        &cold_health.first_answer,
+        &cold_floor.first_answer,
+    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(root.join("docs/benchmarks.svg"), svg).unwrap();
+    let report = format!(
+        "# Benchmarks\n\n\
+         Written by `make bench` ({date}). Machine: {machine}. Everything on loopback: \
+         Postgres with SCRAM logins, the Supabase stand-in, a Lambda Runtime API stand-in \
+         (`benches/health.rs`); all three checks enabled, cache off unless said, \
+         `HEALTH_TIMEOUT_MS=150`. The floor is `examples/floor.rs`, the smallest `lambda_http` \
+         function, measured in the same run. Handler time is what the Runtime API sees: from \
+         handing out an event to receiving its answer.\n\n{table}\n\
+         ![warm and cold latency distributions](docs/benchmarks.svg)\n\n\
+         Cold starts: {COLD_STARTS} fresh processes each; warm: {WARM_INVOCATIONS} invocations each \
+         (meshhook-health: {MEMORY_INVOCATIONS}, for memory); failures: {FAILURE_INVOCATIONS} \
+         invocations each. Serve mode: `wrk -t2 -c50 -d8s`.\n\n\
+         Re-run: `make bench` (a few minutes on 2 cores).\n",
+        date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        machine = machine(),
+    );
+    let notes_marker = "\n## Notes\n";
+    let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
+    let notes = previous
+        .find(notes_marker)
+        .map(|i| &previous[i..])
+        .unwrap_or("");
+    std::fs::write(root.join("BENCHMARKS.md"), format!("{report}{notes}")).unwrap();
+    eprintln!("bench: wrote BENCHMARKS.md and docs/benchmarks.svg");
+}
+
+/// A CDF of warm handler times, health against floor, as SVG.
+fn chart(
+    health: &[Duration],
+    floor: &[Duration],
+    cold_health: &[Duration],
+    cold_floor: &[Duration],
+) -> String {
+    let (w, h, pad) = (760.0, 300.0, 50.0);
+    let x_max = ms(percentile(health, 0.999))
+        .max(ms(percentile(floor, 0.999)))
+        .max(0.1)
+        * 1.1;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" font-family="sans-serif" font-size="12">"#,
+        h * 2.0 + 40.0
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="{pad}" y="20" font-size="14">Warm handler time, CDF ({WARM_INVOCATIONS} invocations each)</text>"#
+    );
+    let plot = |svg: &mut String, data: &[Duration], colour: &str, y0: f64, x_max: f64| {
+        let mut points = String::new();
+        let step = (data.len() / 400).max(1);
+        let last = data.len().saturating_sub(1);
+        for (i, d) in data
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % step == 0 || *i == last)
+        {
+            let x = pad + (ms(*d) / x_max).min(1.0) * (w - 2.0 * pad);
+            let y = y0 + (h - pad) - ((i + 1) as f64 / data.len() as f64) * (h - 2.0 * pad);
+            let _ = write!(points, "{x:.1},{y:.1} ");
+        }
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>"#
+        );
+    };
+    let axes = |svg: &mut String, y0: f64, x_max: f64, unit: &str| {
+        let _ = write!(
+            svg,
+            r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{}" x2="{pad}" y2="{}" stroke="black"/>"#,
+            y0 + h - pad,
+            w - pad,
+            y0 + h - pad,
+            y0 + pad,
+            y0 + h - pad
+        );
+        for i in 0..=4 {
+            let v = x_max * i as f64 / 4.0;
+            let x = pad + (w - 2.0 * pad) * i as f64 / 4.0;
+            let _ = write!(
+                svg,
+                r#"<text x="{x}" y="{}" text-anchor="middle">{v:.2} {unit}</text>"#,
+                y0 + h - pad + 16.0
+            );
+        }
+    };
+    axes(&mut svg, 10.0, x_max, "ms");
+    plot(&mut svg, floor, "#888888", 10.0, x_max);
+    plot(&mut svg, health, "#1f6feb", 10.0, x_max);
+    let _ = write!(
+        svg,
+        r##"<text x="{}" y="60" fill="#1f6feb">meshhook-health</text><text x="{}" y="76" fill="#888888">floor (lambda_http, constant body)</text>"##,
+        w - 260.0,
+        w - 260.0
+    );
+    let y1 = h + 30.0;
+    let cold_max = ms(percentile(cold_health, 1.0))
+        .max(ms(percentile(cold_floor, 1.0)))
+        .max(1.0)
+        * 1.1;
+    let _ = write!(
+        svg,
+        r#"<text x="{pad}" y="{}" font-size="14">Cold start: exec to first answer, CDF ({COLD_STARTS} starts each)</text>"#,
+        y1 + 10.0
+    );
+    axes(&mut svg, y1, cold_max, "ms");
+    plot(&mut svg, cold_floor, "#888888", y1, cold_max);
+    plot(&mut svg, cold_health, "#1f6feb", y1, cold_max);
+    svg.push_str("</svg>\n");
+    svg
+}
