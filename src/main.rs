@@ -17,8 +17,8 @@ const EXIT_USAGE: u8 = 2;
 #[command(
     name = "meshhook-health",
     version,
-    about = "Health endpoint for MeshHook: Postgres, Supabase and workers.",
-    long_about = "Health endpoint for MeshHook: Postgres, Supabase and workers.\n\n\
+    about = "Health endpoint for MeshHook: Postgres, Supabase, workers and (opt-in) its job queue.",
+    long_about = "Health endpoint for MeshHook: Postgres, Supabase, workers and (opt-in) its job queue.\n\n\
         With no command and AWS_LAMBDA_RUNTIME_API set, runs as an AWS Lambda function.\n\
         Configuration comes from the environment; see README.md.",
     propagate_version = true

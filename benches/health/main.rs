@@ -89,6 +89,11 @@ async fn main() {
     eprintln!("bench: cold starts ({COLD_STARTS} each)");
     let cold_floor = cold_starts(&api, &floor_bin, &no_env, &event).await;
     let cold_health = cold_starts(&api, &health_bin, &health_env, &event).await;
+    if std::env::var_os("BENCH_COLD_ONLY").is_some() {
+        // A quick look while tuning start-up: no other load, no file written.
+        report::print_cold(&cold_health, &cold_floor);
+        return;
+    }
 
     eprintln!(
         "bench: warm invocations ({WARM_INVOCATIONS} each; memory over {MEMORY_INVOCATIONS})"

@@ -30,6 +30,18 @@ pub struct Measurements {
     pub floor_size: Option<u64>,
 }
 
+/// Prints the cold-start rows alone (`BENCH_COLD_ONLY=1 make bench`).
+pub fn print_cold(health: &Cold, floor: &Cold) {
+    let p = |v: &[Duration]| ms(percentile(v, 0.5));
+    println!(
+        "cold start medians of {COLD_STARTS}: Init {:.2} ms (floor {:.2}), first answer {:.2} ms (floor {:.2})",
+        p(&health.init),
+        p(&floor.init),
+        p(&health.first_answer),
+        p(&floor.first_answer)
+    );
+}
+
 /// Prints the table and writes `BENCHMARKS.md` (keeping its "Notes"
 /// section) and `docs/benchmarks.svg`.
 pub fn write(m: &Measurements) {

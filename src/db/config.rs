@@ -48,7 +48,7 @@ impl DbConfig {
         let Some(url) = env.get("DATABASE_URL") else {
             return Err(ConfigError::new(
                 "DATABASE_URL",
-                "is required when the database or workers component is enabled (or set DATABASE_SECRET_ID)",
+                "is required when an enabled component uses Postgres (or set DATABASE_SECRET_ID)",
             ));
         };
         Self::parse(&url, env.get("PGSSLROOTCERT"), pool_max)
