@@ -4,8 +4,12 @@
 //!    it is on by default, whether it queries Postgres, how its settings are
 //!    read;
 //! 2. [`Settings`]: what it read from the environment at start-up (an
-//!    error names the variable), from which its check is built;
-//! 3. [`Check`]: run once per evaluation with a [`CheckContext`].
+//!    error names the variable), from which its check is built; the
+//!    configuration holds each enabled one as a `config::ComponentConfig`
+//!    (component, settings, criticality);
+//! 3. [`Check`]: run once per evaluation with a [`CheckContext`]; the
+//!    evaluator holds each as a `health::ComponentCheck` (name, criticality,
+//!    whether it gets the Postgres session).
 //!
 //! Each component is one file (or folder) under `checks/` that provides all
 //! three. A check only *observes*: it returns a [`CheckOutcome`] and never

@@ -11,9 +11,9 @@
 //! queue: one walk of pgmq's `vt` index from its start gives the oldest
 //! ready message and the count, which stops at [`CAP`]. A queue whose table
 //! is missing must not fail the statement for the others (nor make a
-//! missing dead-letter queue an error), so each table is read through `query_to_xml` only when `to_regclass` finds it:
-//! Postgres' one way to run SQL against a table that may not exist inside a
-//! single plain statement. The statement holds no state between
+//! missing dead-letter queue an error), so each table is read through
+//! `query_to_xml` only when `to_regclass` finds it: Postgres' one way to run
+//! SQL against a table that may not exist inside a single plain statement. The statement holds no state between
 //! evaluations, so a queue created or dropped later is seen at once.
 
 use futures_util::future::BoxFuture;
