@@ -12,10 +12,12 @@ use crate::harness::{kill, percentile, rss_kib, spawn};
 use crate::support;
 use crate::support::runtime_api::RuntimeApi;
 
-pub const COLD_STARTS: usize = 20;
+pub const COLD_STARTS: usize = 40;
 pub const WARM_INVOCATIONS: usize = 5_000;
 pub const MEMORY_INVOCATIONS: usize = 10_000;
 pub const FAILURE_INVOCATIONS: usize = 20;
+/// How long wrk (and pgbench beside it) runs.
+const WRK_SECONDS: f64 = 8.0;
 
 /// A function's environment for the Runtime API stand-in, logging warnings
 /// only (a log line per invocation would measure the terminal).
@@ -106,7 +108,13 @@ pub async fn warm(
 /// `wrk` against `serve` mode: (requests/s, p99 ms).
 fn wrk(url: &str) -> Option<(f64, f64)> {
     let out = Command::new("wrk")
-        .args(["-t2", "-c50", "-d8s", "--latency", url])
+        .args([
+            "-t2",
+            "-c50",
+            &format!("-d{WRK_SECONDS}s"),
+            "--latency",
+            url,
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -262,10 +270,10 @@ pub async fn queue_bench(
 
     eprintln!("bench: serve-mode evaluations/s against pgbench on one connection");
     let serve_evaluations =
-        serve_mode(binary, &env_for(pg.port(), &small), "0").map(|(rps, _)| rps);
+        evaluations_per_second(pg, &small, binary, &env_for(pg.port(), &small), 3).await;
     let mut without_queue = env_for(pg.port(), &small);
     without_queue.insert("HEALTH_COMPONENTS".into(), "database,workers".into());
-    let serve_without_queue = serve_mode(binary, &without_queue, "0").map(|(rps, _)| rps);
+    let serve_without_queue = evaluations_per_second(pg, &small, binary, &without_queue, 2).await;
     let pgbench_tps = pgbench(pg.port(), &small);
 
     QueueBench {
@@ -277,6 +285,35 @@ pub async fn queue_bench(
         serve_without_queue,
         pgbench_tps,
     }
+}
+
+/// Evaluations per second of `serve` mode under wrk with the cache off.
+/// Concurrent requests share the evaluation in flight, so wrk's requests/s
+/// counts answers, not evaluations: these are counted where they land, as
+/// the database's committed transactions (each of the `statements` of an
+/// evaluation is one), read once the server's session has ended and
+/// flushed its statistics.
+async fn evaluations_per_second(
+    pg: &support::Postgres,
+    db: &str,
+    binary: &Path,
+    env: &HashMap<String, String>,
+    statements: u64,
+) -> Option<f64> {
+    let committed = || async {
+        pg.value(
+            db,
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .await
+        .and_then(|v| v.parse::<u64>().ok())
+    };
+    let before = committed().await?;
+    serve_mode(binary, env, "0")?;
+    // The server's backend flushes its counters when it exits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = committed().await?;
+    Some(after.saturating_sub(before) as f64 / statements as f64 / WRK_SECONDS)
 }
 
 /// `pgbench -M simple` running `SELECT 1` on one connection for 8 s

@@ -139,7 +139,7 @@ pub fn write(m: &Measurements) {
         "reported".into(),
     );
     row(
-        "serve mode, 50 connections, cache off",
+        "serve mode, 50 connections, cache off (requests share the evaluation in flight)",
         serve(serve_uncached),
         "—".into(),
         "reported".into(),
