@@ -741,3 +741,43 @@ async fn pooled_connection_that_died_unseen_is_replaced_and_the_check_retried() 
         proxy.sever_all();
     }
 }
+
+#[tokio::test]
+async fn an_evaluation_gives_its_connection_back_when_its_database_checks_are_done() {
+    let mut stack = Stack::new().await;
+    stack
+        .set("HEALTH_TIMEOUT_MS", "5000")
+        .set("SUPABASE_SERVICES", "auth");
+    let slow = ResponseTemplate::new(200)
+        .insert_header("content-type", "application/json")
+        .set_body_string(supabase::fixture("auth_health.json"))
+        .set_delay(Duration::from_millis(3000));
+    stack.supabase.answer("/auth/v1/health", slow).await;
+    let app = stack.app();
+    let request = {
+        let app = app.clone();
+        tokio::spawn(async move { get(&app, "/health").await })
+    };
+    // While Supabase still holds the evaluation, the database checks end
+    // (Postgres saw the workers statement on our connection) and their
+    // connection is back in the pool.
+    let database = app.evaluator.database().unwrap();
+    let workers_ran = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND application_name = 'meshhook-health' \
+                       AND query LIKE '%worker_heartbeats%'";
+    let started = std::time::Instant::now();
+    loop {
+        let ran = stack.pg().value(&stack.db, workers_ran).await.as_deref() == Some("1");
+        if ran && database.idle_connections() == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "the connection stayed lent while only Supabase was pending"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!request.is_finished(), "the evaluation was still running");
+    let answer = request.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+}

@@ -128,6 +128,11 @@ impl Database {
         self.pool().status().size
     }
 
+    /// Of those, the ones in the pool, not lent to a session (for tests).
+    pub fn idle_connections(&self) -> usize {
+        self.pool().status().available
+    }
+
     /// A session for one evaluation; it connects on its first query.
     pub fn session(&self) -> Session<'_> {
         Session {
