@@ -99,9 +99,22 @@ impl Config {
                 ))
             }
         };
-        let listen = match env.get("HEALTH_LISTEN") {
-            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-            Some(addr) => parse_listen("HEALTH_LISTEN", &addr)?,
+        let listen = match (env.get("HEALTH_LISTEN"), env.get("PORT")) {
+            (Some(addr), _) => parse_listen("HEALTH_LISTEN", &addr)?,
+            // The convention of Railway, Cloud Run, Heroku and Fly.io: the
+            // platform names the port and routes to every interface.
+            (None, Some(port)) => {
+                let port = port
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| {
+                        ConfigError::new("PORT", "expected a port number from 1 to 65535")
+                    })?;
+                SocketAddr::from(([0, 0, 0, 0], port))
+            }
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 3000)),
         };
         Ok(Self {
             components,
@@ -281,6 +294,27 @@ mod tests {
             ("WORKER_FORGET_AFTER_SECS", "60"),
         ]);
         assert_eq!(error_of(&pairs).variable, "WORKER_FORGET_AFTER_SECS");
+    }
+
+    #[test]
+    fn serve_address_comes_from_health_listen_then_port() {
+        let listen = |pairs: &[(&str, &str)]| {
+            let mut all = full();
+            all.extend_from_slice(pairs);
+            Config::from_source(&env(&all)).map(|c| c.listen)
+        };
+        assert_eq!(listen(&[]).unwrap(), "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(
+            listen(&[("PORT", "8080")]).unwrap(),
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        assert_eq!(
+            listen(&[("PORT", "8080"), ("HEALTH_LISTEN", "127.0.0.1:9000")]).unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        for bad in ["http", "0", "70000"] {
+            assert_eq!(listen(&[("PORT", bad)]).unwrap_err().variable, "PORT");
+        }
     }
 
     #[test]

@@ -32,7 +32,8 @@ struct Cli {
 enum Command {
     /// Serve GET /health and /health/live over HTTP/1.1 until SIGTERM/SIGINT.
     Serve {
-        /// Address to listen on [default: HEALTH_LISTEN or 127.0.0.1:3000].
+        /// Address to listen on [default: HEALTH_LISTEN, else 0.0.0.0:$PORT
+        /// when PORT is set, else 127.0.0.1:3000].
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },

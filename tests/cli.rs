@@ -243,6 +243,36 @@ async fn serve_answers_get_and_head_alike_and_stops_on_sigterm() {
 }
 
 #[tokio::test]
+async fn serve_listens_on_every_interface_at_port_when_only_port_is_set() {
+    let mut stack = Stack::new().await;
+    let port = free_port();
+    stack.set("PORT", &port.to_string());
+    let _child = Running(
+        binary(&stack.env)
+            .arg("serve")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    support::wait_for_port(port);
+    let listening = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // 0.0.0.0:port in LISTEN state (0A), as the kernel lists it.
+    let wildcard = format!("00000000:{port:04X} 00000000:0000 0A");
+    assert!(listening.contains(&wildcard), "not bound to 0.0.0.0:{port}");
+    let answer = support::http_client()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    stack.set("PORT", "http");
+    let out = run(&stack.env, &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("PORT"), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
 async fn serve_refuses_a_bad_listen_address_with_exit_2() {
     let stack = Stack::new().await;
     let out = run(&stack.env, &["serve", "--listen", "localhost:notaport"]);
