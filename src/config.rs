@@ -27,7 +27,9 @@ pub struct Config {
     pub cache_ttl: Duration,
     pub unhealthy_status: u16,
     pub details_token: Option<Secret>,
-    pub version: String,
+    /// `MESHHOOK_VERSION`: the reported version when set; without it the
+    /// workers' heartbeats tell it (`report::public_version`).
+    pub meshhook_version: Option<String>,
     pub listen: SocketAddr,
     /// `HEALTH_METRICS_NAMESPACE`: where EMF metrics go.
     pub metrics_namespace: String,
@@ -123,7 +125,7 @@ impl Config {
             cache_ttl,
             unhealthy_status,
             details_token: env.get("HEALTH_DETAILS_TOKEN").map(Secret::new),
-            version: version(env),
+            meshhook_version: meshhook_version(env),
             listen,
             metrics_namespace: env
                 .get("HEALTH_METRICS_NAMESPACE")
@@ -161,11 +163,10 @@ fn uses_postgres(components: &[&Component]) -> bool {
     components.iter().any(|c| c.uses_postgres)
 }
 
-/// The reported version: `MESHHOOK_VERSION`, or the crate's.
-pub fn version(env: &dyn Source) -> String {
-    env.get("MESHHOOK_VERSION")
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
+/// `MESHHOOK_VERSION`, when set: MeshHook's version as the operator states
+/// it. Never this checker's own (that is `--version`).
+pub fn meshhook_version(env: &dyn Source) -> Option<String> {
+    env.get("MESHHOOK_VERSION").map(|v| v.trim().to_owned())
 }
 
 /// Parses a listen address for `HEALTH_LISTEN` or `--listen`.
@@ -246,7 +247,7 @@ mod tests {
         assert_eq!(config.cache_ttl, Duration::from_millis(1000));
         assert_eq!(config.unhealthy_status, 500);
         assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(config.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(config.meshhook_version, None, "never the checker's own");
     }
 
     #[test]
@@ -361,6 +362,6 @@ mod tests {
         let critical: Vec<bool> = config.components.iter().map(|c| c.critical).collect();
         assert_eq!(critical, [true, false]);
         assert_eq!(config.unhealthy_status, 503);
-        assert_eq!(config.version, "1.4.2");
+        assert_eq!(config.meshhook_version.as_deref(), Some("1.4.2"));
     }
 }

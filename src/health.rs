@@ -155,6 +155,12 @@ impl Evaluator {
         .shared()
     }
 
+    /// The last finished evaluation's report, however old (`/health/live`
+    /// reads the version from it).
+    pub fn last_report(&self) -> Option<Arc<Report>> {
+        lock(&self.cache).last.clone()
+    }
+
     /// Runs every check once, bounded by the deadline; never cached nor
     /// shared (the `check` command).
     pub async fn evaluate(&self) -> Report {

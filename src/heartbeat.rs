@@ -26,7 +26,12 @@ pub async fn migrate(db: &Database) -> Result<(), Failure> {
 
 /// One heartbeat write. `query_typed` sends an unnamed statement with its
 /// parameter types in one round trip, so it passes transaction poolers.
-async fn beat(db: &Database, worker_id: &str, kind: &str, version: &str) -> Result<(), Failure> {
+async fn beat(
+    db: &Database,
+    worker_id: &str,
+    kind: &str,
+    version: Option<&str>,
+) -> Result<(), Failure> {
     let client = db.connection().await?;
     client
         .query_typed(
@@ -55,7 +60,9 @@ async fn forget(db: &Database, worker_id: &str) -> Result<(), Failure> {
 pub struct Heartbeat<'a> {
     pub worker_id: &'a str,
     pub kind: &'a str,
-    pub version: &'a str,
+    /// MeshHook's version (`MESHHOOK_VERSION`); `None` writes NULL, which
+    /// the checker counts as "unknown".
+    pub version: Option<&'a str>,
     /// `None`: write once and return.
     pub every: Option<Duration>,
 }

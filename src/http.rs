@@ -94,11 +94,18 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let version = &app.config.version;
+    let configured = app.config.meshhook_version.as_deref();
     match route {
-        Route::Live => json(StatusCode::OK, crate::report::live(version)),
+        // Touches no dependency: the configured version, else the one the
+        // last evaluation saw.
+        Route::Live => {
+            let last = app.evaluator.last_report();
+            let version = crate::report::public_version(configured, last.as_deref());
+            json(StatusCode::OK, crate::report::live(version))
+        }
         _ => {
             let report = app.evaluator.report().await;
+            let version = crate::report::public_version(configured, Some(&report));
             let verbose = wants_verbose(request.query) && authorised(app, request.authorization);
             let status = match report.status {
                 Status::Healthy | Status::Degraded => StatusCode::OK,

@@ -194,9 +194,13 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
         Mode::Check => {
             let app = app(false).await?;
             let report = app.evaluator.evaluate().await;
+            let version = meshhook_health::report::public_version(
+                app.config.meshhook_version.as_deref(),
+                Some(&report),
+            );
             println!(
                 "{}",
-                meshhook_health::report::render(&report, &app.config.version, false)
+                meshhook_health::report::render(&report, version, false)
             );
             match report.status {
                 meshhook_health::outcome::Status::Unhealthy => Err(Failure::Unhealthy),
@@ -212,11 +216,11 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 return Err(ConfigError::new("--worker-id", "must not be empty").into());
             }
             let db = Database::new(&DbConfig::load(&Environment).await?);
-            let version = config::version(&Environment);
+            let version = config::meshhook_version(&Environment);
             let spec = heartbeat::Heartbeat {
                 worker_id: &worker_id,
                 kind: &kind,
-                version: &version,
+                version: version.as_deref(),
                 every,
             };
             heartbeat::run(&db, spec, signals()?).await.map_err(|e| {

@@ -97,6 +97,10 @@ impl Reason {
     }
 }
 
+/// The version reported when neither `MESHHOOK_VERSION` nor a worker tells
+/// it, and the name under which workers that report none are counted.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
 /// Extra facts a component reports in the verbose body, as `(key, value)`
 /// entries in the order they are shown (counts, per-service statuses — never
 /// hosts, users or error text).
@@ -137,6 +141,10 @@ pub struct CheckOutcome {
     pub metrics: Vec<MetricSet>,
     /// Internal error text for logs only (never in a response body).
     pub error: Option<String>,
+    /// The MeshHook version this component saw running, if it can tell
+    /// (the workers' heartbeats): the public `version` when
+    /// `MESHHOOK_VERSION` is not set.
+    pub meshhook_version: Option<String>,
 }
 
 impl CheckOutcome {

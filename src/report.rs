@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::outcome::{CheckOutcome, Reason, Status};
+use crate::outcome::{CheckOutcome, Reason, Status, UNKNOWN_VERSION};
 
 /// One component's result within a report.
 #[derive(Debug, Clone)]
@@ -47,7 +47,24 @@ impl Report {
     pub fn get(&self, name: &str) -> Option<&ComponentReport> {
         self.components.iter().find(|c| c.name == name)
     }
+
+    /// The MeshHook version a component saw running, if any did.
+    pub fn meshhook_version(&self) -> Option<&str> {
+        self.components
+            .iter()
+            .find_map(|c| c.outcome.meshhook_version.as_deref())
+    }
 }
+
+/// The public `version`: `MESHHOOK_VERSION` if set, else what the report's
+/// components saw running, else `"unknown"` — never this checker's own.
+pub fn public_version<'a>(configured: Option<&'a str>, report: Option<&'a Report>) -> &'a str {
+    configured
+        .or_else(|| report.and_then(Report::meshhook_version))
+        .unwrap_or(UNKNOWN_VERSION)
+}
+
+impl Report {}
 
 /// Unhealthy if a critical component is; else degraded if any component is
 /// degraded or a non-critical one is unhealthy; else healthy.
@@ -73,6 +90,9 @@ struct Body<'a> {
     version: &'a str,
     details: PerComponent<'a, Details>,
     checked_at: String,
+    /// This binary's version: verbose body only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checker_version: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     checks: Option<PerComponent<'a, Verbose>>,
 }
@@ -130,13 +150,15 @@ pub fn round_ms(d: std::time::Duration) -> f64 {
     (d.as_micros() as f64 / 100.0).round() / 10.0
 }
 
-/// The JSON body; `verbose` adds the `checks` object.
+/// The JSON body with `version` as the public version (see
+/// [`public_version`]); `verbose` adds `checker_version` and `checks`.
 pub fn render(report: &Report, version: &str, verbose: bool) -> String {
     let body = Body {
         status: report.status,
         version,
         details: PerComponent(&report.components, Details),
         checked_at: humantime::format_rfc3339_millis(report.checked_at).to_string(),
+        checker_version: verbose.then_some(env!("CARGO_PKG_VERSION")),
         checks: verbose.then_some(PerComponent(&report.components, Verbose)),
     };
     // Infallible: every field serialises to JSON (string keys only, no

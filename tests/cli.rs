@@ -172,6 +172,20 @@ async fn heartbeat_once_upserts_and_periodic_deletes_its_row_on_sigterm() {
     .await;
     assert_eq!(n, 1);
 
+    // Without MESHHOOK_VERSION the row reports no version (counted as
+    // "unknown"), never the checker's own.
+    let mut unversioned = stack.env.clone();
+    unversioned.remove("MESHHOOK_VERSION");
+    let out = run(&unversioned, &["heartbeat", "--worker-id", "exec-9"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let n = count(
+        stack.pg(),
+        &stack.db,
+        "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'exec-9' AND version IS NULL",
+    )
+    .await;
+    assert_eq!(n, 1);
+
     let mut child = Running(
         binary(&env)
             .args(["heartbeat", "--worker-id", "exec-8", "--every", "1"])

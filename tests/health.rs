@@ -781,3 +781,53 @@ async fn an_evaluation_gives_its_connection_back_when_its_database_checks_are_do
     let answer = request.await.unwrap();
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
 }
+
+#[tokio::test]
+async fn without_meshhook_version_the_newest_alive_workers_version_is_reported() {
+    let mut stack = Stack::new().await;
+    stack.unset("MESHHOOK_VERSION");
+    let app = stack.app();
+    // Before any evaluation, liveness knows no version, and says so.
+    let live = get(&app, "/health/live").await;
+    assert_eq!(live.text, r#"{"status":"healthy","version":"unknown"}"#);
+
+    // The stack's own worker reports no version; a rollout from 1.4.1 to
+    // 1.4.2 is under way; a stale worker still reports 1.5.0-rc.
+    stack
+        .sql(
+            "INSERT INTO monitoring.worker_heartbeats (worker_id, kind, version, started_at) VALUES \
+             ('old-1', 'orchestrator', '1.4.1', now() - interval '2 hours'), \
+             ('old-2', 'http-exec', '1.4.1', now() - interval '2 hours'), \
+             ('new-1', 'orchestrator', '1.4.2', now() - interval '5 minutes'); \
+             INSERT INTO monitoring.worker_heartbeats (worker_id, version, started_at, last_seen_at) VALUES \
+             ('gone', '1.5.0-rc', now() - interval '1 minute', now() - interval '5 minutes')",
+        )
+        .await;
+    let answer = verbose(&app).await;
+    let body = answer.json();
+    assert_eq!(body["version"], "1.4.2", "{}", answer.text);
+    assert_eq!(body["checker_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        body["checks"]["workers"]["versions"],
+        json!({"1.4.1": 2, "1.4.2": 1, "unknown": 1})
+    );
+    let public = get(&app, "/health").await.json();
+    assert_eq!(public["version"], "1.4.2");
+    assert!(public.get("checker_version").is_none(), "verbose only");
+    let live = get(&app, "/health/live").await;
+    assert_eq!(live.text, r#"{"status":"healthy","version":"1.4.2"}"#);
+
+    // No alive worker reports a version: "unknown", never the checker's.
+    stack
+        .sql("UPDATE monitoring.worker_heartbeats SET version = NULL WHERE worker_id <> 'gone'")
+        .await;
+    let body = get(&app, "/health").await.json();
+    assert_eq!(body["version"], "unknown");
+
+    // MESHHOOK_VERSION, when set, wins.
+    stack.set("MESHHOOK_VERSION", "2.0.0");
+    assert_eq!(
+        get(&stack.app(), "/health").await.json()["version"],
+        "2.0.0"
+    );
+}

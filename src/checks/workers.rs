@@ -1,7 +1,9 @@
 //! The `workers` component: one aggregate query over
 //! `monitoring.worker_heartbeats`, classified with the database's clock so
 //! that the function's own clock (and any skew between it and the workers)
-//! never matters.
+//! never matters. The same rows tell which MeshHook version runs: the
+//! version of the most recently started alive worker that reports one, and
+//! how many alive workers report each version (a rollout at a glance).
 
 use futures_util::future::BoxFuture;
 use serde_json::json;
@@ -10,7 +12,7 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason, Status};
+use crate::outcome::{CheckOutcome, Reason, Status, UNKNOWN_VERSION};
 
 pub const COMPONENT: Component = Component {
     name: "workers",
@@ -85,12 +87,17 @@ pub fn thresholds(env: &dyn Source) -> Result<WorkerThresholds, ConfigError> {
     })
 }
 
-/// Alive and stale heartbeats of one worker kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindCount {
+/// Alive and stale heartbeats of one worker kind and reported version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatGroup {
     pub kind: String,
+    /// `None`: the rows report no version (NULL or empty).
+    pub version: Option<String>,
     pub alive: u64,
     pub stale: u64,
+    /// When the most recently started alive worker of the group started
+    /// (seconds since the epoch, database clock); `None` when none is alive.
+    pub newest_alive_start: Option<f64>,
 }
 
 pub struct WorkersCheck {
@@ -104,12 +111,14 @@ impl WorkersCheck {
         // written into the text: the statement then needs no parameters and
         // runs with the simple protocol, which transaction poolers accept.
         let sql = format!(
-            "SELECT kind, \
+            "SELECT kind, nullif(version, ''), \
                 count(*) FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds'), \
-                count(*) FILTER (WHERE last_seen_at < now() - interval '{stale} seconds') \
+                count(*) FILTER (WHERE last_seen_at < now() - interval '{stale} seconds'), \
+                extract(epoch FROM max(started_at) \
+                    FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds')) \
              FROM monitoring.worker_heartbeats \
              WHERE last_seen_at >= now() - interval '{forget} seconds' \
-             GROUP BY kind",
+             GROUP BY 1, 2",
             stale = thresholds.stale_after_secs,
             forget = thresholds.forget_after_secs,
         );
@@ -118,22 +127,27 @@ impl WorkersCheck {
 
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let messages = context.postgres()?.simple_query(&self.sql).await?;
-        let mut counts = Vec::new();
+        let mut groups = Vec::new();
         for message in &messages {
             let SimpleQueryMessage::Row(row) = message else {
                 continue;
             };
             let number = |i| row.get(i).and_then(|v: &str| v.parse::<u64>().ok());
-            match (row.get(0), number(1), number(2)) {
-                (Some(kind), Some(alive), Some(stale)) => counts.push(KindCount {
-                    kind: kind.to_owned(),
-                    alive,
-                    stale,
-                }),
+            let newest = row.get(4).map(str::parse::<f64>).transpose();
+            match (row.get(0), number(2), number(3), newest) {
+                (Some(kind), Some(alive), Some(stale), Ok(newest_alive_start)) => {
+                    groups.push(HeartbeatGroup {
+                        kind: kind.to_owned(),
+                        version: row.get(1).map(str::to_owned),
+                        alive,
+                        stale,
+                        newest_alive_start,
+                    })
+                }
                 _ => return Err(Failure::new(Reason::BadResponse, "unexpected heartbeat row")),
             }
         }
-        Ok(classify(&counts, &self.thresholds))
+        Ok(classify(&groups, &self.thresholds))
     }
 }
 
@@ -144,22 +158,40 @@ impl Check for WorkersCheck {
 }
 
 /// Too few alive (in total or of a listed kind) → unhealthy;
-/// else any stale → degraded; else healthy.
-pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOutcome {
-    let alive: u64 = counts.iter().map(|c| c.alive).sum();
-    let stale: u64 = counts.iter().map(|c| c.stale).sum();
+/// else any stale → degraded; else healthy. The reported MeshHook version
+/// is that of the most recently started alive worker that reports one.
+pub fn classify(groups: &[HeartbeatGroup], thresholds: &WorkerThresholds) -> CheckOutcome {
+    let alive: u64 = groups.iter().map(|g| g.alive).sum();
+    let stale: u64 = groups.iter().map(|g| g.stale).sum();
+    let mut versions = serde_json::Map::new();
+    for group in groups.iter().filter(|g| g.alive > 0) {
+        let name = group.version.as_deref().unwrap_or(UNKNOWN_VERSION);
+        let count = versions.get(name).and_then(|v| v.as_u64()).unwrap_or(0);
+        versions.insert(name.to_owned(), json!(count + group.alive));
+    }
+    let meshhook_version = groups
+        .iter()
+        .filter(|g| g.version.is_some())
+        .filter_map(|g| Some((g.newest_alive_start?, g)))
+        .max_by(|(a, _), (b, _)| a.total_cmp(b))
+        .and_then(|(_, g)| g.version.clone());
     let facts = vec![
         ("alive", json!(alive)),
         ("stale", json!(stale)),
         ("min_alive", json!(thresholds.min_alive)),
+        ("versions", serde_json::Value::Object(versions)),
     ];
-    let short_kind = thresholds.min_alive_by_kind.iter().find(|(kind, min)| {
-        let alive_of_kind = counts
+    let alive_of_kind = |kind: &str| -> u64 {
+        groups
             .iter()
-            .find(|c| &c.kind == kind)
-            .map_or(0, |c| c.alive);
-        alive_of_kind < *min
-    });
+            .filter(|g| g.kind == kind)
+            .map(|g| g.alive)
+            .sum()
+    };
+    let short_kind = thresholds
+        .min_alive_by_kind
+        .iter()
+        .find(|(kind, min)| alive_of_kind(kind) < *min);
     let (status, reason, error) = if alive < thresholds.min_alive {
         (
             Status::Unhealthy,
@@ -190,6 +222,7 @@ pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOut
         facts,
         metrics: Vec::new(),
         error,
+        meshhook_version,
     }
 }
 
@@ -197,11 +230,13 @@ pub fn classify(counts: &[KindCount], thresholds: &WorkerThresholds) -> CheckOut
 mod tests {
     use super::*;
 
-    fn kind(kind: &str, alive: u64, stale: u64) -> KindCount {
-        KindCount {
+    fn kind(kind: &str, alive: u64, stale: u64) -> HeartbeatGroup {
+        HeartbeatGroup {
             kind: kind.into(),
+            version: None,
             alive,
             stale,
+            newest_alive_start: (alive > 0).then_some(0.0),
         }
     }
 
@@ -244,9 +279,39 @@ mod tests {
             [
                 ("alive", json!(3)),
                 ("stale", json!(1)),
-                ("min_alive", json!(1))
+                ("min_alive", json!(1)),
+                ("versions", json!({"unknown": 3})),
             ]
         );
+    }
+
+    #[test]
+    fn the_version_is_the_newest_alive_workers_and_versions_count_alive_ones() {
+        let group = |version: Option<&str>, alive, stale, started: Option<f64>| HeartbeatGroup {
+            kind: "orchestrator".into(),
+            version: version.map(str::to_owned),
+            alive,
+            stale,
+            newest_alive_start: started,
+        };
+        let t = WorkerThresholds::default();
+        let rollout = classify(
+            &[
+                group(Some("1.4.1"), 2, 0, Some(100.0)),
+                group(Some("1.4.2"), 1, 0, Some(200.0)),
+                group(None, 1, 0, Some(300.0)),
+                // Only stale workers report this one: not running.
+                group(Some("1.5.0"), 0, 1, None),
+            ],
+            &t,
+        );
+        assert_eq!(rollout.meshhook_version.as_deref(), Some("1.4.2"));
+        assert_eq!(
+            rollout.facts[3],
+            ("versions", json!({"1.4.1": 2, "1.4.2": 1, "unknown": 1}))
+        );
+        let silent = classify(&[group(None, 2, 0, Some(1.0))], &t);
+        assert_eq!(silent.meshhook_version, None);
     }
 
     #[test]

@@ -155,5 +155,6 @@ fn combine(results: Vec<(String, CheckOutcome)>) -> CheckOutcome {
         facts: vec![("services", services)],
         metrics: Vec::new(),
         error: (!errors.is_empty()).then(|| errors.join("; ")),
+        meshhook_version: None,
     }
 }
