@@ -24,6 +24,20 @@ pub fn postgres_failure(e: &tokio_postgres::Error) -> Failure {
     Failure::new(reason, failure::chain(e))
 }
 
+/// Whether `e` says that this connection, not the database, is gone: closed
+/// under us, or its server session ended — by an administrator
+/// (`pg_terminate_backend`, 57P01), a crash restart (57P02), the server's
+/// `idle_session_timeout` (57P05) or a connection exception (class 08). A
+/// query that fails so deserves one more try on a new connection; the
+/// database may be perfectly up.
+pub fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            matches!(code, "57P01" | "57P02" | "57P05") || code.starts_with("08")
+        })
+}
+
 /// A failure to get a pooled connection, classified.
 pub(super) fn pool_failure(e: deadpool_postgres::PoolError) -> Failure {
     match e {

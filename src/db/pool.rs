@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use super::config::{DbConfig, DEFAULT_CONNECT_TIMEOUT};
-use super::error::{pool_failure, postgres_failure};
+use super::error::{connection_lost, pool_failure, postgres_failure};
 use super::SslMode;
 use crate::failure::{self, Failure};
 use crate::outcome::Reason;
@@ -291,7 +291,9 @@ impl Session<'_> {
             drop(guard);
             match result {
                 Ok(messages) => return Ok(messages),
-                Err(e) if stale.is_none() && (e.is_closed() || lease.client().is_closed()) => {
+                Err(e)
+                    if stale.is_none() && (connection_lost(&e) || lease.client().is_closed()) =>
+                {
                     tracing::debug!(error = %failure::chain(&e), "pooled connection was dead; retrying on a new one");
                     stale = Some(generation);
                 }
