@@ -179,6 +179,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 Some(addr) => Some(config::parse_listen("--listen", &addr)?),
                 None => None,
             };
+            let open_files = serve::raise_open_file_limit();
             let app = app(false).await?;
             let addr = listen.unwrap_or(app.config.listen);
             let mut shutdown = signals()?;
@@ -186,10 +187,13 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
             app.warm_up();
-            tracing::info!(%addr, "serving /health");
-            serve::serve(app, listener, async move { shutdown.recv().await })
-                .await
-                .map_err(|e| Failure::Runtime(e.to_string()))
+            let max_connections = serve::connection_cap(open_files);
+            tracing::info!(%addr, max_connections, "serving /health");
+            serve::serve(app, listener, max_connections, async move {
+                shutdown.recv().await
+            })
+            .await
+            .map_err(|e| Failure::Runtime(e.to_string()))
         }
         Mode::Check => {
             let app = app(false).await?;

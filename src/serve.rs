@@ -2,6 +2,14 @@
 //!
 //! On SIGTERM/SIGINT it stops accepting, lets answers in progress finish
 //! (at most [`DRAIN`]), and returns.
+//!
+//! It holds up as a public server: clients get [`HEADER_TIMEOUT`] to send
+//! their request headers, the process raises its open-file limit to the
+//! hard one at start-up ([`raise_open_file_limit`], as Go's runtime does: a
+//! soft 1,024 would let a thousand idle clients starve it), and accepts at
+//! most [`connection_cap`] connections at once, so that it never runs out of
+//! file descriptors — the database and Supabase connections need them too.
+//! Past the cap, new clients wait in the kernel's backlog.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,7 +32,50 @@ use crate::App;
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// A client gets this long to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// File descriptors kept free for everything but client connections: the
+/// database pool, Supabase, the listener, stdio, the runtime.
+const RESERVED_FDS: u64 = 128;
+
+/// Most client connections at once, whatever the limit allows: bounds the
+/// memory a flood of idle connections can take.
+const MAX_CONNECTIONS: u64 = 16_384;
+
+/// Raises this process's soft limit on open files to its hard limit and
+/// returns the soft limit now in force (`None` if it cannot be read).
+pub fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; no other memory.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    // rlim_t is u64 on Linux, not on every target.
+    #[allow(clippy::unnecessary_cast)]
+    Some(limit.rlim_cur as u64)
+}
+
+/// Client connections accepted at once for an open-file limit of `limit`:
+/// below it by [`RESERVED_FDS`], at least 16, at most [`MAX_CONNECTIONS`].
+pub fn connection_cap(limit: Option<u64>) -> usize {
+    let limit = limit.unwrap_or(1_024);
+    limit
+        .saturating_sub(RESERVED_FDS)
+        .clamp(16, MAX_CONNECTIONS) as usize
+}
 
 async fn answer(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let inbound = Inbound {
@@ -40,19 +91,27 @@ async fn answer(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> 
         .map(|body| Full::new(Bytes::from(body)))
 }
 
-/// Serves until `shutdown` resolves (in `main`: SIGTERM/SIGINT).
+/// Serves until `shutdown` resolves (in `main`: SIGTERM/SIGINT), with at
+/// most `max_connections` client connections open at once.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT);
     loop {
+        let slot = tokio::select! {
+            // Infallible: the semaphore is never closed.
+            slot = slots.clone().acquire_owned() => slot.expect("open semaphore"),
+            () = &mut shutdown => break,
+        };
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -77,6 +136,7 @@ pub async fn serve(
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     tracing::info!("stopping: draining connections");
@@ -88,4 +148,17 @@ pub async fn serve(
         tracing::warn!("connections still open after the drain period; closing them");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_stays_below_the_open_file_limit() {
+        assert_eq!(connection_cap(Some(1_024)), 896);
+        assert_eq!(connection_cap(Some(100)), 16);
+        assert_eq!(connection_cap(Some(1_048_576)), 16_384);
+        assert_eq!(connection_cap(None), 896);
+    }
 }

@@ -200,3 +200,98 @@ async fn without_cache_fifty_concurrent_requests_never_hold_more_than_pool_max_c
         "DATABASE_POOL_MAX=1 but {peak} connections were open at once"
     );
 }
+
+/// Open file descriptors of process `pid`.
+fn open_fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eleven_hundred_clients_with_unfinished_headers_do_not_starve_health() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+
+    const SLOW_CLIENTS: usize = 1_100;
+    // The test holds those sockets itself: it needs its own limit raised.
+    let ours = meshhook_health::serve::raise_open_file_limit().unwrap_or(0);
+    if ours < (SLOW_CLIENTS as u64) * 2 + 256 {
+        eprintln!(
+            "SKIPPED eleven_hundred_clients_with_unfinished_headers_do_not_starve_health: \
+             this machine's hard open-file limit ({ours}) is too low to hold the clients"
+        );
+        return;
+    }
+    let mut stack = Stack::new().await;
+    stack
+        .set("HEALTH_CACHE_TTL_MS", "0")
+        .set("HEALTH_TIMEOUT_MS", "1000");
+    let port = support::postgres::free_port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"));
+    command
+        .env_clear()
+        .envs(&stack.env)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork
+    // and exec: the common default soft limit of 1,024, hard limit kept.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = 1_024;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = support::Running(command.spawn().unwrap());
+    support::wait_for_port(port);
+    // It raised its soft limit to the hard one.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.0.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        open_files[3], open_files[4],
+        "soft limit not raised: {limits}"
+    );
+
+    let slow: Vec<std::net::TcpStream> = (0..SLOW_CLIENTS)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: slow\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    // Until the server holds them all, if it can — briefly: the clients'
+    // header timeout (5 s) would otherwise free the server by itself.
+    let started = Instant::now();
+    while open_fds_of(server.0.id()) < SLOW_CLIENTS
+        && started.elapsed() < Duration::from_millis(1_500)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = Instant::now();
+    let answer = support::http_client()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = asked.elapsed();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        elapsed < stack.timeout() + support::SLACK,
+        "/health took {elapsed:?} while {SLOW_CLIENTS} clients held unfinished headers"
+    );
+    drop(slow);
+}

@@ -268,7 +268,7 @@ pub async fn spawn_serve(app: Arc<App>) -> (std::net::SocketAddr, tokio::task::J
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
-        let _ = meshhook_health::serve::serve(app, listener, std::future::pending()).await;
+        let _ = meshhook_health::serve::serve(app, listener, 1_024, std::future::pending()).await;
     });
     (addr, task)
 }
