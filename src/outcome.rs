@@ -53,12 +53,14 @@ pub enum Reason {
     QueueBacklog,
     QueueStalled,
     DeadLetters,
+    PartitionMissing,
+    PartitionEnding,
     NotConfigured,
 }
 
 impl Reason {
     /// Every reason, in the documented order.
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 17] = [
         Self::Timeout,
         Self::Unreachable,
         Self::Tls,
@@ -73,6 +75,8 @@ impl Reason {
         Self::QueueBacklog,
         Self::QueueStalled,
         Self::DeadLetters,
+        Self::PartitionMissing,
+        Self::PartitionEnding,
         Self::NotConfigured,
     ];
 
@@ -92,6 +96,8 @@ impl Reason {
             Self::QueueBacklog => "queue_backlog",
             Self::QueueStalled => "queue_stalled",
             Self::DeadLetters => "dead_letters",
+            Self::PartitionMissing => "partition_missing",
+            Self::PartitionEnding => "partition_ending",
             Self::NotConfigured => "not_configured",
         }
     }

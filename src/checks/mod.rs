@@ -23,6 +23,7 @@ registry! {
     supabase,
     workers,
     queue,
+    partitions,
 }
 
 /// The registered component called `name`.

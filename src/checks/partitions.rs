@@ -1,0 +1,331 @@
+//! The `partitions` component (opt-in): whether MeshHook's event log can
+//! still be written tomorrow.
+//!
+//! `workflow_events` is range-partitioned by month with no default
+//! partition, and new partitions appear only where something creates them.
+//! When time runs past the last partition, every insert into the event log
+//! fails — every webhook. Per table, from the catalog alone (no scan of the
+//! data): the table must be range-partitioned on one `timestamptz`,
+//! `timestamp` or `date` column; a `DEFAULT` partition covers every time;
+//! otherwise the table is *covered until* the upper bound of the unbroken
+//! chain of partitions that starts with the one containing `now()`.
+//!
+//! All tables are read by one simple-protocol statement (pooler-safe), with
+//! the database's clock. Partition bounds come from `pg_get_expr` over
+//! `pg_class.relpartbound`, whose literals are cast back to `timestamptz`
+//! in the same session, so their time zone is the one `now()` uses.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Map, Value};
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::env::{list, number, ConfigError, Source};
+use crate::failure::Failure;
+use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+
+pub const COMPONENT: Component = Component {
+    name: "partitions",
+    enabled_by_default: false,
+    uses_postgres: true,
+    read_settings,
+};
+
+/// `PARTITIONS_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionsSettings {
+    /// Table names as configured (optionally `schema.`-qualified).
+    pub tables: Vec<String>,
+    pub ahead_secs: u64,
+}
+
+fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+    Ok(Box::new(PartitionsSettings::from_source(env)?))
+}
+
+/// `^[a-z_][a-z0-9_]{0,62}$`, optionally `schema.`-qualified by a name of
+/// the same form. Names are written into the statement, so nothing else
+/// may pass.
+pub fn valid_table_name(name: &str) -> bool {
+    let identifier = |part: &str| {
+        (1..=63).contains(&part.len())
+            && part
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()))
+    };
+    match name.split_once('.') {
+        Some((schema, table)) => identifier(schema) && identifier(table),
+        None => identifier(name),
+    }
+}
+
+impl PartitionsSettings {
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let tables = list(
+            env.get("PARTITIONS_TABLES")
+                .as_deref()
+                .unwrap_or("workflow_events"),
+        );
+        if tables.is_empty() {
+            return Err(ConfigError::new("PARTITIONS_TABLES", "names no table"));
+        }
+        if let Some(bad) = tables.iter().find(|t| !valid_table_name(t)) {
+            return Err(ConfigError::new(
+                "PARTITIONS_TABLES",
+                format!(
+                    "{bad:?} is not a table name (lower-case letters, digits and _, \
+                     optionally schema-qualified)"
+                ),
+            ));
+        }
+        let ahead_secs = number(env, "PARTITIONS_AHEAD_SECS", 604_800, 1, 366 * 86_400)?;
+        Ok(Self { tables, ahead_secs })
+    }
+
+    /// The one statement: a row per table with its name and its state,
+    /// `missing`, `unsuitable` (not range-partitioned on one time column),
+    /// `default` (a default partition exists), `none <now>` (no partition
+    /// contains now) or `until <covered_until> <now>` (epoch seconds).
+    fn statement(&self) -> String {
+        let rows: Vec<String> = self
+            .tables
+            .iter()
+            .map(|table| {
+                format!(
+                    "SELECT '{table}', (SELECT CASE \
+                       WHEN r IS NULL THEN 'missing' \
+                       WHEN NOT EXISTS (SELECT 1 FROM pg_partitioned_table pt \
+                         JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0] \
+                         WHERE pt.partrelid = r AND pt.partstrat = 'r' AND pt.partnatts = 1 \
+                           AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)) \
+                         THEN 'unsuitable' \
+                       WHEN (SELECT partdefid FROM pg_partitioned_table WHERE partrelid = r) <> 0 \
+                         THEN 'default' \
+                       ELSE coalesce((WITH RECURSIVE parts AS ( \
+                           SELECT CASE WHEN b ~ 'FROM \\(MINVALUE\\)' THEN '-infinity'::timestamptz \
+                                       ELSE substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz END AS lo, \
+                                  CASE WHEN b ~ 'TO \\(MAXVALUE\\)' THEN 'infinity'::timestamptz \
+                                       ELSE substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz END AS hi \
+                           FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
+                                 JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = r) bounds \
+                           WHERE b LIKE 'FOR VALUES FROM %'), \
+                         chain AS ( \
+                           SELECT hi FROM parts WHERE lo <= now() AND now() < hi \
+                           UNION SELECT p.hi FROM chain c JOIN parts p ON p.lo = c.hi) \
+                         SELECT 'until ' || floor(extract(epoch FROM max(hi))) || ' ' || floor(extract(epoch FROM now())) \
+                         FROM chain HAVING count(*) > 0), \
+                         'none ' || floor(extract(epoch FROM now()))) \
+                       END FROM (SELECT to_regclass('{table}') AS r) t)"
+                )
+            })
+            .collect();
+        rows.join(" UNION ALL ")
+    }
+}
+
+impl Settings for PartitionsSettings {
+    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
+        Ok(Box::new(PartitionsCheck {
+            sql: self.statement(),
+            settings: self.clone(),
+        }))
+    }
+}
+
+/// What the catalog says of one table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Coverage {
+    /// Missing, or not range-partitioned on one time column.
+    Unsuitable,
+    /// A default partition takes every time.
+    Default,
+    /// No partition contains now.
+    None,
+    /// Covered until this epoch second (infinite with a `MAXVALUE` bound);
+    /// `now` is the database's clock.
+    Until { until: f64, now: f64 },
+}
+
+struct PartitionsCheck {
+    sql: String,
+    settings: PartitionsSettings,
+}
+
+impl Check for PartitionsCheck {
+    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+        Box::pin(async move { self.observe(context).await.unwrap_or_else(CheckOutcome::from) })
+    }
+}
+
+impl PartitionsCheck {
+    async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        let messages = context.postgres()?.simple_query(&self.sql).await?;
+        let tables = parse(&messages)
+            .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected partitions row"))?;
+        Ok(classify(&tables, &self.settings))
+    }
+}
+
+fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<(String, Coverage)>> {
+    let mut tables = Vec::new();
+    for message in messages {
+        let SimpleQueryMessage::Row(row) = message else {
+            continue;
+        };
+        let mut words = row.get(1)?.split(' ');
+        let kind = words.next()?;
+        let mut number = || words.next()?.parse::<f64>().ok();
+        let coverage = match kind {
+            "missing" | "unsuitable" => Coverage::Unsuitable,
+            "default" => Coverage::Default,
+            "none" => Coverage::None,
+            "until" => Coverage::Until {
+                until: number()?,
+                now: number()?,
+            },
+            _ => return None,
+        };
+        tables.push((row.get(0)?.to_owned(), coverage));
+    }
+    Some(tables)
+}
+
+/// Per table: missing or unsuitable → unhealthy (`schema_missing`); no
+/// partition contains now → unhealthy (`partition_missing`); covered for
+/// less than `ahead_secs` → degraded (`partition_ending`); else healthy.
+/// The worst table decides.
+pub fn classify(tables: &[(String, Coverage)], settings: &PartitionsSettings) -> CheckOutcome {
+    let mut outcome = CheckOutcome::healthy();
+    let mut errors = Vec::new();
+    let mut entries = Map::new();
+    for (table, coverage) in tables {
+        let (status, reason, error, entry, covered_secs) = match *coverage {
+            Coverage::Unsuitable => (
+                Status::Unhealthy,
+                Some(Reason::SchemaMissing),
+                Some(format!(
+                    "{table} is missing or not range-partitioned on one time column"
+                )),
+                None,
+                None,
+            ),
+            Coverage::Default => (
+                Status::Healthy,
+                None,
+                None,
+                Some(json!({"covered_until": null, "covered_secs": null})),
+                None,
+            ),
+            Coverage::None => (
+                Status::Unhealthy,
+                Some(Reason::PartitionMissing),
+                Some(format!("{table}: no partition contains now")),
+                Some(json!({"covered_until": null, "covered_secs": 0})),
+                Some(0),
+            ),
+            Coverage::Until { until, .. } if until.is_infinite() => (
+                Status::Healthy,
+                None,
+                None,
+                Some(json!({"covered_until": null, "covered_secs": null})),
+                None,
+            ),
+            Coverage::Until { until, now } => {
+                let secs = (until - now).max(0.0) as u64;
+                let at = UNIX_EPOCH + Duration::from_secs(until.max(0.0) as u64);
+                let entry = json!({
+                    "covered_until": humantime::format_rfc3339_seconds(at).to_string(),
+                    "covered_secs": secs,
+                });
+                if secs < settings.ahead_secs {
+                    (
+                        Status::Degraded,
+                        Some(Reason::PartitionEnding),
+                        Some(format!(
+                            "{table}: partitions end in {secs} s (at least {} s wanted)",
+                            settings.ahead_secs
+                        )),
+                        Some(entry),
+                        Some(secs),
+                    )
+                } else {
+                    (Status::Healthy, None, None, Some(entry), Some(secs))
+                }
+            }
+        };
+        if status > outcome.status {
+            outcome.status = status;
+            outcome.reason = reason;
+        }
+        errors.extend(error);
+        if let Some(entry) = entry {
+            entries.insert(table.clone(), entry);
+        }
+        if let Some(secs) = covered_secs {
+            outcome.metrics.push(MetricSet {
+                dimension: ("Table", table.clone()),
+                values: vec![("PartitionCoveredSeconds", Unit::Seconds, secs as f64)],
+            });
+        }
+    }
+    outcome.error = (!errors.is_empty()).then(|| errors.join("; "));
+    outcome.facts = vec![("tables", Value::Object(entries))];
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_of(pairs: &[(&str, &str)]) -> Result<PartitionsSettings, ConfigError> {
+        PartitionsSettings::from_source(&crate::env::pairs(pairs))
+    }
+
+    #[test]
+    fn defaults_and_refused_values_name_their_variable() {
+        let s = settings_of(&[]).unwrap();
+        assert_eq!((s.tables, s.ahead_secs), (vec!["workflow_events".to_owned()], 604_800));
+        assert!(valid_table_name("public.workflow_events"));
+        assert!(valid_table_name("_x9"));
+        for (key, value) in [
+            ("PARTITIONS_TABLES", "Workflow_Events"),
+            ("PARTITIONS_TABLES", "events; drop table x"),
+            ("PARTITIONS_TABLES", "a.b.c"),
+            ("PARTITIONS_TABLES", "9events"),
+            ("PARTITIONS_TABLES", " , "),
+            ("PARTITIONS_AHEAD_SECS", "0"),
+            ("PARTITIONS_AHEAD_SECS", "a week"),
+        ] {
+            assert_eq!(settings_of(&[(key, value)]).unwrap_err().variable, key, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_worst_table_decides() {
+        let s = settings_of(&[]).unwrap();
+        let until = |days: f64| Coverage::Until {
+            until: 1_000_000.0 + days * 86_400.0,
+            now: 1_000_000.0,
+        };
+        let one = |c: Coverage| classify(&[("t".to_owned(), c)], &s);
+        assert_eq!(one(until(30.0)).status, Status::Healthy);
+        assert_eq!(one(Coverage::Default).status, Status::Healthy);
+        let ending = one(until(3.0));
+        assert_eq!((ending.status, ending.reason), (Status::Degraded, Some(Reason::PartitionEnding)));
+        assert_eq!(ending.facts[0].1["t"]["covered_secs"], 259_200);
+        let none = one(Coverage::None);
+        assert_eq!((none.status, none.reason), (Status::Unhealthy, Some(Reason::PartitionMissing)));
+        let missing = one(Coverage::Unsuitable);
+        assert_eq!(missing.reason, Some(Reason::SchemaMissing));
+        let mixed = classify(
+            &[("a".to_owned(), until(3.0)), ("b".to_owned(), Coverage::None)],
+            &s,
+        );
+        assert_eq!(mixed.reason, Some(Reason::PartitionMissing));
+        assert_eq!(mixed.metrics.len(), 2);
+        assert!(one(Coverage::Default).metrics.is_empty(), "no metric with a default partition");
+    }
+}
