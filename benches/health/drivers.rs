@@ -166,6 +166,46 @@ pub fn serve_mode(binary: &Path, env: &HashMap<String, String>, ttl: &str) -> Op
     result
 }
 
+/// Warm handler times with the `partitions` component watching a table of
+/// `partitions` monthly partitions (database + partitions, no Supabase).
+pub async fn partitions_bench(
+    pg: &support::Postgres,
+    api: &RuntimeApi,
+    binary: &Path,
+    base_env: &HashMap<String, String>,
+    event: &str,
+    partitions: usize,
+) -> Vec<Duration> {
+    let db = pg.create_database().await;
+    let mut sql = String::from(
+        "CREATE TABLE workflow_events (run_id uuid NOT NULL, ts timestamptz NOT NULL DEFAULT now()) \
+         PARTITION BY RANGE (ts);",
+    );
+    // Ten years back, the rest ahead: the chain from now is long.
+    let first = -(partitions as i64) / 2;
+    for i in 0..partitions as i64 {
+        let (from, to) = (first + i, first + i + 1);
+        sql.push_str(&format!(
+            "CREATE TABLE workflow_events_{i} PARTITION OF workflow_events FOR VALUES \
+             FROM (date_trunc('month', now()) + interval '{from} months') \
+             TO (date_trunc('month', now()) + interval '{to} months');"
+        ));
+    }
+    pg.execute(&db, &sql).await;
+    pg.execute(&db, "GRANT CONNECT ON DATABASE postgres TO app")
+        .await;
+    let mut env = base_env.clone();
+    env.insert("HEALTH_COMPONENTS".into(), "database,partitions".into());
+    env.insert(
+        "DATABASE_URL".into(),
+        format!(
+            "postgres://app:app-password@127.0.0.1:{}/{db}?sslmode=disable",
+            pg.port()
+        ),
+    );
+    warm(api, binary, &env, event, 2_000).await.times
+}
+
 /// The database-backed checks of one evaluation, measured on their own
 /// (no Supabase): `make bench`'s queue, pipelining and throughput rows.
 pub struct QueueBench {

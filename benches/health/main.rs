@@ -22,9 +22,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use drivers::{
-    cold_starts, lambda_env, queue_bench, serve_mode, warm, COLD_STARTS, FAILURE_INVOCATIONS,
-    MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+    cold_starts, lambda_env, partitions_bench, queue_bench, serve_mode, warm, COLD_STARTS,
+    FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
 };
+
+/// Partitions of the event log in the partitions row: ten years of months.
+const PARTITIONS: usize = 120;
 use harness::{file_size, kill, spawn, target_dir, zipped_size};
 use report::Measurements;
 use support::runtime_api::RuntimeApi;
@@ -138,6 +141,9 @@ async fn main() {
     let serve_uncached = serve_mode(&health_bin, &health_env, "0");
 
     let queue = queue_bench(&pg, &api, &health_bin, &health_env, &event).await;
+    eprintln!("bench: partitions check with {PARTITIONS} partitions");
+    let partitions =
+        partitions_bench(&pg, &api, &health_bin, &health_env, &event, PARTITIONS).await;
 
     let binary_size = file_size(&health_bin);
     let zip_size = zipped_size(&health_bin);
@@ -153,6 +159,7 @@ async fn main() {
         serve_cached,
         serve_uncached,
         queue,
+        partitions,
         binary_size,
         zip_size,
         floor_size,

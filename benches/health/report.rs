@@ -25,6 +25,8 @@ pub struct Measurements {
     pub serve_cached: Option<(f64, f64)>,
     pub serve_uncached: Option<(f64, f64)>,
     pub queue: QueueBench,
+    /// Warm handler times, database + partitions, 120 partitions.
+    pub partitions: Vec<Duration>,
     pub binary_size: Option<u64>,
     pub zip_size: Option<u64>,
     pub floor_size: Option<u64>,
@@ -53,6 +55,7 @@ pub fn write(m: &Measurements) {
         frozen_times,
         hang_times,
         queue,
+        partitions,
         ..
     } = m;
     let (serve_cached, serve_uncached) = (m.serve_cached, m.serve_uncached);
@@ -153,6 +156,13 @@ pub fn write(m: &Measurements) {
         format!("{q50:.2} / {q99:.2} ms"),
         "—".into(),
         format!("p99 ≤ 10 ms: {}", verdict(q99 <= 10.0)),
+    );
+    let part50 = p(partitions, 0.5);
+    row(
+        "partitions check, 120 monthly partitions (database + partitions), warm p50",
+        format!("{part50:.2} ms"),
+        "—".into(),
+        format!("≤ 2 ms: {}", verdict(part50 <= 2.0)),
     );
     let (trip, d50) = (ms(queue.round_trip), p(&queue.delayed, 0.5));
     row(
