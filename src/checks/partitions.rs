@@ -85,40 +85,37 @@ impl PartitionsSettings {
         Ok(Self { tables, ahead_secs })
     }
 
-    /// The one statement: a row per table with its name and its state,
-    /// `missing`, `unsuitable` (not range-partitioned on one time column),
-    /// `default` (a default partition exists), `none <now>` (no partition
-    /// contains now) or `until <covered_until> <now>` (epoch seconds).
+    /// The one statement: a row per table with its name, its kind
+    /// (`missing`, `unsuitable` — not range-partitioned on one time column —,
+    /// `default` — a default partition exists — or `ranges`), the database's
+    /// `now()` and, for `ranges`, every partition's bounds as
+    /// `"<from> <to>"` epoch seconds joined by commas (`-inf`/`inf` for
+    /// MINVALUE/MAXVALUE). The chain is followed in Rust: a recursive query
+    /// costs more to plan, and the simple protocol plans every time.
+    /// `pg_get_expr` runs once per partition (the `OFFSET 0` keeps the
+    /// planner from repeating it per use).
     fn statement(&self) -> String {
         let rows: Vec<String> = self
             .tables
             .iter()
             .map(|table| {
                 format!(
-                    "SELECT '{table}', (SELECT CASE \
-                       WHEN r IS NULL THEN 'missing' \
-                       WHEN NOT EXISTS (SELECT 1 FROM pg_partitioned_table pt \
-                         JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0] \
-                         WHERE pt.partrelid = r AND pt.partstrat = 'r' AND pt.partnatts = 1 \
-                           AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)) \
+                    "SELECT '{table}', CASE WHEN t.r IS NULL THEN 'missing' \
+                       WHEN pt.partrelid IS NULL OR pt.partstrat <> 'r' OR pt.partnatts <> 1 \
+                         OR a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) \
                          THEN 'unsuitable' \
-                       WHEN (SELECT partdefid FROM pg_partitioned_table WHERE partrelid = r) <> 0 \
-                         THEN 'default' \
-                       ELSE coalesce((WITH RECURSIVE parts AS ( \
-                           SELECT CASE WHEN b ~ 'FROM \\(MINVALUE\\)' THEN '-infinity'::timestamptz \
-                                       ELSE substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz END AS lo, \
-                                  CASE WHEN b ~ 'TO \\(MAXVALUE\\)' THEN 'infinity'::timestamptz \
-                                       ELSE substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz END AS hi \
-                           FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
-                                 JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = r) bounds \
-                           WHERE b LIKE 'FOR VALUES FROM %'), \
-                         chain AS ( \
-                           SELECT hi FROM parts WHERE lo <= now() AND now() < hi \
-                           UNION SELECT p.hi FROM chain c JOIN parts p ON p.lo = c.hi) \
-                         SELECT 'until ' || floor(extract(epoch FROM max(hi))) || ' ' || floor(extract(epoch FROM now())) \
-                         FROM chain HAVING count(*) > 0), \
-                         'none ' || floor(extract(epoch FROM now()))) \
-                       END FROM (SELECT to_regclass('{table}') AS r) t)"
+                       WHEN pt.partdefid <> 0 THEN 'default' ELSE 'ranges' END, \
+                     extract(epoch FROM now()), \
+                     (SELECT string_agg( \
+                        coalesce(extract(epoch FROM substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz)::text, '-inf') \
+                        || ' ' || \
+                        coalesce(extract(epoch FROM substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz)::text, 'inf'), ',') \
+                      FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
+                            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = t.r OFFSET 0) bounds \
+                      WHERE b LIKE 'FOR VALUES FROM %') \
+                   FROM (SELECT to_regclass('{table}') AS r) t \
+                   LEFT JOIN pg_partitioned_table pt ON pt.partrelid = t.r \
+                   LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]"
                 )
             })
             .collect();
@@ -175,22 +172,41 @@ fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<(String, Coverage)>> {
         let SimpleQueryMessage::Row(row) = message else {
             continue;
         };
-        let mut words = row.get(1)?.split(' ');
-        let kind = words.next()?;
-        let mut number = || words.next()?.parse::<f64>().ok();
-        let coverage = match kind {
+        let coverage = match row.get(1)? {
             "missing" | "unsuitable" => Coverage::Unsuitable,
             "default" => Coverage::Default,
-            "none" => Coverage::None,
-            "until" => Coverage::Until {
-                until: number()?,
-                now: number()?,
-            },
+            "ranges" => {
+                let now = row.get(2)?.parse::<f64>().ok()?;
+                let mut ranges = Vec::new();
+                for pair in row.get(3).unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+                    let (from, to) = pair.split_once(' ')?;
+                    ranges.push((from.parse::<f64>().ok()?, to.parse::<f64>().ok()?));
+                }
+                coverage(ranges, now)
+            }
             _ => return None,
         };
         tables.push((row.get(0)?.to_owned(), coverage));
     }
     Some(tables)
+}
+
+/// Partitions `[from, to)` (non-overlapping, as Postgres guarantees) and
+/// the database's `now`: the upper bound of the unbroken chain that starts
+/// with the partition containing now.
+pub fn coverage(mut ranges: Vec<(f64, f64)>, now: f64) -> Coverage {
+    ranges.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let Some(start) = ranges.iter().position(|&(from, to)| from <= now && now < to) else {
+        return Coverage::None;
+    };
+    let mut until = ranges[start].1;
+    for &(from, to) in &ranges[start + 1..] {
+        if from != until {
+            break;
+        }
+        until = to;
+    }
+    Coverage::Until { until, now }
 }
 
 /// Per table: missing or unsuitable → unhealthy (`schema_missing`); no
@@ -301,6 +317,33 @@ mod tests {
         ] {
             assert_eq!(settings_of(&[(key, value)]).unwrap_err().variable, key, "{value}");
         }
+    }
+
+    #[test]
+    fn the_chain_from_now_ends_at_the_first_gap() {
+        let day = 86_400.0;
+        let ranges = vec![
+            (30.0 * day, 60.0 * day),
+            (-30.0 * day, 0.0),
+            (0.0, 30.0 * day),
+            (70.0 * day, 90.0 * day),
+        ];
+        assert_eq!(
+            coverage(ranges.clone(), day),
+            Coverage::Until {
+                until: 60.0 * day,
+                now: day
+            }
+        );
+        assert_eq!(coverage(ranges, 65.0 * day), Coverage::None);
+        assert_eq!(
+            coverage(vec![(f64::NEG_INFINITY, f64::INFINITY)], 5.0),
+            Coverage::Until {
+                until: f64::INFINITY,
+                now: 5.0
+            }
+        );
+        assert_eq!(coverage(Vec::new(), 5.0), Coverage::None);
     }
 
     #[test]
