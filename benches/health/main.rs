@@ -37,7 +37,7 @@ async fn main() {
     // `cargo bench` passes --bench; anything else (`cargo test
     // --all-targets`) only checks that this compiles.
     if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/health.rs: run it with `make bench`");
+        eprintln!("benches/health: run it with `make bench`");
         return;
     }
     let release = target_dir().join("release");

@@ -233,7 +233,7 @@ pub fn write(m: &Measurements) {
         "# Benchmarks\n\n\
          Written by `make bench` ({date}). Machine: {machine}. Everything on loopback: \
          Postgres with SCRAM logins, the Supabase stand-in, a Lambda Runtime API stand-in \
-         (`benches/health.rs`); all three checks enabled, cache off unless said, \
+         (`tests/support`, driven by `benches/health/`); all three checks enabled, cache off unless said, \
          `HEALTH_TIMEOUT_MS=150`. The floor is `examples/floor.rs`, the smallest `lambda_http` \
          function, measured in the same run. Handler time is what the Runtime API sees: from \
          handing out an event to receiving its answer.\n\n{table}\n\
