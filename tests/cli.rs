@@ -106,6 +106,29 @@ async fn bad_configuration_exits_2_naming_the_variable_without_the_secret() {
     assert!(text(&out.stderr).contains("DATABASE_URL"));
 }
 
+#[tokio::test]
+async fn an_opt_in_components_bad_settings_exit_2_naming_the_variable() {
+    let stack = Stack::new().await;
+    for (components, key, value) in [
+        (
+            "database,partitions",
+            "PARTITIONS_TABLES",
+            "events; drop table x",
+        ),
+        ("database,partitions", "PARTITIONS_AHEAD_SECS", "a week"),
+        ("database,queue", "QUEUE_NAMES", "Jobs"),
+    ] {
+        let mut env = stack.env.clone();
+        env.insert("HEALTH_COMPONENTS".into(), components.into());
+        env.insert(key.into(), value.into());
+        let out = run(&env, &["check"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}={value}: {stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
 #[test]
 fn usage_help_and_version() {
     let env = HashMap::new();
