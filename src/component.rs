@@ -65,9 +65,14 @@ pub struct BuildContext<'a> {
 }
 
 /// A health check. The evaluator cancels it when the deadline is reached,
-/// and isolates it: a panic costs its component only.
+/// and isolates it: a panic costs its component only. A check that could
+/// not observe returns its [`Failure`]; the evaluator reports it as the
+/// component `unhealthy` with that reason.
 pub trait Check: Send + Sync {
-    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome>;
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>>;
 }
 
 /// What one evaluation gives a check.

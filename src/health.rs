@@ -201,29 +201,35 @@ impl CheckSet {
                 Some(session) => CheckContext::with_postgres(session),
                 None => CheckContext::without_postgres(),
             };
-            let runs = self
-                .checks
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.uses_postgres)
-                .map(|(i, c)| guarded(i, c, &context, started, deadline));
-            join_all(runs).await
+            self.group(true, &context, started, deadline).await
         };
-        let others = async {
-            let context = CheckContext::without_postgres();
-            let runs = self
-                .checks
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| !c.uses_postgres)
-                .map(|(i, c)| guarded(i, c, &context, started, deadline));
-            join_all(runs).await
-        };
+        let without = CheckContext::without_postgres();
+        let others = self.group(false, &without, started, deadline);
         let (mut components, rest) = join(postgres, others).await;
         components.extend(rest);
         components.sort_by_key(|(i, _)| *i);
         let components = components.into_iter().map(|(_, c)| c).collect();
         Report::new(components, SystemTime::now())
+    }
+}
+
+impl CheckSet {
+    /// The checks whose `uses_postgres` is `postgres`, run concurrently with
+    /// `context`, each tagged with its place in report order.
+    async fn group(
+        &self,
+        postgres: bool,
+        context: &CheckContext<'_>,
+        started: Instant,
+        deadline: Instant,
+    ) -> Vec<(usize, ComponentReport)> {
+        let runs = self
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.uses_postgres == postgres)
+            .map(|(i, c)| guarded(i, c, context, started, deadline));
+        join_all(runs).await
     }
 }
 
@@ -238,7 +244,7 @@ async fn guarded(
 ) -> (usize, ComponentReport) {
     let run = AssertUnwindSafe(async { entry.check.run(context).await }).catch_unwind();
     let outcome = match tokio::time::timeout_at(deadline, run).await {
-        Ok(Ok(outcome)) => outcome,
+        Ok(Ok(observed)) => observed.unwrap_or_else(CheckOutcome::from),
         Ok(Err(_panic)) => CheckOutcome::unhealthy(Reason::QueryFailed, "check panicked"),
         Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
     };
@@ -260,6 +266,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::failure::Failure;
     use crate::outcome::Status;
 
     /// A check that takes `takes` (virtual time), counts its runs, and
@@ -271,12 +278,15 @@ mod tests {
     }
 
     impl Check for Fake {
-        fn run<'a>(&'a self, _context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+        fn run<'a>(
+            &'a self,
+            _context: &'a CheckContext<'a>,
+        ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
             Box::pin(async move {
                 self.runs.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(self.takes).await;
                 assert!(!self.panics, "a bug inside a check");
-                CheckOutcome::healthy()
+                Ok(CheckOutcome::healthy())
             })
         }
     }

@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use http::StatusCode;
 use meshhook_health::component::{Check, CheckContext};
 use meshhook_health::config::Config;
+use meshhook_health::failure::Failure;
 use meshhook_health::health::{CheckSet, ComponentCheck};
 use meshhook_health::outcome::CheckOutcome;
 use meshhook_health::App;
@@ -281,7 +282,10 @@ async fn supabase_going_silent_after_answering_is_unhealthy_in_time() {
 struct Panicking;
 
 impl Check for Panicking {
-    fn run<'a>(&'a self, _context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+    fn run<'a>(
+        &'a self,
+        _context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
         Box::pin(async { panic!("a bug inside a check") })
     }
 }

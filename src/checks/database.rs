@@ -33,8 +33,11 @@ impl Settings for DatabaseSettings {
 struct DatabaseCheck;
 
 impl Check for DatabaseCheck {
-    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(async move { select_one(context).await.unwrap_or_else(CheckOutcome::from) })
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
+        Box::pin(select_one(context))
     }
 }
 

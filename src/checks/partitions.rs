@@ -137,12 +137,12 @@ impl Settings for PartitionsSettings {
 pub enum Coverage {
     /// Missing, or not range-partitioned on one time column.
     Unsuitable,
-    /// A default partition takes every time.
-    Default,
+    /// Every time to come is covered: a default partition, or a chain from
+    /// now that ends in `MAXVALUE`.
+    Unbounded,
     /// No partition contains now.
     None,
-    /// Covered until this epoch second (infinite with a `MAXVALUE` bound);
-    /// `now` is the database's clock.
+    /// Covered until this epoch second; `now` is the database's clock.
     Until { until: f64, now: f64 },
 }
 
@@ -152,8 +152,11 @@ struct PartitionsCheck {
 }
 
 impl Check for PartitionsCheck {
-    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(async move { self.observe(context).await.unwrap_or_else(CheckOutcome::from) })
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
+        Box::pin(self.observe(context))
     }
 }
 
@@ -174,7 +177,7 @@ fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<(String, Coverage)>> {
         };
         let coverage = match row.get(1)? {
             "missing" | "unsuitable" => Coverage::Unsuitable,
-            "default" => Coverage::Default,
+            "default" => Coverage::Unbounded,
             "ranges" => {
                 let now = row.get(2)?.parse::<f64>().ok()?;
                 let mut ranges = Vec::new();
@@ -206,6 +209,9 @@ pub fn coverage(mut ranges: Vec<(f64, f64)>, now: f64) -> Coverage {
         }
         until = to;
     }
+    if until.is_infinite() {
+        return Coverage::Unbounded;
+    }
     Coverage::Until { until, now }
 }
 
@@ -228,7 +234,7 @@ pub fn classify(tables: &[(String, Coverage)], settings: &PartitionsSettings) ->
                 None,
                 None,
             ),
-            Coverage::Default => (
+            Coverage::Unbounded => (
                 Status::Healthy,
                 None,
                 None,
@@ -241,13 +247,6 @@ pub fn classify(tables: &[(String, Coverage)], settings: &PartitionsSettings) ->
                 Some(format!("{table}: no partition contains now")),
                 Some(json!({"covered_until": null, "covered_secs": 0})),
                 Some(0),
-            ),
-            Coverage::Until { until, .. } if until.is_infinite() => (
-                Status::Healthy,
-                None,
-                None,
-                Some(json!({"covered_until": null, "covered_secs": null})),
-                None,
             ),
             Coverage::Until { until, now } => {
                 let secs = (until - now).max(0.0) as u64;
@@ -338,10 +337,7 @@ mod tests {
         assert_eq!(coverage(ranges, 65.0 * day), Coverage::None);
         assert_eq!(
             coverage(vec![(f64::NEG_INFINITY, f64::INFINITY)], 5.0),
-            Coverage::Until {
-                until: f64::INFINITY,
-                now: 5.0
-            }
+            Coverage::Unbounded
         );
         assert_eq!(coverage(Vec::new(), 5.0), Coverage::None);
     }
@@ -355,7 +351,7 @@ mod tests {
         };
         let one = |c: Coverage| classify(&[("t".to_owned(), c)], &s);
         assert_eq!(one(until(30.0)).status, Status::Healthy);
-        assert_eq!(one(Coverage::Default).status, Status::Healthy);
+        assert_eq!(one(Coverage::Unbounded).status, Status::Healthy);
         let ending = one(until(3.0));
         assert_eq!((ending.status, ending.reason), (Status::Degraded, Some(Reason::PartitionEnding)));
         assert_eq!(ending.facts[0].1["t"]["covered_secs"], 259_200);
@@ -369,6 +365,6 @@ mod tests {
         );
         assert_eq!(mixed.reason, Some(Reason::PartitionMissing));
         assert_eq!(mixed.metrics.len(), 2);
-        assert!(one(Coverage::Default).metrics.is_empty(), "no metric with a default partition");
+        assert!(one(Coverage::Unbounded).metrics.is_empty(), "no metric with a default partition");
     }
 }

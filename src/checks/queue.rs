@@ -182,8 +182,11 @@ pub struct QueueCheck {
 }
 
 impl Check for QueueCheck {
-    fn run<'a>(&'a self, context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(async move { self.observe(context).await.unwrap_or_else(CheckOutcome::from) })
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
+        Box::pin(self.observe(context))
     }
 }
 

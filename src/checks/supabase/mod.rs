@@ -57,7 +57,10 @@ struct SupabaseCheck {
 }
 
 impl Check for SupabaseCheck {
-    fn run<'a>(&'a self, _context: &'a CheckContext<'a>) -> BoxFuture<'a, CheckOutcome> {
+    fn run<'a>(
+        &'a self,
+        _context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
         Box::pin(async move {
             let services = match &self.config {
                 SupabaseConfig::Gateway {
@@ -75,7 +78,7 @@ impl Check for SupabaseCheck {
                     management::ask(&self.client, api_url, token, project_ref, services).await
                 }
             };
-            combine(services)
+            Ok(combine(services))
         })
     }
 }
