@@ -105,14 +105,13 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
         }
         _ => {
             let report = app.evaluator.report().await;
-            let version = crate::report::public_version(configured, Some(&report));
             let verbose = wants_verbose(request.query) && authorised(app, request.authorization);
             let status = match report.status {
                 Status::Healthy | Status::Degraded => StatusCode::OK,
                 Status::Unhealthy => StatusCode::from_u16(app.config.unhealthy_status)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             };
-            json(status, crate::report::render(&report, version, verbose))
+            json(status, crate::report::render(&report, configured, verbose))
         }
     }
 }

@@ -56,9 +56,8 @@ pub async fn handle(
     let LambdaEvent { payload, context } = event;
     if is_scheduled(&payload) {
         let report = app.evaluator.report().await;
-        let version =
-            crate::report::public_version(app.config.meshhook_version.as_deref(), Some(&report));
-        let body = crate::report::render(&report, version, false);
+        let configured = app.config.meshhook_version.as_deref();
+        let body = crate::report::render(&report, configured, false);
         // Infallible: `render` produced JSON text.
         return Ok(RawValue::from_string(body).expect("rendered body is JSON"));
     }

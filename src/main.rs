@@ -198,13 +198,10 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
         Mode::Check => {
             let app = app(false).await?;
             let report = app.evaluator.evaluate().await;
-            let version = meshhook_health::report::public_version(
-                app.config.meshhook_version.as_deref(),
-                Some(&report),
-            );
+            let configured = app.config.meshhook_version.as_deref();
             println!(
                 "{}",
-                meshhook_health::report::render(&report, version, false)
+                meshhook_health::report::render(&report, configured, false)
             );
             match report.status {
                 meshhook_health::outcome::Status::Unhealthy => Err(Failure::Unhealthy),

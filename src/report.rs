@@ -64,8 +64,6 @@ pub fn public_version<'a>(configured: Option<&'a str>, report: Option<&'a Report
         .unwrap_or(UNKNOWN_VERSION)
 }
 
-impl Report {}
-
 /// Unhealthy if a critical component is; else degraded if any component is
 /// degraded or a non-critical one is unhealthy; else healthy.
 pub fn aggregate(components: &[ComponentReport]) -> Status {
@@ -150,12 +148,13 @@ pub fn round_ms(d: std::time::Duration) -> f64 {
     (d.as_micros() as f64 / 100.0).round() / 10.0
 }
 
-/// The JSON body with `version` as the public version (see
-/// [`public_version`]); `verbose` adds `checker_version` and `checks`.
-pub fn render(report: &Report, version: &str, verbose: bool) -> String {
+/// The JSON body. Its `version` is [`public_version`] of `configured`
+/// (`MESHHOOK_VERSION`) and this report; `verbose` adds `checker_version`
+/// and `checks`.
+pub fn render(report: &Report, configured: Option<&str>, verbose: bool) -> String {
     let body = Body {
         status: report.status,
-        version,
+        version: public_version(configured, Some(report)),
         details: PerComponent(&report.components, Details),
         checked_at: humantime::format_rfc3339_millis(report.checked_at).to_string(),
         checker_version: verbose.then_some(env!("CARGO_PKG_VERSION")),
@@ -256,13 +255,13 @@ mod tests {
             vec![part("database", Status::Healthy, true), workers],
             SystemTime::UNIX_EPOCH,
         );
-        let public = render(&report, "1.4.2", false);
+        let public = render(&report, Some("1.4.2"), false);
         assert_eq!(
             public,
             r#"{"status":"degraded","version":"1.4.2","details":{"database":"healthy","workers":"degraded"},"checked_at":"1970-01-01T00:00:00.000Z"}"#
         );
         let verbose: serde_json::Value =
-            serde_json::from_str(&render(&report, "1.4.2", true)).unwrap();
+            serde_json::from_str(&render(&report, Some("1.4.2"), true)).unwrap();
         assert_eq!(
             verbose["checks"]["workers"],
             serde_json::json!({"status":"degraded","latency_ms":0.0,"alive":2,"reason":"stale_workers"})
