@@ -183,7 +183,7 @@ async fn supabase_with_a_wrong_key_is_unhealthy_auth() {
     assert_eq!(body["checks"]["supabase"]["reason"], "auth");
     assert_eq!(
         body["checks"]["supabase"]["services"],
-        json!({"auth": "unhealthy", "realtime": "unhealthy"})
+        json!({"auth": "unhealthy", "rest": "unhealthy", "realtime": "unhealthy"})
     );
 }
 
@@ -304,6 +304,7 @@ async fn management_api_statuses_map_as_documented() {
     );
 
     management(&mut stack, "db");
+    stack.set("SUPABASE_CRITICAL_SERVICES", "db");
     let answer = verbose(&stack.app()).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
@@ -312,6 +313,7 @@ async fn management_api_statuses_map_as_documented() {
     );
 
     management(&mut stack, "pooler");
+    stack.set("SUPABASE_CRITICAL_SERVICES", "pooler");
     let body = verbose(&stack.app()).await.json();
     assert_eq!(
         body["details"]["supabase"], "unhealthy",
@@ -319,11 +321,50 @@ async fn management_api_statuses_map_as_documented() {
     );
 
     management(&mut stack, "auth,rest,db");
+    stack.unset("SUPABASE_CRITICAL_SERVICES");
     let body = verbose(&stack.app()).await.json();
     assert_eq!(
         body["details"]["supabase"], "degraded",
-        "one of three down degrades"
+        "db is not critical by default: it down only degrades"
     );
+}
+
+#[tokio::test]
+async fn auth_or_the_data_api_down_alone_is_unhealthy_and_realtime_down_only_degrades() {
+    // The defaults: auth, rest and realtime probed; auth and rest critical.
+    for (route, status, overall) in [
+        (
+            "/auth/v1/health",
+            "unhealthy",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        ("/rest/v1/", "unhealthy", StatusCode::INTERNAL_SERVER_ERROR),
+        ("/realtime/v1/api/ping", "degraded", StatusCode::OK),
+    ] {
+        let stack = Stack::new().await;
+        stack
+            .supabase
+            .answer(route, ResponseTemplate::new(503))
+            .await;
+        let answer = verbose(&stack.app()).await;
+        assert_eq!(answer.status, overall, "{route} down: {}", answer.text);
+        let body = answer.json();
+        assert_eq!(body["details"]["supabase"], status, "{route} down");
+        assert_eq!(body["checks"]["supabase"]["reason"], "bad_status");
+        let services = &body["checks"]["supabase"]["services"];
+        assert_eq!(services.as_object().unwrap().len(), 3, "{services}");
+    }
+
+    // Only auth critical: the Data API down now only degrades.
+    let mut stack = Stack::new().await;
+    stack.set("SUPABASE_CRITICAL_SERVICES", "auth");
+    stack
+        .supabase
+        .answer("/rest/v1/", ResponseTemplate::new(503))
+        .await;
+    let answer = verbose(&stack.app()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.json()["details"]["supabase"], "degraded");
 }
 
 #[tokio::test]
@@ -527,7 +568,7 @@ async fn verbose_body_needs_the_right_token() {
     assert!(database["latency_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(
         body["checks"]["supabase"]["services"],
-        json!({"auth": "healthy", "realtime": "healthy"})
+        json!({"auth": "healthy", "rest": "healthy", "realtime": "healthy"})
     );
 
     for token in [Some("wrong-token"), Some(""), None] {

@@ -5,9 +5,9 @@
 //!   endpoint.
 //!
 //! Each service's observation is a [`CheckOutcome`]; the component is
-//! `unhealthy` when every service is, `degraded` when some but not all are
-//! unwell (MeshHook still runs workflows without, say, Realtime), `healthy`
-//! otherwise.
+//! `unhealthy` when a critical service (`SUPABASE_CRITICAL_SERVICES`) is,
+//! `degraded` when any service is not healthy (MeshHook still runs
+//! workflows without, say, Realtime), `healthy` otherwise.
 
 mod gateway;
 mod management;
@@ -20,7 +20,7 @@ use crate::component::{BuildContext, Check, CheckContext, Component, Settings, S
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason, Status};
-pub use settings::{GatewayService, SupabaseConfig};
+pub use settings::{GatewayService, SupabaseConfig, SupabaseMode};
 
 pub const COMPONENT: Component = Component {
     name: "supabase",
@@ -35,9 +35,11 @@ fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
 
 impl Settings for SupabaseConfig {
     fn secrets(&self) -> Vec<String> {
-        match self {
-            Self::Gateway { anon_key, .. } => vec![anon_key.expose().to_owned()],
-            Self::Management { access_token, .. } => vec![access_token.expose().to_owned()],
+        match &self.mode {
+            SupabaseMode::Gateway { anon_key, .. } => vec![anon_key.expose().to_owned()],
+            SupabaseMode::Management { access_token, .. } => {
+                vec![access_token.expose().to_owned()]
+            }
         }
     }
 
@@ -62,13 +64,13 @@ impl Check for SupabaseCheck {
         _context: &'a CheckContext<'a>,
     ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
         Box::pin(async move {
-            let services = match &self.config {
-                SupabaseConfig::Gateway {
+            let services = match &self.config.mode {
+                SupabaseMode::Gateway {
                     url,
                     anon_key,
                     services,
                 } => gateway::probe(&self.client, url, anon_key.expose(), services).await,
-                SupabaseConfig::Management {
+                SupabaseMode::Management {
                     api_url,
                     access_token,
                     project_ref,
@@ -78,7 +80,7 @@ impl Check for SupabaseCheck {
                     management::ask(&self.client, api_url, token, project_ref, services).await
                 }
             };
-            Ok(combine(services))
+            Ok(combine(services, &self.config.critical))
         })
     }
 }
@@ -126,21 +128,23 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> 
     Ok(body)
 }
 
-/// The component's outcome from its services' (in configured order).
-fn combine(results: Vec<(String, CheckOutcome)>) -> CheckOutcome {
-    let all_unhealthy = results.iter().all(|(_, r)| r.status == Status::Unhealthy);
-    let worst = results
-        .iter()
-        .map(|(_, r)| r.status)
-        .max()
-        .unwrap_or(Status::Healthy);
-    let status = match worst {
-        Status::Unhealthy if !all_unhealthy => Status::Degraded,
+/// The component's outcome from its services' (in configured order): the
+/// worst status, except that an unhealthy service that is not critical only
+/// degrades the component. The reason is that of the first service with the
+/// resulting status.
+fn combine(results: Vec<(String, CheckOutcome)>, critical: &[String]) -> CheckOutcome {
+    let counted = |name: &String, outcome: &CheckOutcome| match outcome.status {
+        Status::Unhealthy if !critical.contains(name) => Status::Degraded,
         other => other,
     };
+    let status = results
+        .iter()
+        .map(|(n, r)| counted(n, r))
+        .max()
+        .unwrap_or(Status::Healthy);
     let reason = results
         .iter()
-        .find(|(_, r)| r.status == worst)
+        .find(|(n, r)| counted(n, r) == status)
         .and_then(|(_, r)| r.reason);
     let services = serde_json::Value::Object(
         results
@@ -159,5 +163,42 @@ fn combine(results: Vec<(String, CheckOutcome)>) -> CheckOutcome {
         metrics: Vec::new(),
         error: (!errors.is_empty()).then(|| errors.join("; ")),
         meshhook_version: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn services(statuses: &[(&str, Status)]) -> Vec<(String, CheckOutcome)> {
+        statuses
+            .iter()
+            .map(|&(name, status)| {
+                let outcome = match status {
+                    Status::Healthy => CheckOutcome::healthy(),
+                    _ => CheckOutcome::failed(status, Reason::BadStatus, "HTTP 503"),
+                };
+                (name.to_owned(), outcome)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_critical_service_down_alone_is_unhealthy_and_any_other_only_degrades() {
+        use Status::{Degraded, Healthy, Unhealthy};
+        let critical = ["auth".to_owned(), "rest".to_owned()];
+        let cases: [(&[(&str, Status)], Status); 6] = [
+            (&[("auth", Healthy), ("rest", Healthy), ("realtime", Healthy)], Healthy),
+            (&[("auth", Unhealthy), ("rest", Healthy), ("realtime", Healthy)], Unhealthy),
+            (&[("auth", Healthy), ("rest", Unhealthy), ("realtime", Healthy)], Unhealthy),
+            (&[("auth", Healthy), ("rest", Healthy), ("realtime", Unhealthy)], Degraded),
+            (&[("auth", Degraded), ("rest", Healthy), ("realtime", Healthy)], Degraded),
+            (&[("realtime", Unhealthy), ("storage", Unhealthy)], Degraded),
+        ];
+        for (statuses, expected) in cases {
+            let outcome = combine(services(statuses), &critical);
+            assert_eq!(outcome.status, expected, "{statuses:?}");
+            assert_eq!(outcome.reason.is_some(), expected != Healthy, "{statuses:?}");
+        }
     }
 }

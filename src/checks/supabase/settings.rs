@@ -1,12 +1,32 @@
 //! The `supabase` component's settings: gateway mode (`SUPABASE_URL`,
 //! `SUPABASE_ANON_KEY`) or Management API mode (`SUPABASE_ACCESS_TOKEN`
-//! and `SUPABASE_PROJECT_REF`), and which services to ask.
+//! and `SUPABASE_PROJECT_REF`), which services to ask
+//! (`SUPABASE_SERVICES`) and which of them MeshHook cannot run without
+//! (`SUPABASE_CRITICAL_SERVICES`).
 
 use crate::env::{ConfigError, Secret, Source};
 
+/// Services probed when `SUPABASE_SERVICES` is unset: Auth (every MeshHook
+/// route checks the user), the Data API (every API route reads through
+/// it) and Realtime (live run logs).
+const DEFAULT_SERVICES: &str = "auth,rest,realtime";
+
+/// Services without which MeshHook's app and API stop, when
+/// `SUPABASE_CRITICAL_SERVICES` is unset; applied to those probed.
+const DEFAULT_CRITICAL: &[&str] = &["auth", "rest"];
+
+/// The component's settings: how to ask, and what matters.
+#[derive(Debug, Clone)]
+pub struct SupabaseConfig {
+    pub mode: SupabaseMode,
+    /// Services whose being unhealthy makes the component unhealthy; the
+    /// others only degrade it. Always a subset of the probed services.
+    pub critical: Vec<String>,
+}
+
 /// How the Supabase services are asked.
 #[derive(Debug, Clone)]
-pub enum SupabaseConfig {
+pub enum SupabaseMode {
     /// Each service's health route through the project gateway.
     Gateway {
         url: reqwest::Url,
@@ -104,11 +124,40 @@ fn from_source(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
     let service_names = crate::env::list(
         env.get("SUPABASE_SERVICES")
             .as_deref()
-            .unwrap_or("auth,realtime"),
+            .unwrap_or(DEFAULT_SERVICES),
     );
     if service_names.is_empty() {
         return Err(ConfigError::new("SUPABASE_SERVICES", "names no service"));
     }
+    let critical = critical_services(env, &service_names)?;
+    let mode = read_mode(env, service_names)?;
+    Ok(SupabaseConfig { mode, critical })
+}
+
+/// `SUPABASE_CRITICAL_SERVICES`, which must name probed services only; by
+/// default, those of auth and rest that are probed.
+fn critical_services(env: &dyn Source, probed: &[String]) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.get("SUPABASE_CRITICAL_SERVICES") else {
+        return Ok(probed
+            .iter()
+            .filter(|name| DEFAULT_CRITICAL.contains(&name.as_str()))
+            .cloned()
+            .collect());
+    };
+    let critical = crate::env::list(&raw);
+    if let Some(stray) = critical.iter().find(|name| !probed.contains(name)) {
+        return Err(ConfigError::new(
+            "SUPABASE_CRITICAL_SERVICES",
+            format!(
+                "names {stray:?}, which is not probed (it must be a subset of SUPABASE_SERVICES: {})",
+                probed.join(", ")
+            ),
+        ));
+    }
+    Ok(critical)
+}
+
+fn read_mode(env: &dyn Source, service_names: Vec<String>) -> Result<SupabaseMode, ConfigError> {
 
     let token = env.get("SUPABASE_ACCESS_TOKEN");
     let project_ref = env.get("SUPABASE_PROJECT_REF");
@@ -137,7 +186,7 @@ fn from_source(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
                 .as_deref()
                 .unwrap_or("https://api.supabase.com"),
         )?;
-        return Ok(SupabaseConfig::Management {
+        return Ok(SupabaseMode::Management {
             api_url,
             access_token: Secret::new(token.trim()),
             project_ref,
@@ -179,7 +228,7 @@ fn from_source(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
             )
         })?);
     }
-    Ok(SupabaseConfig::Gateway {
+    Ok(SupabaseMode::Gateway {
         url,
         anon_key: Secret::new(anon_key.trim()),
         services,
@@ -199,11 +248,20 @@ mod tests {
     ];
 
     #[test]
-    fn gateway_mode_defaults_to_auth_and_realtime() {
-        match from_source(&env(&GATEWAY)).unwrap() {
-            SupabaseConfig::Gateway { url, services, .. } => {
+    fn gateway_mode_defaults_to_auth_rest_and_realtime_with_auth_and_rest_critical() {
+        let config = from_source(&env(&GATEWAY)).unwrap();
+        assert_eq!(config.critical, ["auth", "rest"]);
+        match config.mode {
+            SupabaseMode::Gateway { url, services, .. } => {
                 assert_eq!(url.as_str(), "https://abcdefghijklmnopqrst.supabase.co/");
-                assert_eq!(services, [GatewayService::Auth, GatewayService::Realtime]);
+                assert_eq!(
+                    services,
+                    [
+                        GatewayService::Auth,
+                        GatewayService::Rest,
+                        GatewayService::Realtime
+                    ]
+                );
             }
             other => panic!("expected gateway mode, got {other:?}"),
         }
@@ -219,8 +277,9 @@ mod tests {
         ]);
         let config = from_source(&env(&pairs)).unwrap();
         assert_eq!(config.secrets(), ["sbp_x"]);
-        match config {
-            SupabaseConfig::Management {
+        assert_eq!(config.critical, ["auth"], "the default, among those probed");
+        match config.mode {
+            SupabaseMode::Management {
                 api_url, services, ..
             } => {
                 assert_eq!(api_url.as_str(), "https://api.supabase.com/");
@@ -231,5 +290,28 @@ mod tests {
         pairs.push(("SUPABASE_PROJECT_REF", "../../etc"));
         let error = from_source(&env(&pairs)).unwrap_err();
         assert_eq!(error.variable, "SUPABASE_PROJECT_REF");
+    }
+
+    #[test]
+    fn critical_services_must_be_probed() {
+        let mut pairs = GATEWAY.to_vec();
+        pairs.extend([
+            ("SUPABASE_SERVICES", "auth,realtime"),
+            ("SUPABASE_CRITICAL_SERVICES", "auth,rest"),
+        ]);
+        let error = from_source(&env(&pairs)).unwrap_err();
+        assert_eq!(error.variable, "SUPABASE_CRITICAL_SERVICES");
+        assert!(error.to_string().contains("\"rest\""), "{error}");
+
+        pairs.push(("SUPABASE_CRITICAL_SERVICES", "realtime"));
+        assert_eq!(from_source(&env(&pairs)).unwrap().critical, ["realtime"]);
+        pairs.retain(|(k, _)| *k != "SUPABASE_CRITICAL_SERVICES");
+        pairs.push(("SUPABASE_SERVICES", "realtime,storage"));
+        let none: [&str; 0] = [];
+        assert_eq!(
+            from_source(&env(&pairs)).unwrap().critical,
+            none,
+            "neither default critical service is probed"
+        );
     }
 }
