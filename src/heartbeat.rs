@@ -1,10 +1,12 @@
 //! The commands for workers and deployers: `heartbeat` (upsert this worker's
-//! row, once or periodically) and `migrate` (create the heartbeat table).
+//! row, once or periodically) and `migrate` (create the heartbeat table and
+//! the `runs` component's function).
 
 use std::time::Duration;
 
 use tokio_postgres::types::Type;
 
+use crate::checks::runs::RunsTables;
 use crate::db::{postgres_failure, Database};
 use crate::failure::Failure;
 use crate::shutdown::Shutdown;
@@ -16,12 +18,37 @@ const UPSERT: &str = "insert into monitoring.worker_heartbeats (worker_id, kind,
      on conflict (worker_id) do update set last_seen_at = now(), kind = excluded.kind, version = excluded.version";
 const DELETE: &str = "delete from monitoring.worker_heartbeats where worker_id = $1";
 
-pub async fn migrate(db: &Database) -> Result<(), Failure> {
+/// Both migrations, in one transaction; the runs function's unqualified
+/// table names are placed in the session's current schema.
+pub async fn migrate(db: &Database, runs: &RunsTables) -> Result<(), Failure> {
     let client = db.connection().await?;
+    let schema = client
+        .query_one("select coalesce(current_schema(), 'public')", &[])
+        .await
+        .map_err(|e| postgres_failure(&e))?
+        .get::<_, String>(0);
+    let sql = format!(
+        "begin;\n{MIGRATION}{}commit;\n",
+        runs.migration(&quote_ident(&schema))
+    );
     client
-        .batch_execute(MIGRATION)
+        .batch_execute(&sql)
         .await
         .map_err(|e| postgres_failure(&e))
+}
+
+/// `name` as an SQL identifier: bare when it needs no quotes.
+fn quote_ident(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()))
+    {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 /// One heartbeat write. `query_typed` sends an unnamed statement with its

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use meshhook_health::checks::runs::RunsTables;
 use meshhook_health::config::{self, Config, ConfigError, Environment};
 use meshhook_health::db::{Database, DbConfig};
 use meshhook_health::shutdown::Shutdown;
@@ -53,7 +54,8 @@ enum Command {
         #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
         every: Option<u64>,
     },
-    /// Create the monitoring.worker_heartbeats table if it does not exist.
+    /// Create the monitoring.worker_heartbeats table if it does not exist, and
+    /// (re)create the runs component's monitoring.runs_progress() function.
     Migrate,
 }
 
@@ -229,11 +231,14 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
             })
         }
         Mode::Migrate => {
+            let runs = RunsTables::from_source(&Environment)?;
             let db = Database::new(&DbConfig::load(&Environment).await?);
-            heartbeat::migrate(&db).await.map_err(|e| {
+            heartbeat::migrate(&db, &runs).await.map_err(|e| {
                 Failure::Runtime(format!("migration failed ({}): {e}", e.reason.as_str()))
             })?;
-            eprintln!("meshhook-health: monitoring.worker_heartbeats is ready");
+            eprintln!(
+                "meshhook-health: monitoring.worker_heartbeats and monitoring.runs_progress() are ready"
+            );
             Ok(())
         }
     }

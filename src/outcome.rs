@@ -53,6 +53,9 @@ pub enum Reason {
     QueueBacklog,
     QueueStalled,
     DeadLetters,
+    RunsStalled,
+    EngineStalled,
+    RowsHidden,
     PartitionMissing,
     PartitionEnding,
     NotConfigured,
@@ -60,7 +63,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the documented order.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 20] = [
         Self::Timeout,
         Self::Unreachable,
         Self::Tls,
@@ -75,6 +78,9 @@ impl Reason {
         Self::QueueBacklog,
         Self::QueueStalled,
         Self::DeadLetters,
+        Self::RunsStalled,
+        Self::EngineStalled,
+        Self::RowsHidden,
         Self::PartitionMissing,
         Self::PartitionEnding,
         Self::NotConfigured,
@@ -96,6 +102,9 @@ impl Reason {
             Self::QueueBacklog => "queue_backlog",
             Self::QueueStalled => "queue_stalled",
             Self::DeadLetters => "dead_letters",
+            Self::RunsStalled => "runs_stalled",
+            Self::EngineStalled => "engine_stalled",
+            Self::RowsHidden => "rows_hidden",
             Self::PartitionMissing => "partition_missing",
             Self::PartitionEnding => "partition_ending",
             Self::NotConfigured => "not_configured",

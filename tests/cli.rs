@@ -117,6 +117,11 @@ async fn an_opt_in_components_bad_settings_exit_2_naming_the_variable() {
         ),
         ("database,partitions", "PARTITIONS_AHEAD_SECS", "a week"),
         ("database,queue", "QUEUE_NAMES", "Jobs"),
+        ("database,runs", "RUNS_TABLE", "runs; drop table x"),
+        ("database,runs", "RUNS_EVENTS_TABLE", "Events"),
+        ("database,runs", "RUNS_STALLED_AFTER_SECS", "5 minutes"),
+        ("database,runs", "RUNS_LOOKBACK_SECS", "0"),
+        ("database,runs", "RUNS_UNHEALTHY_MIN_STALLED", "none"),
     ] {
         let mut env = stack.env.clone();
         env.insert("HEALTH_COMPONENTS".into(), components.into());
@@ -127,6 +132,14 @@ async fn an_opt_in_components_bad_settings_exit_2_naming_the_variable() {
         assert!(stderr.contains(key), "{key}: {stderr}");
         assert!(out.stdout.is_empty());
     }
+    // `migrate` writes the table names into the runs function: it refuses
+    // a bad one before touching the database.
+    let mut env = stack.env.clone();
+    env.insert("RUNS_EVENTS_TABLE".into(), "events\"; drop".into());
+    let out = run(&env, &["migrate"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RUNS_EVENTS_TABLE"), "{stderr}");
 }
 
 #[test]

@@ -265,3 +265,48 @@ async fn queue_answers_match_the_openapi_document() {
         }
     }
 }
+
+#[tokio::test]
+async fn runs_and_partitions_answers_match_the_openapi_document() {
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    // The shipped migration file, applied as other migration tools would.
+    stack.sql(&support::meshhook::schema(1)).await;
+    stack
+        .sql(include_str!("../migrations/0002_runs_progress.sql"))
+        .await;
+    stack
+        .set("HEALTH_COMPONENTS", "database,workers,runs,partitions")
+        .set("PARTITIONS_AHEAD_SECS", &(300 * 86_400).to_string());
+    let client = support::http_client();
+    let mut seen = Vec::new();
+    for runs in ["", "running"] {
+        if !runs.is_empty() {
+            stack.sql(&support::meshhook::run(runs, 900, &[800])).await;
+        }
+        let (addr, _server) = support::spawn_serve(stack.app()).await;
+        let url = format!("http://{addr}/health?verbose=1");
+        let (_, body) = answer_conforms(
+            &client,
+            &spec,
+            url,
+            &Method::GET,
+            Some(DETAILS_TOKEN),
+            "/health",
+        )
+        .await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        seen.push((
+            body["checks"]["runs"]["last_progress_secs"].is_null(),
+            body["checks"]["runs"]["status"].clone(),
+            body["checks"]["partitions"]["reason"].clone(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            (true, json!("healthy"), json!("partition_ending")),
+            (false, json!("degraded"), json!("partition_ending"))
+        ]
+    );
+}

@@ -23,6 +23,7 @@ registry! {
     supabase,
     workers,
     queue,
+    runs,
     partitions,
 }
 

@@ -9,7 +9,8 @@ use crate::outcome::Reason;
 /// A tokio-postgres error, classified.
 pub fn postgres_failure(e: &tokio_postgres::Error) -> Failure {
     let reason = match e.as_db_error().map(|db| db.code().code()) {
-        Some("42P01" | "3F000") => Reason::SchemaMissing,
+        // No such table, schema or function (`migrate` not run).
+        Some("42P01" | "3F000" | "42883") => Reason::SchemaMissing,
         // Login refused: bad password, no such role, no such database.
         Some(c) if c.starts_with("28") || c == "3D000" => Reason::Auth,
         // Shutting down, starting up, too many connections.

@@ -5,6 +5,7 @@
 
 pub mod emf;
 pub mod latency;
+pub mod meshhook;
 pub mod net;
 pub mod pgbouncer;
 pub mod pgmq;

@@ -1,0 +1,424 @@
+//! The `runs` component (opt-in): whether MeshHook's work makes progress.
+//!
+//! MeshHook records every workflow run in `workflow_runs` and every step in
+//! the event log `workflow_events`. Whatever carries the jobs (an in-process
+//! bus today, pgmq tomorrow), a run that stops producing events is stuck,
+//! and a MeshHook whose runs all stopped is down even while every process
+//! heartbeats.
+//!
+//! MeshHook protects both tables with row-level security, so a
+//! least-privilege role would see no rows and read "nothing stuck" forever.
+//! The measurement therefore runs inside `monitoring.runs_progress()`, a
+//! `SECURITY DEFINER` function that `meshhook-health migrate` creates as
+//! the tables' owner; the health role needs only `EXECUTE` on it and sees
+//! aggregates, never a row. The function also says whether row-level
+//! security still filters what *it* reads (`rows_hidden`: migrate was run by
+//! a role that does not own the tables), so an empty view never reads
+//! healthy.
+//!
+//! One simple-protocol statement per evaluation (pooler-safe), the
+//! database's clock. Its cost is flat in finished runs and in the size of
+//! the event log: running runs come from the status index, each one's
+//! latest event from the per-partition `(run_id, ts)` index, and partitions
+//! older than the lookback are pruned (a run's events are never older than
+//! the run).
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+use tokio_postgres::SimpleQueryMessage;
+
+use super::partitions::valid_table_name;
+use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::env::{number, ConfigError, Source};
+use crate::failure::Failure;
+use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+
+pub const COMPONENT: Component = Component {
+    name: "runs",
+    enabled_by_default: false,
+    uses_postgres: true,
+    read_settings,
+};
+
+/// Most in-flight runs looked at; counts stop there.
+pub const CAP: u64 = 10_000;
+
+/// The function the check calls and `migrate` creates.
+pub const FUNCTION: &str = "monitoring.runs_progress(integer, integer)";
+
+/// The two tables, as configured (optionally `schema.`-qualified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsTables {
+    pub runs: String,
+    pub events: String,
+}
+
+impl RunsTables {
+    /// `RUNS_TABLE` and `RUNS_EVENTS_TABLE`; also read by `migrate`.
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let table = |variable: &'static str, default: &str| {
+            let name = env
+                .get(variable)
+                .map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
+            if valid_table_name(&name) {
+                Ok(name)
+            } else {
+                Err(ConfigError::new(
+                    variable,
+                    format!(
+                        "{name:?} is not a table name (lower-case letters, digits and _, \
+                         optionally schema-qualified)"
+                    ),
+                ))
+            }
+        };
+        Ok(Self {
+            runs: table("RUNS_TABLE", "workflow_runs")?,
+            events: table("RUNS_EVENTS_TABLE", "workflow_events")?,
+        })
+    }
+
+    /// The function's SQL, with unqualified names placed in `schema` (the
+    /// migrating session's current schema): a `SECURITY DEFINER` function
+    /// must not resolve names on a search path.
+    pub fn migration(&self, schema: &str) -> String {
+        let qualify = |name: &str| {
+            if name.contains('.') {
+                name.to_owned()
+            } else {
+                format!("{schema}.{name}")
+            }
+        };
+        MIGRATION_TEMPLATE
+            .replace("{runs}", &qualify(&self.runs))
+            .replace("{events}", &qualify(&self.events))
+    }
+
+    /// Whether `reported` (the qualified name the function reads) is the
+    /// configured `configured` (qualified or not).
+    fn same(configured: &str, reported: &str) -> bool {
+        configured == reported
+            || (!configured.contains('.')
+                && reported.rsplit_once('.').map(|(_, t)| t) == Some(configured))
+    }
+}
+
+/// `migrations/0002_runs_progress.sql` is this template for the default
+/// tables in `public` (a test keeps them equal).
+const MIGRATION_TEMPLATE: &str = "\
+-- Runs progress for meshhook-health's `runs` component (docs/OPERATIONS.md,
+-- \"Least-privilege database role\"). Created by `meshhook-health migrate`
+-- as the owner of the tables, so that it reads every row whatever the
+-- tables' row-level security; callers see aggregates only. Grant EXECUTE to
+-- the health role; nobody else may call it.
+create schema if not exists monitoring;
+create or replace function monitoring.runs_progress(stalled_after_secs integer, lookback_secs integer)
+returns table (runs_table text, events_table text, in_flight bigint, stalled bigint,
+               oldest_stalled_secs bigint, last_progress_secs bigint, rows_hidden boolean)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $body$
+begin
+    return query
+    with progress as (
+        select coalesce(
+                   (select max(e.ts) from {events} e
+                     where e.run_id = r.id
+                       and e.ts >= now() - make_interval(secs => lookback_secs)),
+                   r.started_at) as progress_at
+          from {runs} r
+         where r.status = 'running'
+           and r.started_at >= now() - make_interval(secs => lookback_secs)
+         limit 10000
+    )
+    select '{runs}'::text, '{events}'::text,
+           count(*),
+           count(*) filter (where p.progress_at <= now() - make_interval(secs => stalled_after_secs)),
+           coalesce(floor(extract(epoch from now() - min(p.progress_at)
+                   filter (where p.progress_at <= now() - make_interval(secs => stalled_after_secs))))::bigint, 0),
+           case when count(*) > 0
+                then greatest(floor(extract(epoch from now() - max(p.progress_at)))::bigint, 0) end,
+           row_security_active('{runs}') or row_security_active('{events}')
+      from progress p;
+end
+$body$;
+revoke all on function monitoring.runs_progress(integer, integer) from public;
+";
+
+/// `RUNS_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsSettings {
+    pub tables: RunsTables,
+    pub stalled_after_secs: u64,
+    pub lookback_secs: u64,
+    pub unhealthy_min_stalled: u64,
+}
+
+fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+    Ok(Box::new(RunsSettings::from_source(env)?))
+}
+
+impl RunsSettings {
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let tables = RunsTables::from_source(env)?;
+        let stalled_after_secs = number(env, "RUNS_STALLED_AFTER_SECS", 300, 1, 7 * 86_400)?;
+        let lookback_secs = number(env, "RUNS_LOOKBACK_SECS", 86_400, 60, 366 * 86_400)?;
+        if lookback_secs < stalled_after_secs {
+            return Err(ConfigError::new(
+                "RUNS_LOOKBACK_SECS",
+                "must be at least RUNS_STALLED_AFTER_SECS (a run is looked at for longer than it takes to stall)",
+            ));
+        }
+        let unhealthy_min_stalled = number(env, "RUNS_UNHEALTHY_MIN_STALLED", 3, 1, CAP)?;
+        Ok(Self {
+            tables,
+            stalled_after_secs,
+            lookback_secs,
+            unhealthy_min_stalled,
+        })
+    }
+
+    fn statement(&self) -> String {
+        format!(
+            "SELECT * FROM monitoring.runs_progress({}, {})",
+            self.stalled_after_secs, self.lookback_secs
+        )
+    }
+}
+
+impl Settings for RunsSettings {
+    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
+        Ok(Box::new(RunsCheck {
+            sql: self.statement(),
+            settings: self.clone(),
+        }))
+    }
+}
+
+/// What the function reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    pub in_flight: u64,
+    pub stalled: u64,
+    pub oldest_stalled_secs: u64,
+    pub last_progress_secs: Option<u64>,
+    pub rows_hidden: bool,
+}
+
+struct RunsCheck {
+    sql: String,
+    settings: RunsSettings,
+}
+
+impl Check for RunsCheck {
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
+        Box::pin(self.observe(context))
+    }
+}
+
+impl RunsCheck {
+    async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        let messages = context
+            .postgres()?
+            .simple_query(&self.sql)
+            .await
+            .map_err(|mut failure| {
+                if failure.reason == Reason::SchemaMissing {
+                    failure.message = format!(
+                        "{} (the runs tables or {FUNCTION} are missing; run `meshhook-health migrate`)",
+                        failure.message
+                    );
+                }
+                failure
+            })?;
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .ok_or_else(|| Failure::new(Reason::BadResponse, "runs_progress returned no row"))?;
+        let text = |i: usize| row.get(i).unwrap_or("");
+        let tables = &self.settings.tables;
+        if !RunsTables::same(&tables.runs, text(0)) || !RunsTables::same(&tables.events, text(1)) {
+            return Ok(CheckOutcome::unhealthy(
+                Reason::NotConfigured,
+                format!(
+                    "{FUNCTION} reads {} and {}, not RUNS_TABLE={} and RUNS_EVENTS_TABLE={}; \
+                     run `meshhook-health migrate` with these settings",
+                    text(0),
+                    text(1),
+                    tables.runs,
+                    tables.events
+                ),
+            ));
+        }
+        let count = |i: usize| text(i).parse::<u64>().ok();
+        let progress = (|| {
+            Some(Progress {
+                in_flight: count(2)?,
+                stalled: count(3)?,
+                oldest_stalled_secs: count(4)?,
+                last_progress_secs: row.get(5).map(str::parse::<u64>).transpose().ok()?,
+                rows_hidden: text(6) == "t",
+            })
+        })()
+        .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected runs_progress row"))?;
+        Ok(classify(&progress, &self.settings))
+    }
+}
+
+/// Rows hidden → unhealthy (`rows_hidden`); at least
+/// `RUNS_UNHEALTHY_MIN_STALLED` stalled and nothing in flight moving →
+/// unhealthy (`engine_stalled`); any stalled → degraded (`runs_stalled`);
+/// else healthy.
+pub fn classify(progress: &Progress, settings: &RunsSettings) -> CheckOutcome {
+    if progress.rows_hidden {
+        // What a filtered view counts is not the truth: no facts, no metrics.
+        return CheckOutcome::unhealthy(
+            Reason::RowsHidden,
+            format!(
+                "row-level security filters what {FUNCTION} reads: its owner must own {} and {} \
+                 (run `meshhook-health migrate` as the tables' owner)",
+                settings.tables.runs, settings.tables.events
+            ),
+        );
+    }
+    let p = progress;
+    let mut outcome = if p.stalled >= settings.unhealthy_min_stalled && p.stalled == p.in_flight {
+        CheckOutcome::unhealthy(
+            Reason::EngineStalled,
+            format!(
+                "all {} in-flight runs stalled (oldest for {} s)",
+                p.in_flight, p.oldest_stalled_secs
+            ),
+        )
+    } else if p.stalled > 0 {
+        CheckOutcome::failed(
+            Status::Degraded,
+            Reason::RunsStalled,
+            format!(
+                "{} of {} in-flight runs stalled (oldest for {} s)",
+                p.stalled, p.in_flight, p.oldest_stalled_secs
+            ),
+        )
+    } else {
+        CheckOutcome::healthy()
+    };
+    outcome.facts = vec![
+        ("in_flight", json!(p.in_flight)),
+        ("stalled", json!(p.stalled)),
+        ("oldest_stalled_secs", json!(p.oldest_stalled_secs)),
+        (
+            "last_progress_secs",
+            p.last_progress_secs.map_or(Value::Null, |s| json!(s)),
+        ),
+    ];
+    outcome.metrics = vec![MetricSet {
+        dimension: ("Component", "runs".to_owned()),
+        values: vec![
+            ("RunsInFlight", Unit::Count, p.in_flight as f64),
+            ("RunsStalled", Unit::Count, p.stalled as f64),
+            (
+                "RunsOldestStalledSeconds",
+                Unit::Seconds,
+                p.oldest_stalled_secs as f64,
+            ),
+        ],
+    }];
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_of(pairs: &[(&str, &str)]) -> Result<RunsSettings, ConfigError> {
+        RunsSettings::from_source(&crate::env::pairs(pairs))
+    }
+
+    #[test]
+    fn defaults_and_refused_values_name_their_variable() {
+        let s = settings_of(&[]).unwrap();
+        assert_eq!(
+            (s.tables.runs.as_str(), s.tables.events.as_str()),
+            ("workflow_runs", "workflow_events")
+        );
+        assert_eq!(
+            (s.stalled_after_secs, s.lookback_secs, s.unhealthy_min_stalled),
+            (300, 86_400, 3)
+        );
+        for (key, value) in [
+            ("RUNS_TABLE", "Workflow_Runs"),
+            ("RUNS_TABLE", "runs; drop table x"),
+            ("RUNS_EVENTS_TABLE", "a.b.c"),
+            ("RUNS_STALLED_AFTER_SECS", "0"),
+            ("RUNS_STALLED_AFTER_SECS", "5m"),
+            ("RUNS_LOOKBACK_SECS", "-1"),
+            ("RUNS_UNHEALTHY_MIN_STALLED", "0"),
+        ] {
+            assert_eq!(settings_of(&[(key, value)]).unwrap_err().variable, key, "{value}");
+        }
+        let short = settings_of(&[("RUNS_STALLED_AFTER_SECS", "600"), ("RUNS_LOOKBACK_SECS", "300")]);
+        assert_eq!(short.unwrap_err().variable, "RUNS_LOOKBACK_SECS");
+    }
+
+    #[test]
+    fn the_shipped_migration_is_the_one_migrate_runs_for_the_defaults() {
+        let tables = settings_of(&[]).unwrap().tables;
+        assert_eq!(
+            tables.migration("public"),
+            include_str!("../../migrations/0002_runs_progress.sql")
+        );
+        let custom = RunsTables {
+            runs: "app.runs".into(),
+            events: "events".into(),
+        };
+        let sql = custom.migration("tenant");
+        assert!(sql.contains("from app.runs r") && sql.contains("from tenant.events e"), "{sql}");
+        assert!(RunsTables::same("workflow_runs", "public.workflow_runs"));
+        assert!(RunsTables::same("app.runs", "app.runs"));
+        assert!(!RunsTables::same("app.runs", "public.runs"));
+        assert!(!RunsTables::same("runs", "public.workflow_runs"));
+    }
+
+    #[test]
+    fn every_rule_in_order() {
+        let s = settings_of(&[]).unwrap();
+        let of = |in_flight, stalled, hidden| {
+            let outcome = classify(
+                &Progress {
+                    in_flight,
+                    stalled,
+                    oldest_stalled_secs: if stalled > 0 { 400 } else { 0 },
+                    last_progress_secs: (in_flight > 0).then_some(2),
+                    rows_hidden: hidden,
+                },
+                &s,
+            );
+            (outcome.status, outcome.reason)
+        };
+        use Status::{Degraded, Healthy, Unhealthy};
+        assert_eq!(of(0, 0, false), (Healthy, None));
+        assert_eq!(of(12, 0, false), (Healthy, None));
+        assert_eq!(of(12, 1, false), (Degraded, Some(Reason::RunsStalled)));
+        assert_eq!(of(2, 2, false), (Degraded, Some(Reason::RunsStalled)), "below the minimum");
+        assert_eq!(of(4, 3, false), (Degraded, Some(Reason::RunsStalled)), "one still moves");
+        assert_eq!(of(3, 3, false), (Unhealthy, Some(Reason::EngineStalled)));
+        assert_eq!(of(0, 0, true), (Unhealthy, Some(Reason::RowsHidden)));
+        let hidden = classify(
+            &Progress {
+                rows_hidden: true,
+                ..Progress::default()
+            },
+            &s,
+        );
+        assert!(hidden.facts.is_empty() && hidden.metrics.is_empty());
+        let none = classify(&Progress::default(), &s);
+        assert_eq!(none.facts[3], ("last_progress_secs", Value::Null));
+        assert_eq!(none.metrics[0].values.len(), 3);
+    }
+}
