@@ -206,6 +206,58 @@ pub async fn partitions_bench(
     warm(api, binary, &env, event, 2_000).await.times
 }
 
+/// Warm handler times with the `runs` component over a MeshHook-shaped
+/// database (`tests/support/meshhook.rs`, 12 monthly event partitions):
+/// 1,000,000 finished runs with 10 events each (10,000,000 events) and
+/// 1,000 runs in flight, read through `monitoring.runs_progress()` by a
+/// role with only the documented grants (database + runs, no Supabase).
+pub async fn runs_bench(
+    pg: &support::Postgres,
+    api: &RuntimeApi,
+    binary: &Path,
+    base_env: &HashMap<String, String>,
+    event: &str,
+) -> Vec<Duration> {
+    let db = pg.create_database().await;
+    let project = support::meshhook::PROJECT;
+    let setup = format!(
+        "{schema} \
+         SET synchronous_commit = off; \
+         INSERT INTO workflow_runs (project_id, status, started_at, finished_at) \
+           SELECT '{project}', (ARRAY['succeeded', 'failed', 'canceled', 'paused'])[1 + i % 4], \
+                  now() - interval '300 days' + i * interval '25 seconds', \
+                  now() - interval '300 days' + i * interval '25 seconds' + interval '10 minutes' \
+           FROM generate_series(1, 1000000) AS i; \
+         INSERT INTO workflow_events (run_id, ts, type) \
+           SELECT r.id, r.started_at + k * interval '1 minute', 'step' \
+           FROM workflow_runs r, generate_series(0, 9) AS k; \
+         INSERT INTO workflow_runs (project_id, status, started_at) \
+           SELECT '{project}', 'running', now() - i * interval '3 seconds' \
+           FROM generate_series(1, 1000) AS i; \
+         INSERT INTO workflow_events (run_id, ts, type) \
+           SELECT r.id, greatest(r.started_at, now() - k * interval '20 seconds'), 'step' \
+           FROM workflow_runs r, generate_series(0, 4) AS k WHERE r.status = 'running'; \
+         {migration} \
+         GRANT CONNECT ON DATABASE {db} TO app; \
+         GRANT USAGE ON SCHEMA monitoring TO app; \
+         GRANT EXECUTE ON FUNCTION monitoring.runs_progress(integer, integer) TO app;",
+        schema = support::meshhook::schema(10),
+        migration = include_str!("../../migrations/0002_runs_progress.sql"),
+    );
+    pg.execute(&db, &setup).await;
+    pg.execute(&db, "VACUUM ANALYZE").await;
+    let mut env = base_env.clone();
+    env.insert("HEALTH_COMPONENTS".into(), "database,runs".into());
+    env.insert(
+        "DATABASE_URL".into(),
+        format!(
+            "postgres://app:app-password@127.0.0.1:{}/{db}?sslmode=disable",
+            pg.port()
+        ),
+    );
+    warm(api, binary, &env, event, 2_000).await.times
+}
+
 /// The database-backed checks of one evaluation, measured on their own
 /// (no Supabase): `make bench`'s queue, pipelining and throughput rows.
 pub struct QueueBench {

@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use drivers::{
-    cold_starts, lambda_env, partitions_bench, queue_bench, serve_mode, warm, COLD_STARTS,
-    FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+    cold_starts, lambda_env, partitions_bench, queue_bench, runs_bench, serve_mode, warm,
+    COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
 };
 
 /// Partitions of the event log in the partitions row: ten years of months.
@@ -145,6 +145,9 @@ async fn main() {
     let partitions =
         partitions_bench(&pg, &api, &health_bin, &health_env, &event, PARTITIONS).await;
 
+    eprintln!("bench: runs check (1,000,000 finished runs, 10,000,000 events, 1,000 in flight)");
+    let runs = runs_bench(&pg, &api, &health_bin, &health_env, &event).await;
+
     let binary_size = file_size(&health_bin);
     let zip_size = zipped_size(&health_bin);
     let floor_size = file_size(&floor_bin);
@@ -160,6 +163,7 @@ async fn main() {
         serve_uncached,
         queue,
         partitions,
+        runs,
         binary_size,
         zip_size,
         floor_size,
