@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EVENT ?= events/http-api-default-stage.json
 
-.PHONY: help run test test-stress lint fmt build package verify-package deploy invoke release bench clean
+.PHONY: help run test test-stress lint fmt build package verify-package deploy invoke release image bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ invoke: ## Run one event through the real binary with cargo-lambda: make invoke 
 
 release: ## Release build for this machine (target/release/meshhook-health)
 	cargo build --locked --release
+
+image: ## Container image meshhook-health:<version> (FROM scratch, non-root, serve on $$PORT) with podman or docker
+	scripts/provision.sh image
+	scripts/image.sh build
 
 bench: ## Cold start, warm latency, serve throughput, memory, size vs a floor; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "make bench: wrk not installed; serve-mode rows will be empty" >&2

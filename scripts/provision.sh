@@ -5,6 +5,7 @@
 #   test     the same, plus PgBouncer (pooler tests), Prometheus
 #            blackbox_exporter and monitoring-plugins' check_http (real monitors)
 #   stress   what `make test-stress` adds: stress-ng
+#   image    what `make image` needs: podman (builds the image; docker works too)
 #   package  what `make verify-package` needs: readelf (binutils), unzip,
 #            qemu-user-static and the aarch64 loader and libc (libc6-arm64-cross)
 # As root, it also creates the `postgres` OS user: Postgres refuses to run
@@ -12,7 +13,7 @@
 #
 # Without root or password-less sudo it changes nothing, prints the exact
 # command to run and exits 1. `.ci/run` calls it too: one copy of the
-# install logic. Usage: scripts/provision.sh run|test|stress|package ...
+# install logic. Usage: scripts/provision.sh run|test|stress|image|package ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -32,6 +33,9 @@ for purpose in "${@:-test}"; do
             missing+=(prometheus-blackbox-exporter)
         have check_http /usr/lib/nagios/plugins/check_http || missing+=(monitoring-plugins-basic)
         ;;
+    image)
+        have podman /usr/bin/podman || have docker /usr/bin/docker || missing+=(podman)
+        ;;
     stress)
         have stress-ng /usr/bin/stress-ng || missing+=(stress-ng)
         ;;
@@ -42,7 +46,7 @@ for purpose in "${@:-test}"; do
         [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
         ;;
     *)
-        echo "usage: scripts/provision.sh run|test|stress|package ..." >&2
+        echo "usage: scripts/provision.sh run|test|stress|image|package ..." >&2
         exit 2
         ;;
     esac

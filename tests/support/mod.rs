@@ -149,16 +149,48 @@ impl Stack {
 /// `env` alone; returns the process and its `/health` URL.
 pub fn serve_process(env: &HashMap<String, String>) -> (Running, String) {
     let port = postgres::free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_meshhook-health"));
+    let listen = format!("127.0.0.1:{port}");
+    let running = serve_process_from(binary, env, &["serve", "--listen", &listen], port);
+    (running, format!("http://127.0.0.1:{port}/health"))
+}
+
+/// `binary` with `args` and `env` alone, once it listens on `port`.
+pub fn serve_process_from(
+    binary: &std::path::Path,
+    env: &HashMap<String, String>,
+    args: &[&str],
+    port: u16,
+) -> Running {
+    let child = std::process::Command::new(binary)
         .env_clear()
         .envs(env)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     wait_for_port(port);
-    (Running(child), format!("http://127.0.0.1:{port}/health"))
+    Running(child)
+}
+
+/// The first answer of `url` (status and JSON body), asked until something
+/// answers or `within` passes.
+pub async fn wait_for_health(url: &str, within: Duration) -> (u16, serde_json::Value) {
+    let client = http_client();
+    let started = Instant::now();
+    loop {
+        match client.get(url).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let bytes = response.bytes().await.unwrap_or_default();
+                let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                return (status, body);
+            }
+            Err(e) => assert!(started.elapsed() < within, "{url} never answered: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until `app` answers 200 (a first connection may outlast a short
