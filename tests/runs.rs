@@ -388,3 +388,23 @@ async fn event_partitions_older_than_the_lookback_are_pruned() {
     // 12 monthly partitions; a day's lookback touches at most two.
     assert!(removed >= 10, "{removed} pruned:\n{plan}");
 }
+
+#[tokio::test]
+async fn counting_stops_at_ten_thousand_in_flight() {
+    let stack = runs_stack().await;
+    stack
+        .sql(&format!(
+            "INSERT INTO workflow_runs (project_id, status, started_at) \
+             SELECT '{}', 'running', now() - interval '10 minutes' FROM generate_series(1, 10050)",
+            meshhook::PROJECT
+        ))
+        .await;
+    let (status, entry) = runs_entry(&stack).await;
+    assert_eq!(
+        (number(&entry, "in_flight"), number(&entry, "stalled")),
+        (10_000, 10_000),
+        "{entry}"
+    );
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(entry["reason"], "engine_stalled");
+}
