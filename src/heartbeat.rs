@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 
 use crate::checks::runs::RunsTables;
+use crate::db::names::quote_ident;
 use crate::db::{postgres_failure, Database};
 use crate::failure::Failure;
 use crate::shutdown::Shutdown;
@@ -35,20 +36,6 @@ pub async fn migrate(db: &Database, runs: &RunsTables) -> Result<(), Failure> {
         .batch_execute(&sql)
         .await
         .map_err(|e| postgres_failure(&e))
-}
-
-/// `name` as an SQL identifier: bare when it needs no quotes.
-fn quote_ident(name: &str) -> String {
-    if !name.is_empty()
-        && name
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()))
-    {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
 
 /// One heartbeat write. `query_typed` sends an unnamed statement with its

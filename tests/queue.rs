@@ -440,8 +440,7 @@ async fn a_role_with_only_the_documented_grants_can_measure_the_queues() {
              GRANT SELECT ON pgmq.q_workflow_jobs, pgmq.q_workflow_jobs_dlq TO {role}"
         ))
         .await;
-    let url = stack.env["DATABASE_URL"].replacen("postgres@", &format!("{role}@"), 1);
-    assert_ne!(url, stack.env["DATABASE_URL"], "the URL names its user");
+    let url = support::as_role(&stack.env["DATABASE_URL"], &role);
     stack.set("DATABASE_URL", &url);
     dead_letter(&stack).await;
     let (queue, body) = queue_entry(&stack).await;

@@ -12,7 +12,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use support::meshhook::{self, run};
 use support::pgbouncer::PgBouncer;
-use support::{verbose, Stack};
+use support::{as_role, verbose, Stack};
 
 /// `meshhook-health migrate` with `env`.
 fn migrate(env: &HashMap<String, String>) -> Output {
@@ -33,12 +33,21 @@ fn migrated(env: &HashMap<String, String>) {
     );
 }
 
-/// A stack watching runs, on a MeshHook-shaped database with 12 monthly
-/// event partitions, migrated by the tables' owner.
-async fn runs_stack() -> Stack {
-    let mut stack = Stack::new().await;
+/// `stack` watching runs, on a MeshHook-shaped database with event
+/// partitions from `months_back` months ago to next month (no tables when
+/// `None`); not migrated.
+async fn watching_runs(mut stack: Stack, months_back: Option<u32>) -> Stack {
     stack.set("HEALTH_COMPONENTS", "database,runs");
-    stack.sql(&meshhook::schema(10)).await;
+    if let Some(months_back) = months_back {
+        stack.sql(&meshhook::schema(months_back)).await;
+    }
+    stack
+}
+
+/// A stack watching runs, with 12 monthly event partitions, migrated by
+/// the tables' owner.
+async fn runs_stack() -> Stack {
+    let stack = watching_runs(Stack::new().await, Some(10)).await;
     migrated(&stack.env);
     stack
 }
@@ -193,13 +202,6 @@ fn documented_sql(marker: &str) -> String {
     block[start..end].to_owned()
 }
 
-/// `url` with its user replaced by `role`.
-fn as_role(url: &str, role: &str) -> String {
-    let changed = url.replacen("postgres@", &format!("{role}@"), 1);
-    assert_ne!(changed, url, "the URL names its user");
-    changed
-}
-
 #[tokio::test]
 async fn a_least_privilege_role_set_up_as_documented_sees_every_run_through_row_level_security() {
     let mut stack = runs_stack().await;
@@ -247,9 +249,7 @@ async fn a_least_privilege_role_set_up_as_documented_sees_every_run_through_row_
 
 #[tokio::test]
 async fn a_function_owner_that_row_level_security_filters_reads_rows_hidden_never_healthy() {
-    let mut stack = Stack::new().await;
-    stack.set("HEALTH_COMPONENTS", "database,runs");
-    stack.sql(&meshhook::schema(2)).await;
+    let stack = watching_runs(Stack::new().await, Some(2)).await;
     // Every run stalled: a view that hides them would read "healthy".
     stack
         .sql(
@@ -293,17 +293,14 @@ async fn a_function_owner_that_row_level_security_filters_reads_rows_hidden_neve
 #[tokio::test]
 async fn missing_tables_or_a_missing_function_are_schema_missing() {
     // Migrated, but MeshHook's tables are not there.
-    let mut stack = Stack::new().await;
-    stack.set("HEALTH_COMPONENTS", "database,runs");
+    let stack = watching_runs(Stack::new().await, None).await;
     migrated(&stack.env);
     let (status, entry) = runs_entry(&stack).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(entry["reason"], "schema_missing", "{entry}");
 
     // The tables, but `migrate` never ran (no function).
-    let mut stack = Stack::new().await;
-    stack.set("HEALTH_COMPONENTS", "database,runs");
-    stack.sql(&meshhook::schema(1)).await;
+    let stack = watching_runs(Stack::new().await, Some(1)).await;
     let answer = verbose(&stack.app()).await;
     let body = answer.json();
     assert_eq!(
@@ -333,9 +330,7 @@ async fn a_function_made_for_other_tables_is_not_configured() {
 
 #[tokio::test]
 async fn the_check_passes_through_a_transaction_pooler() {
-    let mut stack = Stack::dedicated().await;
-    stack.set("HEALTH_COMPONENTS", "database,runs");
-    stack.sql(&meshhook::schema(1)).await;
+    let mut stack = watching_runs(Stack::dedicated().await, Some(1)).await;
     migrated(&stack.env);
     stack.sql(&run("running", 900, &[800])).await;
     stack.sql(&run("running", 60, &[3])).await;

@@ -166,6 +166,25 @@ pub fn serve_mode(binary: &Path, env: &HashMap<String, String>, ttl: &str) -> Op
     result
 }
 
+/// The bench's login (the `app` role, SCRAM as in production) to database
+/// `db` through `port`.
+fn app_url(port: u16, db: &str) -> String {
+    format!("postgres://app:app-password@127.0.0.1:{port}/{db}?sslmode=disable")
+}
+
+/// `base_env` with `components` enabled, logging in through [`app_url`].
+fn app_env(
+    base_env: &HashMap<String, String>,
+    components: &str,
+    port: u16,
+    db: &str,
+) -> HashMap<String, String> {
+    let mut env = base_env.clone();
+    env.insert("HEALTH_COMPONENTS".into(), components.into());
+    env.insert("DATABASE_URL".into(), app_url(port, db));
+    env
+}
+
 /// Warm handler times with the `partitions` component watching a table of
 /// `partitions` monthly partitions (database + partitions, no Supabase).
 pub async fn partitions_bench(
@@ -192,17 +211,9 @@ pub async fn partitions_bench(
         ));
     }
     pg.execute(&db, &sql).await;
-    pg.execute(&db, "GRANT CONNECT ON DATABASE postgres TO app")
+    pg.execute(&db, &format!("GRANT CONNECT ON DATABASE {db} TO app"))
         .await;
-    let mut env = base_env.clone();
-    env.insert("HEALTH_COMPONENTS".into(), "database,partitions".into());
-    env.insert(
-        "DATABASE_URL".into(),
-        format!(
-            "postgres://app:app-password@127.0.0.1:{}/{db}?sslmode=disable",
-            pg.port()
-        ),
-    );
+    let env = app_env(base_env, "database,partitions", pg.port(), &db);
     warm(api, binary, &env, event, 2_000).await.times
 }
 
@@ -246,15 +257,7 @@ pub async fn runs_bench(
     );
     pg.execute(&db, &setup).await;
     pg.execute(&db, "VACUUM ANALYZE").await;
-    let mut env = base_env.clone();
-    env.insert("HEALTH_COMPONENTS".into(), "database,runs".into());
-    env.insert(
-        "DATABASE_URL".into(),
-        format!(
-            "postgres://app:app-password@127.0.0.1:{}/{db}?sslmode=disable",
-            pg.port()
-        ),
-    );
+    let env = app_env(base_env, "database,runs", pg.port(), &db);
     warm(api, binary, &env, event, 2_000).await.times
 }
 
@@ -310,15 +313,7 @@ pub async fn queue_bench(
         "SELECT pgmq.send('workflow_jobs', '{\"run_id\":\"r\"}'::jsonb) FROM generate_series(1, 20)",
     )
     .await;
-    let url = |port: u16, db: &str| {
-        format!("postgres://app:app-password@127.0.0.1:{port}/{db}?sslmode=disable")
-    };
-    let env_for = |port: u16, db: &str| {
-        let mut env = base_env.clone();
-        env.insert("HEALTH_COMPONENTS".into(), "database,workers,queue".into());
-        env.insert("DATABASE_URL".into(), url(port, db));
-        env
-    };
+    let env_for = |port: u16, db: &str| app_env(base_env, "database,workers,queue", port, db);
 
     eprintln!("bench: queue check with 1,000,000 messages queued");
     for _ in 0..10 {
@@ -343,7 +338,7 @@ pub async fn queue_bench(
     eprintln!("bench: pipelining through a 5 ms round trip");
     let proxy = support::latency::Latency::start(pg.port(), ONE_WAY);
     let (client, connection) =
-        tokio_postgres::connect(&url(proxy.port(), &small), tokio_postgres::NoTls)
+        tokio_postgres::connect(&app_url(proxy.port(), &small), tokio_postgres::NoTls)
             .await
             .unwrap();
     let task = tokio::spawn(connection);

@@ -21,6 +21,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use tokio_postgres::SimpleQueryMessage;
 
+use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
@@ -45,23 +46,6 @@ fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
     Ok(Box::new(PartitionsSettings::from_source(env)?))
 }
 
-/// `^[a-z_][a-z0-9_]{0,62}$`, optionally `schema.`-qualified by a name of
-/// the same form. Names are written into the statement, so nothing else
-/// may pass.
-pub fn valid_table_name(name: &str) -> bool {
-    let identifier = |part: &str| {
-        (1..=63).contains(&part.len())
-            && part
-                .bytes()
-                .enumerate()
-                .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()))
-    };
-    match name.split_once('.') {
-        Some((schema, table)) => identifier(schema) && identifier(table),
-        None => identifier(name),
-    }
-}
-
 impl PartitionsSettings {
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let tables = list(
@@ -72,14 +56,8 @@ impl PartitionsSettings {
         if tables.is_empty() {
             return Err(ConfigError::new("PARTITIONS_TABLES", "names no table"));
         }
-        if let Some(bad) = tables.iter().find(|t| !valid_table_name(t)) {
-            return Err(ConfigError::new(
-                "PARTITIONS_TABLES",
-                format!(
-                    "{bad:?} is not a table name (lower-case letters, digits and _, \
-                     optionally schema-qualified)"
-                ),
-            ));
+        for table in &tables {
+            check_table_name("PARTITIONS_TABLES", table)?;
         }
         let ahead_secs = number(env, "PARTITIONS_AHEAD_SECS", 604_800, 1, 366 * 86_400)?;
         Ok(Self { tables, ahead_secs })
@@ -303,8 +281,6 @@ mod tests {
     fn defaults_and_refused_values_name_their_variable() {
         let s = settings_of(&[]).unwrap();
         assert_eq!((s.tables, s.ahead_secs), (vec!["workflow_events".to_owned()], 604_800));
-        assert!(valid_table_name("public.workflow_events"));
-        assert!(valid_table_name("_x9"));
         for (key, value) in [
             ("PARTITIONS_TABLES", "Workflow_Events"),
             ("PARTITIONS_TABLES", "events; drop table x"),

@@ -27,7 +27,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use tokio_postgres::SimpleQueryMessage;
 
-use super::partitions::valid_table_name;
+use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
@@ -60,17 +60,7 @@ impl RunsTables {
             let name = env
                 .get(variable)
                 .map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
-            if valid_table_name(&name) {
-                Ok(name)
-            } else {
-                Err(ConfigError::new(
-                    variable,
-                    format!(
-                        "{name:?} is not a table name (lower-case letters, digits and _, \
-                         optionally schema-qualified)"
-                    ),
-                ))
-            }
+            check_table_name(variable, &name).map(|()| name)
         };
         Ok(Self {
             runs: table("RUNS_TABLE", "workflow_runs")?,
@@ -89,9 +79,9 @@ impl RunsTables {
                 format!("{schema}.{name}")
             }
         };
-        MIGRATION_TEMPLATE
-            .replace("{runs}", &qualify(&self.runs))
-            .replace("{events}", &qualify(&self.events))
+        MIGRATION
+            .replace("public.workflow_runs", &qualify(&self.runs))
+            .replace("public.workflow_events", &qualify(&self.events))
     }
 
     /// Whether `reported` (the qualified name the function reads) is the
@@ -103,47 +93,10 @@ impl RunsTables {
     }
 }
 
-/// `migrations/0002_runs_progress.sql` is this template for the default
-/// tables in `public` (a test keeps them equal).
-const MIGRATION_TEMPLATE: &str = "\
--- Runs progress for meshhook-health's `runs` component (docs/OPERATIONS.md,
--- \"Least-privilege database role\"). Created by `meshhook-health migrate`
--- as the owner of the tables, so that it reads every row whatever the
--- tables' row-level security; callers see aggregates only. Grant EXECUTE to
--- the health role; nobody else may call it.
-create schema if not exists monitoring;
-create or replace function monitoring.runs_progress(stalled_after_secs integer, lookback_secs integer)
-returns table (runs_table text, events_table text, in_flight bigint, stalled bigint,
-               oldest_stalled_secs bigint, last_progress_secs bigint, rows_hidden boolean)
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-as $body$
-begin
-    return query
-    with progress as (
-        select coalesce(
-                   (select max(e.ts) from {events} e
-                     where e.run_id = r.id
-                       and e.ts >= now() - make_interval(secs => lookback_secs)),
-                   r.started_at) as progress_at
-          from {runs} r
-         where r.status = 'running'
-           and r.started_at >= now() - make_interval(secs => lookback_secs)
-         limit 10000
-    )
-    select '{runs}'::text, '{events}'::text,
-           count(*),
-           count(*) filter (where p.progress_at <= now() - make_interval(secs => stalled_after_secs)),
-           coalesce(floor(extract(epoch from now() - min(p.progress_at)
-                   filter (where p.progress_at <= now() - make_interval(secs => stalled_after_secs))))::bigint, 0),
-           case when count(*) > 0
-                then greatest(floor(extract(epoch from now() - max(p.progress_at)))::bigint, 0) end,
-           row_security_active('{runs}') or row_security_active('{events}')
-      from progress p;
-end
-$body$;
-revoke all on function monitoring.runs_progress(integer, integer) from public;
-";
+/// The function's SQL for the default tables in `public`; `migrate` puts
+/// the configured tables in their place. Shipped as a file for other
+/// migration tools.
+pub const MIGRATION: &str = include_str!("../../migrations/0002_runs_progress.sql");
 
 /// `RUNS_*` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,18 +320,16 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_migration_is_the_one_migrate_runs_for_the_defaults() {
+    fn migrate_puts_the_configured_tables_in_the_shipped_migration() {
         let tables = settings_of(&[]).unwrap().tables;
-        assert_eq!(
-            tables.migration("public"),
-            include_str!("../../migrations/0002_runs_progress.sql")
-        );
+        assert_eq!(tables.migration("public"), MIGRATION);
         let custom = RunsTables {
             runs: "app.runs".into(),
             events: "events".into(),
         };
         let sql = custom.migration("tenant");
         assert!(sql.contains("from app.runs r") && sql.contains("from tenant.events e"), "{sql}");
+        assert!(!sql.contains("workflow_"), "every default name replaced: {sql}");
         assert!(RunsTables::same("workflow_runs", "public.workflow_runs"));
         assert!(RunsTables::same("app.runs", "app.runs"));
         assert!(!RunsTables::same("app.runs", "public.runs"));

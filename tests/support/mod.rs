@@ -145,6 +145,14 @@ impl Stack {
     }
 }
 
+/// `url` (a test cluster's, which names the `postgres` user) with its user
+/// replaced by `role`.
+pub fn as_role(url: &str, role: &str) -> String {
+    let changed = url.replacen("postgres@", &format!("{role}@"), 1);
+    assert_ne!(changed, url, "the URL names its user");
+    changed
+}
+
 /// The real binary in `serve` mode on a free loopback port, built from
 /// `env` alone; returns the process and its `/health` URL.
 pub fn serve_process(env: &HashMap<String, String>) -> (Running, String) {
