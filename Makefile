@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EVENT ?= events/http-api-default-stage.json
 
-.PHONY: help run test test-stress lint fmt build package verify-package deploy invoke release image bench clean
+.PHONY: help run test test-stress lint scan fmt build package verify-package ca-layer deploy invoke release image bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ test-stress: ## make test 10 times in a row beside stress-ng --cpu 2 (RUNS=n to 
 	@scripts/test-stress.sh
 
 lint: ## cargo fmt --check, clippy with warnings as errors, cfn-lint on template.yaml
+	@scripts/need.sh lint cargo="install Rust: https://rustup.rs" cfn-lint="pip install cfn-lint"
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cfn-lint template.yaml
@@ -27,16 +28,25 @@ lint: ## cargo fmt --check, clippy with warnings as errors, cfn-lint on template
 fmt: ## Format the code
 	cargo fmt
 
+scan: ## IaC security scan: checkov over template.yaml (default and every option on); installs checkov in its own venv
+	@scripts/iac-scan.sh
+
 build: ## Lambda build for arm64 with cargo-lambda (pip install cargo-lambda)
+	@scripts/need.sh build cargo-lambda="pip install cargo-lambda"
 	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked
 
 package: ## Lambda zip: target/lambda/meshhook-health/bootstrap.zip
+	@scripts/need.sh package cargo-lambda="pip install cargo-lambda"
 	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked --output-format zip
 
 verify-package: package ## Check the arm64 zip (aarch64, glibc <= 2.34, < 8 MiB) and run it under qemu-user
+	@scripts/provision.sh package test
 	@scripts/verify-package.sh
+
+ca-layer: ## Lambda layer zip with the database's CA bundle for verify-full: make ca-layer CA=bundle.pem [PUBLISH=1]
+	@scripts/ca-layer.sh
 
 deploy: ## sam build + sam deploy; asks only for stack, region, database secret, Supabase (pip install aws-sam-cli cargo-lambda)
 	@scripts/deploy.sh
@@ -52,6 +62,7 @@ image: ## Container image meshhook-health:<version> (FROM scratch, non-root, ser
 	scripts/image.sh build
 
 bench: ## Cold start, warm latency, serve throughput, memory, size vs a floor; writes BENCHMARKS.md
+	@scripts/provision.sh test
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "make bench: wrk not installed; serve-mode rows will be empty" >&2
 	@# The shipped binary, built on its own and set aside: any build that
 	@# includes an example or a bench (cargo bench itself) unifies

@@ -8,12 +8,14 @@
 #   image    what `make image` needs: podman (builds the image; docker works too)
 #   package  what `make verify-package` needs: readelf (binutils), unzip,
 #            qemu-user-static and the aarch64 loader and libc (libc6-arm64-cross)
+#   scan     what `make scan` needs to make checkov a virtual environment:
+#            python3 with venv and pip (python3-venv)
 # As root, it also creates the `postgres` OS user: Postgres refuses to run
 # as root, so the throwaway clusters run as that user.
 #
 # Without root or password-less sudo it changes nothing, prints the exact
 # command to run and exits 1. `.ci/run` calls it too: one copy of the
-# install logic. Usage: scripts/provision.sh run|test|stress|image|package ...
+# install logic. Usage: scripts/provision.sh run|test|stress|image|package|scan ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -45,8 +47,12 @@ for purpose in "${@:-test}"; do
         have qemu-aarch64-static /usr/bin/qemu-aarch64-static || missing+=(qemu-user-static)
         [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
         ;;
+    scan)
+        command -v python3 >/dev/null 2>&1 || missing+=(python3)
+        python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+        ;;
     *)
-        echo "usage: scripts/provision.sh run|test|stress|image|package ..." >&2
+        echo "usage: scripts/provision.sh run|test|stress|image|package|scan ..." >&2
         exit 2
         ;;
     esac
@@ -69,7 +75,6 @@ elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 else
     echo "provision: missing ${missing[*]}; run this once, then try again:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    echo "(macOS: brew install postgresql@15 pgbouncer blackbox_exporter monitoring-plugins)" >&2
     exit 1
 fi
 

@@ -127,10 +127,11 @@ impl Config {
             details_token: env.get("HEALTH_DETAILS_TOKEN").map(Secret::new),
             meshhook_version: meshhook_version(env),
             listen,
-            metrics_namespace: env
-                .get("HEALTH_METRICS_NAMESPACE")
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned()),
+            metrics_namespace: match env.get("HEALTH_METRICS_NAMESPACE") {
+                Some(raw) => crate::metrics::namespace(raw.trim())
+                    .map_err(|problem| ConfigError::new("HEALTH_METRICS_NAMESPACE", problem))?,
+                None => crate::metrics::DEFAULT_NAMESPACE.to_owned(),
+            },
             emit_metrics: false,
         })
     }

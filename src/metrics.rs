@@ -1,10 +1,12 @@
 //! CloudWatch Embedded Metric Format (EMF) lines, printed in Lambda mode
 //! once per evaluation (not per request: a cached answer measured nothing).
 //!
-//! `Healthy` (1/0, overall) has no dimension. `ComponentHealthy` (1/0) and
+//! `Healthy` (1 only when healthy) and `Unhealthy` (1 only when unhealthy)
+//! are overall and have no dimension: a page watches `Unhealthy`, so a
+//! degraded answer (a 200) never pages. `ComponentHealthy` (1/0) and
 //! `LatencyMs` carry the dimension `Component`. A dimension has one value
-//! per EMF document, so each component gets a line of its own; `Healthy`
-//! rides on the first, so it is counted exactly once per evaluation.
+//! per EMF document, so each component gets a line of its own; the overall
+//! pair rides on the first, so it is counted exactly once per evaluation.
 //! A component may add metric sets of its own (the queue's, per `Queue`):
 //! each is one more document with its own dimension.
 
@@ -17,6 +19,24 @@ use crate::outcome::Status;
 use crate::report::Report;
 
 pub const DEFAULT_NAMESPACE: &str = "MeshHook/Health";
+
+/// A CloudWatch namespace as CloudWatch accepts it: 1 to 255 of letters,
+/// digits and `. - _ / # :` or space, not starting with `AWS/` (AWS's own).
+/// CloudWatch drops EMF documents with any other silently, so say so at
+/// start-up instead.
+pub fn namespace(raw: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if raw.is_empty() || raw.len() > 255 || !raw.chars().all(allowed) {
+        return Err(
+            "expected 1 to 255 of letters, digits, space and . - _ / # : (a CloudWatch namespace)"
+                .into(),
+        );
+    }
+    if raw.starts_with("AWS/") {
+        return Err("must not start with AWS/ (reserved for AWS's own metrics)".into());
+    }
+    Ok(raw.to_owned())
+}
 
 fn healthy(status: Status) -> u8 {
     u8::from(status == Status::Healthy)
@@ -32,7 +52,10 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
     let overall = json!({
         "Namespace": namespace,
         "Dimensions": [[]],
-        "Metrics": [{"Name": "Healthy", "Unit": "None"}],
+        "Metrics": [
+            {"Name": "Healthy", "Unit": "None"},
+            {"Name": "Unhealthy", "Unit": "None"},
+        ],
     });
     let per_component = json!({
         "Namespace": namespace,
@@ -54,6 +77,10 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
     let overall_members = || {
         let mut m = Map::new();
         m.insert("Healthy".into(), json!(healthy(report.status)));
+        m.insert(
+            "Unhealthy".into(),
+            json!(u8::from(report.status == Status::Unhealthy)),
+        );
         m
     };
     if report.components.is_empty() {
@@ -157,7 +184,10 @@ mod tests {
             .collect();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["_aws"]["Timestamp"], 1_795_809_600_123u64);
-        assert_eq!(docs[0]["Healthy"], 0);
+        assert_eq!(
+            (&docs[0]["Healthy"], &docs[0]["Unhealthy"]),
+            (&json!(0), &json!(1))
+        );
         assert_eq!(
             (
                 docs[0]["Component"].as_str(),
@@ -165,7 +195,7 @@ mod tests {
             ),
             (Some("database"), Some(1))
         );
-        assert!(docs[1].get("Healthy").is_none());
+        assert!(docs[1].get("Healthy").is_none() && docs[1].get("Unhealthy").is_none());
         assert_eq!(
             (
                 docs[1]["ComponentHealthy"].as_u64(),
@@ -175,6 +205,28 @@ mod tests {
         );
         let empty = Report::new(Vec::new(), SystemTime::now());
         assert_eq!(lines(&empty, "NS").len(), 1);
+    }
+
+    #[test]
+    fn degraded_is_neither_healthy_nor_unhealthy() {
+        let overall = |outcome: CheckOutcome| {
+            let report = Report::new(vec![part("workers", outcome, 1)], SystemTime::now());
+            let doc: Value = serde_json::from_str(&lines(&report, "NS")[0]).unwrap();
+            (doc["Healthy"].clone(), doc["Unhealthy"].clone())
+        };
+        assert_eq!(overall(CheckOutcome::healthy()), (json!(1), json!(0)));
+        assert_eq!(
+            overall(CheckOutcome::failed(
+                Status::Degraded,
+                Reason::StaleWorkers,
+                "x"
+            )),
+            (json!(0), json!(0))
+        );
+        assert_eq!(
+            overall(CheckOutcome::unhealthy(Reason::TooFewWorkers, "x")),
+            (json!(0), json!(1))
+        );
     }
 
     #[test]

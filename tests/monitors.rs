@@ -225,3 +225,40 @@ fn the_docs_show_the_files_the_tests_use() {
         }
     }
 }
+
+/// The HTTPS service line sends SNI (API Gateway refuses a handshake
+/// without it), with options check_http really takes: against a closed
+/// port it is CRITICAL (2), not a usage error (UNKNOWN, 3).
+#[test]
+fn the_nagios_https_service_sends_sni() {
+    let config = std::fs::read_to_string(format!("{DOCS}/nagios.cfg")).unwrap();
+    let args = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("check_command"))
+        .and_then(|l| l.trim().strip_prefix("check_meshhook_health!"))
+        .expect("nagios.cfg's service runs check_meshhook_health");
+    let options: Vec<&str> = args.split_whitespace().collect();
+    assert!(options.contains(&"-S"), "{args}");
+    assert!(options.contains(&"--sni"), "-S without --sni: {args}");
+    let port = free_port();
+    let check_http = program(&[
+        "/usr/lib/nagios/plugins/check_http",
+        "/usr/lib/monitoring-plugins/check_http",
+    ]);
+    let out = Command::new(check_http)
+        .args([
+            "-H",
+            "localhost",
+            "-p",
+            &port.to_string(),
+            "-u",
+            "/health",
+            "-t",
+            "5",
+        ])
+        .args(&options[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -170,3 +170,60 @@ async fn verify_modes_check_the_chain_and_verify_full_the_host_name() {
         ("unhealthy".to_owned(), Some("auth".to_owned()))
     );
 }
+
+/// The deployed route for `verify-full` against a private CA: `make
+/// ca-layer` zips the bundle, Lambda unpacks the layer under /opt (here a
+/// directory standing in for it), and the template points PGSSLROOTCERT
+/// there. The real binary then verifies the server with it.
+#[tokio::test]
+async fn the_ca_layer_lets_the_deployed_function_verify_full() {
+    let pki = Pki::new(&["localhost"]);
+    let pg = Postgres::dedicated_tls(&pki, true);
+    let dir = tempdir::Dir::new();
+    let bundle = write(
+        &dir,
+        "bundle.pem",
+        &format!("{}{}", pki.other_ca_pem, pki.ca_pem),
+    );
+    let zip = dir.0.join("ca-layer.zip");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let made = std::process::Command::new(format!("{root}/scripts/ca-layer.sh"))
+        .env("CA", &bundle)
+        .env("OUT", &zip)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let opt = dir.0.join("opt");
+    let unzipped = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&zip)
+        .arg(&opt)
+        .status()
+        .unwrap();
+    assert!(unzipped.success());
+    let in_layer = support::template::CA_PATH
+        .strip_prefix("/opt/")
+        .expect("a layer's files are under /opt");
+    let check = |rootcert: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"));
+        cmd.arg("check")
+            .env_clear()
+            .env("HEALTH_COMPONENTS", "database")
+            .env("HEALTH_TIMEOUT_MS", "5000")
+            .env("DATABASE_URL", url("localhost", &pg, "sslmode=verify-full"));
+        if let Some(path) = rootcert {
+            cmd.env("PGSSLROOTCERT", path);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+    };
+    let (code, body) = check(Some(&opt.join(in_layer)));
+    assert_eq!(code, Some(0), "{body}");
+    assert!(body.contains(r#""status":"healthy""#), "{body}");
+    // Without the layer, verify-full has no root to verify against: a
+    // configuration error at start-up (exit 2), never a silent downgrade.
+    assert_eq!(check(None).0, Some(2));
+}

@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;
 pub mod supabase;
+pub mod template;
 pub mod tls;
 
 use std::collections::HashMap;
