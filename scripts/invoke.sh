@@ -3,7 +3,8 @@
 # Lambda mode, with cargo-lambda's Runtime API emulator (`pip install
 # cargo-lambda`), and the function's answer printed. Without DATABASE_URL in
 # the environment, a throwaway Postgres with the heartbeat table and a fresh
-# heartbeat stands in (database and workers checks only).
+# heartbeat stands in. Supabase is checked only when SUPABASE_URL is set
+# (HEALTH_COMPONENTS overrides), whichever database is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 event=${1:?usage: make invoke EVENT=events/http-api-default-stage.json}
@@ -21,9 +22,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 cargo build --locked --quiet
+HEALTH_COMPONENTS=$(default_components)
+export HEALTH_COMPONENTS
 if [ -z "${DATABASE_URL:-}" ]; then
     start_throwaway_postgres "$dir"
-    export HEALTH_COMPONENTS="${HEALTH_COMPONENTS:-database,workers}"
     target/debug/meshhook-health migrate 2>/dev/null
     target/debug/meshhook-health heartbeat --worker-id invoke-demo 2>/dev/null
 fi

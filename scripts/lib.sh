@@ -47,3 +47,17 @@ stop_throwaway_postgres() {
     [ -n "${PG_BIN:-}" ] && [ -d "$1/data" ] || return 0
     as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# The components `make run` and `make invoke` check: HEALTH_COMPONENTS when
+# set, else the database and workers, plus Supabase only when SUPABASE_URL
+# is set (the binary's own default includes it, and would refuse to start
+# without its URL).
+default_components() {
+    if [ -n "${HEALTH_COMPONENTS:-}" ]; then
+        echo "$HEALTH_COMPONENTS"
+    elif [ -n "${SUPABASE_URL:-}" ]; then
+        echo database,supabase,workers
+    else
+        echo database,workers
+    fi
+}

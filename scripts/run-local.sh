@@ -6,17 +6,27 @@
 # Needs only the Rust toolchain and the PostgreSQL server package (Debian
 # keeps initdb in /usr/lib/postgresql/<version>/bin, off PATH: looked up here).
 # Set SUPABASE_URL and SUPABASE_ANON_KEY to include the Supabase check.
+# With DATABASE_URL set it checks that database instead, as it is: no
+# throwaway Postgres, no migrate, no demo heartbeat (it says so).
+# MESHHOOK_HEALTH_BIN runs that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 listen="${HEALTH_LISTEN:-127.0.0.1:3000}"
-bin=target/release/meshhook-health
+bin=${MESHHOOK_HEALTH_BIN:-target/release/meshhook-health}
 
 source scripts/lib.sh
-find_pg_bin >/dev/null || exit 1
+own_database=true
+if [ -n "${DATABASE_URL:-}" ]; then
+    own_database=false
+else
+    find_pg_bin >/dev/null || exit 1
+fi
 
-echo "==> building meshhook-health (release)"
-cargo build --release --locked --quiet
+if [ -z "${MESHHOOK_HEALTH_BIN:-}" ]; then
+    echo "==> building meshhook-health (release)"
+    cargo build --release --locked --quiet
+fi
 
 dir=$(mktemp -d /tmp/meshhook-health-run.XXXXXX)
 pids=()
@@ -32,17 +42,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-start_throwaway_postgres "$dir"
-
-if [ -n "${SUPABASE_URL:-}" ]; then
-    export HEALTH_COMPONENTS="${HEALTH_COMPONENTS:-database,supabase,workers}"
+HEALTH_COMPONENTS=$(default_components)
+export HEALTH_COMPONENTS
+if [ "$own_database" = true ]; then
+    start_throwaway_postgres "$dir"
+    "$bin" migrate
+    "$bin" heartbeat --worker-id demo-worker-1 --kind worker --every 15 &
+    pids+=($!)
 else
-    export HEALTH_COMPONENTS="${HEALTH_COMPONENTS:-database,workers}"
+    echo "==> checking DATABASE_URL from the environment as it is: no throwaway Postgres, no migrate, no demo heartbeat"
 fi
-
-"$bin" migrate
-"$bin" heartbeat --worker-id demo-worker-1 --kind worker --every 15 &
-pids+=($!)
 "$bin" serve --listen "$listen" &
 pids+=($!)
 

@@ -465,3 +465,114 @@ async fn logs_are_json_lines_per_evaluation_and_never_carry_secrets() {
         }
     }
 }
+
+/// `make run` (scripts/run-local.sh) with the caller's DATABASE_URL checks
+/// that database as it is: no throwaway cluster in its place, no migrate,
+/// no demo heartbeat written into it, and Supabase left out without
+/// SUPABASE_URL.
+#[tokio::test]
+async fn make_run_checks_the_callers_database_as_it_is() {
+    use std::os::unix::process::CommandExt;
+    let stack = Stack::new().await;
+    let port = free_port();
+    let child = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run-local.sh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &stack.env["DATABASE_URL"])
+        .env("MESHHOOK_HEALTH_BIN", BIN)
+        .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HEALTH_DETAILS_TOKEN", support::DETAILS_TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = child.id() as i32;
+    let mut running = Running(child);
+    let url = format!("http://127.0.0.1:{port}/health");
+    let (status, _) = support::wait_for_health(&url, Duration::from_secs(30)).await;
+    let bytes = support::http_client()
+        .get(format!("{url}?verbose=1"))
+        .bearer_auth(support::DETAILS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let connected = count(
+        stack.pg(),
+        &stack.db,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'meshhook-health'",
+    )
+    .await;
+    let demo = count(
+        stack.pg(),
+        &stack.db,
+        "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'demo-worker-1'",
+    )
+    .await;
+    stop_group(group);
+    let _ = running.wait();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(running.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+
+    assert_eq!(status, 200, "{body}\n{stdout}");
+    let components: Vec<&String> = body["checks"].as_object().unwrap().keys().collect();
+    assert_eq!(components, ["database", "workers"], "{body}");
+    assert!(
+        connected >= 1,
+        "the caller's database was checked\n{stdout}"
+    );
+    assert_eq!(demo, 0, "no demo heartbeat in the caller's database");
+    assert!(
+        stdout.contains("DATABASE_URL from the environment")
+            && !stdout.contains("==> throwaway Postgres on"),
+        "{stdout}"
+    );
+}
+
+/// SIGTERM to a process group, through the `kill` command.
+fn stop_group(group: i32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{group}")])
+        .status();
+}
+
+/// `make run` and `make invoke` leave Supabase out unless SUPABASE_URL is
+/// set, whichever database they use (the binary's own default includes it
+/// and would refuse to start without its URL).
+#[test]
+fn make_run_and_invoke_enable_supabase_only_with_its_url() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let components = |env: &[(&str, &str)]| {
+        let out = Command::new("bash")
+            .args(["-c", "source scripts/lib.sh && default_components"])
+            .current_dir(root)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        text(&out.stdout).trim().to_owned()
+    };
+    let real = ("DATABASE_URL", "postgres://u@db.example:5432/postgres");
+    assert_eq!(components(&[real]), "database,workers");
+    assert_eq!(
+        components(&[real, ("SUPABASE_URL", "https://x.supabase.co")]),
+        "database,supabase,workers"
+    );
+    assert_eq!(components(&[("HEALTH_COMPONENTS", "database")]), "database");
+    for script in ["scripts/invoke.sh", "scripts/run-local.sh"] {
+        let body = std::fs::read_to_string(format!("{root}/{script}")).unwrap();
+        // At the top level, not inside the branch for one database.
+        assert!(
+            body.lines()
+                .any(|l| l == "HEALTH_COMPONENTS=$(default_components)"),
+            "{script}: components are chosen whichever database is used"
+        );
+    }
+}
