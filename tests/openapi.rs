@@ -130,7 +130,7 @@ fn conforms(
     // OpenAPI keys around the schemas are keywords a validator ignores.
     let mut root = spec.clone();
     root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-    root["$ref"] = schema["$ref"].clone();
+    root["allOf"] = json!([schema]);
     let validator = jsonschema::draft202012::new(&root).expect("schemas compile");
     let errors: Vec<String> = validator
         .iter_errors(&instance)
@@ -309,4 +309,90 @@ async fn runs_and_partitions_answers_match_the_openapi_document() {
             (false, json!("degraded"), json!("partition_ending"))
         ]
     );
+}
+
+/// Through API Gateway only the template's routes reach the function; the
+/// HTTP API answers every other method on those paths itself with its own
+/// 404. The document says so for each of them.
+#[test]
+fn the_document_declares_api_gateways_own_answer_for_unrouted_methods() {
+    let spec = spec();
+    let template = support::template::load();
+    let events = template["Resources"]["HealthFunction"]["Properties"]["Events"]
+        .as_object()
+        .unwrap();
+    let routed: Vec<(String, String)> = events
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            (
+                e["Properties"]["Path"].as_str().unwrap().to_owned(),
+                e["Properties"]["Method"]
+                    .as_str()
+                    .unwrap()
+                    .to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    let mut unrouted = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if routed.contains(&(path.clone(), method.clone())) {
+                continue;
+            }
+            let response = resolve(&spec, &operation["responses"]["404"]);
+            let schema = resolve(
+                &spec,
+                response
+                    .pointer("/content/application~1json/schema")
+                    .unwrap_or_else(|| panic!("{method} {path}: no 404 through API Gateway")),
+            );
+            let mut root = spec.clone();
+            root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+            root["allOf"] = json!([schema]);
+            let declared = jsonschema::draft202012::new(&root).unwrap();
+            assert!(
+                declared.is_valid(&json!({"message": "Not Found"})),
+                "{method} {path}: API Gateway's 404 body is not declared"
+            );
+            unrouted += 1;
+        }
+    }
+    assert!(unrouted >= 7, "{unrouted}");
+}
+
+/// Error answers of the opt-in components carry no counts: nothing was
+/// measured, and the document does not ask for them.
+#[tokio::test]
+async fn error_answers_without_counts_match_the_openapi_document() {
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    stack
+        .set("HEALTH_COMPONENTS", "database,queue,partitions")
+        .set(
+            "DATABASE_URL",
+            "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+        );
+    let (addr, _server) = support::spawn_serve(stack.app()).await;
+    let client = support::http_client();
+    let url = format!("http://{addr}/health?verbose=1");
+    let (status, body) = answer_conforms(
+        &client,
+        &spec,
+        url,
+        &Method::GET,
+        Some(DETAILS_TOKEN),
+        "/health",
+    )
+    .await;
+    assert_eq!(status, 500);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    for component in ["queue", "partitions"] {
+        let check = &body["checks"][component];
+        assert_eq!(check["reason"], "unreachable", "{body}");
+        assert!(
+            check.get("queues").is_none() && check.get("tables").is_none(),
+            "{body}"
+        );
+    }
 }
