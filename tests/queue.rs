@@ -426,20 +426,25 @@ async fn lambda_mode_prints_queue_metrics_per_queue() {
     );
 }
 
+/// The documented grants (docs/OPERATIONS.md, section 2: the base role and
+/// the queue block) with `role` for the health role, run as written.
+async fn documented_grants(stack: &Stack, role: &str) {
+    let grants = [
+        support::docs::operations_sql("<!-- role: base -->"),
+        support::docs::operations_sql("<!-- role: queue -->"),
+    ]
+    .concat()
+    .replace("meshhook_health", role)
+    .replace("<long random password>", "not-used-with-trust")
+    .replace("database postgres", &format!("database {}", stack.db));
+    stack.sql(&grants).await;
+}
+
 #[tokio::test]
 async fn a_role_with_only_the_documented_grants_can_measure_the_queues() {
     let mut stack = queue_stack(true).await;
     let role = format!("health_{}", stack.db);
-    // docs/OPERATIONS.md, section 2.
-    stack
-        .sql(&format!(
-            "CREATE ROLE {role} LOGIN; \
-             GRANT USAGE ON SCHEMA monitoring TO {role}; \
-             GRANT SELECT ON monitoring.worker_heartbeats TO {role}; \
-             GRANT USAGE ON SCHEMA pgmq TO {role}; \
-             GRANT SELECT ON pgmq.q_workflow_jobs, pgmq.q_workflow_jobs_dlq TO {role}"
-        ))
-        .await;
+    documented_grants(&stack, &role).await;
     let url = support::as_role(&stack.env["DATABASE_URL"], &role);
     stack.set("DATABASE_URL", &url);
     dead_letter(&stack).await;
@@ -452,4 +457,19 @@ async fn a_role_with_only_the_documented_grants_can_measure_the_queues() {
     stack.set("QUEUE_NAMES", "workflow_jobs,ungranted");
     let (queue, _) = queue_entry(&stack).await;
     assert_eq!(queue["reason"], "query_failed", "{queue}");
+}
+
+/// The documented grants run without error where the dead-letter queue
+/// does not exist (yet), and the queue is measured.
+#[tokio::test]
+async fn the_documented_grants_do_not_fail_without_a_dead_letter_queue() {
+    let mut stack = queue_stack(false).await;
+    let role = format!("health_{}", stack.db);
+    documented_grants(&stack, &role).await;
+    let url = support::as_role(&stack.env["DATABASE_URL"], &role);
+    stack.set("DATABASE_URL", &url);
+    send(&stack, "workflow_jobs").await;
+    let (queue, body) = queue_entry(&stack).await;
+    assert_eq!(body["details"]["queue"], "healthy", "{body}");
+    assert_eq!(queue["queues"]["workflow_jobs"]["ready"], 1, "{queue}");
 }

@@ -188,28 +188,14 @@ async fn when_every_in_flight_run_is_stalled_the_engine_is_unhealthy() {
     assert_eq!(entry["reason"], "runs_stalled", "{entry}");
 }
 
-/// The fenced `sql` block that follows the line containing `marker` in
-/// docs/OPERATIONS.md.
-fn documented_sql(marker: &str) -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
-        .unwrap();
-    let from = doc
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker:?} not in OPERATIONS.md"));
-    let block = &doc[from..];
-    let start = block.find("```sql\n").expect("a sql block") + "```sql\n".len();
-    let end = start + block[start..].find("```").unwrap();
-    block[start..end].to_owned()
-}
-
 #[tokio::test]
 async fn a_least_privilege_role_set_up_as_documented_sees_every_run_through_row_level_security() {
     let mut stack = runs_stack().await;
     let owner_url = stack.env["DATABASE_URL"].clone();
     let role = format!("health_{}", stack.db);
     let grants = [
-        documented_sql("<!-- role: base -->"),
-        documented_sql("<!-- role: runs -->"),
+        support::docs::operations_sql("<!-- role: base -->"),
+        support::docs::operations_sql("<!-- role: runs -->"),
     ]
     .concat()
     .replace("meshhook_health", &role)

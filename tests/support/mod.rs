@@ -3,6 +3,7 @@
 //! whose settings the test then bends.
 #![allow(dead_code)]
 
+pub mod docs;
 pub mod emf;
 pub mod latency;
 pub mod meshhook;

@@ -1,0 +1,152 @@
+//! docs/OPERATIONS.md's first deploy, run as written against a real
+//! Postgres: `migrate`, the roles, the heartbeat sidecar, then the check the
+//! function will make — which must answer healthy. Checked before the
+//! heartbeats start too, to keep the documented order honest.
+
+mod support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::docs::{block, operations_sql};
+use support::postgres::Postgres;
+
+/// A directory whose `meshhook-health` is the binary under test, for PATH.
+struct BinDir(std::path::PathBuf);
+
+impl BinDir {
+    fn new() -> BinDir {
+        let dir = std::env::temp_dir().join(format!(
+            "meshhook-health-first-deploy-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_meshhook-health"),
+            dir.join("meshhook-health"),
+        )
+        .unwrap();
+        BinDir(dir)
+    }
+
+    fn path(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.0.display())
+    }
+}
+
+impl Drop for BinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A documented `sh` block with its single-quoted database URL replaced.
+fn step(marker: &str, url: &str) -> String {
+    let text = block("OPERATIONS.md", marker, "sh");
+    let start = text.find("'postgres://").expect("the step names a URL");
+    let end = start + 1 + text[start + 1..].find('\'').unwrap();
+    format!("{}'{url}'{}", &text[..start], &text[end + 1..])
+}
+
+fn shell(bin: &BinDir, script: &str) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", script])
+        .env_clear()
+        .env("PATH", bin.path())
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(bin: &BinDir, script: &str) -> Output {
+    shell(bin, script).output().unwrap()
+}
+
+#[tokio::test]
+async fn the_documented_first_deploy_answers_healthy() {
+    let pg = Postgres::shared();
+    let db = pg.create_database().await;
+    let owner = pg.url(&db);
+    let (health, worker) = (format!("health_{db}"), format!("worker_{db}"));
+    let bin = BinDir::new();
+
+    // 2. migrate, as the owner.
+    let out = run(&bin, &step("<!-- first-deploy: migrate -->", &owner));
+    assert!(out.status.success(), "{out:?}");
+
+    // 3. the roles, as written.
+    let roles = [
+        operations_sql("<!-- role: base -->"),
+        operations_sql("<!-- role: workers -->"),
+    ]
+    .concat()
+    .replace("meshhook_health", &health)
+    .replace("meshhook_worker", &worker)
+    .replace("<long random password>", "not-used-with-trust")
+    .replace("database postgres", &format!("database {db}"));
+    pg.execute(&db, &roles).await;
+    let check = step(
+        "<!-- first-deploy: check -->",
+        &support::as_role(&owner, &health),
+    );
+
+    // Before any heartbeat the check is unhealthy: the order matters.
+    let out = run(&bin, &check);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("too_few_workers"),
+        "{out:?}"
+    );
+
+    // 4. the sidecar, as the workers' role, until it is stopped.
+    let sidecar = step(
+        "<!-- first-deploy: heartbeat -->",
+        &support::as_role(&owner, &worker),
+    );
+    let mut heartbeat = support::Running(
+        shell(&bin, sidecar.trim())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    loop {
+        let rows = pg
+            .value(&db, "SELECT count(*) FROM monitoring.worker_heartbeats")
+            .await
+            .unwrap();
+        if rows == "1" {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            heartbeat.0.kill().unwrap();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(heartbeat.0.stderr.as_mut().unwrap(), &mut stderr)
+                .unwrap();
+            panic!("the sidecar wrote no heartbeat: {stderr}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 5. the check the function will make: healthy.
+    let out = run(&bin, &check);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["status"], "healthy", "{body}");
+    assert_eq!(body["details"]["workers"], "healthy", "{body}");
+
+    // The sidecar stops on SIGTERM and takes its row with it.
+    heartbeat.signal(15);
+    let status = heartbeat.wait();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        pg.value(&db, "SELECT count(*) FROM monitoring.worker_heartbeats")
+            .await
+            .as_deref(),
+        Some("0")
+    );
+}
