@@ -16,6 +16,7 @@
 # through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 interactive=false
 [ -t 0 ] && interactive=true
@@ -37,9 +38,7 @@ ask() {
     printf -v "$var" '%s' "${value:-$default}"
 }
 
-for tool in sam cargo-lambda; do
-    command -v "$tool" >/dev/null || { echo "make deploy: $tool is missing (pip install aws-sam-cli cargo-lambda)" >&2; exit 1; }
-done
+scripts/need.sh deploy sam="pip install aws-sam-cli" cargo-lambda="pip install cargo-lambda"
 
 ask STACK_NAME "Stack name" meshhook-health
 ask AWS_REGION "AWS region" "${AWS_DEFAULT_REGION:-}"
@@ -79,7 +78,6 @@ elif [ -n "${DATABASE_URL:-}" ]; then
     set_param DatabaseSecretId ""
 fi
 
-supabase_named=false
 if [ "$existing" = false ]; then
     ask SUPABASE_URL "Supabase project URL (empty: leave Supabase out)"
 fi
@@ -87,19 +85,13 @@ if [ -n "${SUPABASE_URL:-}" ]; then
     ask SUPABASE_ANON_KEY "Supabase publishable (anon) key" "" secret
     set_param SupabaseUrl "$SUPABASE_URL"
     if [ -n "${SUPABASE_ANON_KEY:-}" ]; then set_param SupabaseAnonKey "$SUPABASE_ANON_KEY"; fi
-    supabase_named=true
 fi
 
-# Components: as asked, else for a new stack what the answers imply; an
-# existing stack keeps its own (a queue or runs component stays enabled).
-if [ -n "${HEALTH_COMPONENTS:-}" ]; then
-    set_param HealthComponents "$HEALTH_COMPONENTS"
-elif [ "$existing" = false ]; then
-    if [ "$supabase_named" = true ]; then
-        set_param HealthComponents database,supabase,workers
-    else
-        set_param HealthComponents database,workers
-    fi
+# Components: as asked, else for a new stack what the answers imply
+# (Supabase only with its URL); an existing stack keeps its own (a queue or
+# runs component stays enabled).
+if [ -n "${HEALTH_COMPONENTS:-}" ] || [ "$existing" = false ]; then
+    set_param HealthComponents "$(default_components)"
 fi
 
 ask MESHHOOK_VERSION "MeshHook version to report (empty: $([ "$existing" = true ] && echo "keep the stack's" || echo "the one the workers' heartbeats carry"))"

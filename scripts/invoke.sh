@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 event=${1:?usage: make invoke EVENT=events/http-api-default-stage.json}
 [ -f "$event" ] || { echo "make invoke: no such event file: $event" >&2; exit 2; }
-command -v cargo-lambda >/dev/null 2>&1 || { echo "make invoke: needs cargo-lambda (pip install cargo-lambda)" >&2; exit 1; }
+scripts/need.sh invoke cargo-lambda="pip install cargo-lambda"
 source scripts/lib.sh
 
 dir=$(mktemp -d /tmp/meshhook-health-invoke.XXXXXX)

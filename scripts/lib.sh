@@ -1,6 +1,7 @@
-# Shared by scripts/run-local.sh and scripts/invoke.sh: find the PostgreSQL
-# server binaries (Debian keeps them off PATH) and start a throwaway cluster.
-# Source it; it defines functions and sets no traps of its own.
+# Shared by scripts/run-local.sh, scripts/invoke.sh and scripts/deploy.sh:
+# find the PostgreSQL server binaries (Debian keeps them off PATH), start a
+# throwaway cluster, choose the default components. Source it; it defines
+# functions and sets no traps of its own.
 
 find_pg_bin() {
     if command -v initdb >/dev/null 2>&1; then
@@ -48,7 +49,8 @@ stop_throwaway_postgres() {
     as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# The components `make run` and `make invoke` check: HEALTH_COMPONENTS when
+# The components `make run` and `make invoke` check, and `make deploy` gives
+# a new stack: HEALTH_COMPONENTS when
 # set, else the database and workers, plus Supabase only when SUPABASE_URL
 # is set (the binary's own default includes it, and would refuse to start
 # without its URL).
