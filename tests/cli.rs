@@ -8,7 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::postgres::free_port;
-use support::{runtime_api::RuntimeApi, Postgres, Running, Stack};
+use support::runtime_api::{event, RuntimeApi};
+use support::{Postgres, Running, Stack};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
 
@@ -332,10 +333,8 @@ async fn serve_refuses_a_bad_listen_address_with_exit_2() {
 
 #[tokio::test]
 async fn lambda_mode_answers_events_and_survives_unknown_ones() {
-    let stack = Stack::new().await;
-    let event = |name: &str| {
-        std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    };
+    let mut stack = Stack::new().await;
+    stack.set("HEALTH_METRICS_NAMESPACE", "MeshHook/HealthTest");
     let api = RuntimeApi::start(vec![
         event("http-api-default-stage.json"),
         r#"{"not":"an event"}"#.to_owned(),
@@ -345,23 +344,9 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
         event("scheduled.json"),
     ])
     .await;
-    let mut env = api.function_env(&stack.env);
-    env.insert(
-        "HEALTH_METRICS_NAMESPACE".into(),
-        "MeshHook/HealthTest".into(),
-    );
-    let mut child = Running(
-        binary(&env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let child = api.spawn_function(&stack.env);
     let results = api.results(6, Duration::from_secs(20)).await;
-    child.0.kill().unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    drop(child);
+    let stdout = child.kill_and_read_stdout();
 
     // Metrics: three evaluations (two HTTP events, one scheduled; the cache
     // is off), each one EMF document per component, `Healthy` once.

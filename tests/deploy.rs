@@ -4,26 +4,22 @@
 //! told to (sam keeps the stack's value of every parameter it is not given).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod support;
+
+use support::TempDir;
+
 struct Stubs {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Stubs {
     fn new(stack_exists: bool) -> Stubs {
-        let dir = std::env::temp_dir().join(format!(
-            "meshhook-health-deploy-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("deploy");
         let exists = if stack_exists { 0 } else { 1 };
-        let log = dir.join("sam.log");
+        let log = dir.0.join("sam.log");
         let scripts = [
             (
                 "sam",
@@ -42,7 +38,7 @@ impl Stubs {
             ),
         ];
         for (name, text) in scripts {
-            let path = dir.join(name);
+            let path = dir.0.join(name);
             std::fs::write(&path, text).unwrap();
             std::process::Command::new("chmod")
                 .arg("+x")
@@ -58,8 +54,8 @@ impl Stubs {
         let out = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/deploy.sh"))
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.dir.display()))
-            .env("HOME", &self.dir)
+            .env("PATH", format!("{}:/usr/bin:/bin", self.dir.0.display()))
+            .env("HOME", &self.dir.0)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
@@ -72,7 +68,7 @@ impl Stubs {
 
     /// The calls to sam, each as its arguments.
     fn calls(&self) -> Vec<Vec<String>> {
-        std::fs::read_to_string(self.dir.join("sam.log"))
+        std::fs::read_to_string(self.dir.0.join("sam.log"))
             .unwrap_or_default()
             .lines()
             .map(|l| {
@@ -94,12 +90,6 @@ impl Stubs {
             .expect("sam deploy ran");
         let at = deploy.iter().position(|a| a == "--parameter-overrides")?;
         Some(deploy[at + 1..].iter().map(|a| parse(a)).collect())
-    }
-}
-
-impl Drop for Stubs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -10,37 +10,24 @@ use std::time::{Duration, Instant};
 
 use support::docs::{block, operations_sql};
 use support::postgres::Postgres;
+use support::TempDir;
 
 /// A directory whose `meshhook-health` is the binary under test, for PATH.
-struct BinDir(std::path::PathBuf);
+struct BinDir(TempDir);
 
 impl BinDir {
     fn new() -> BinDir {
-        let dir = std::env::temp_dir().join(format!(
-            "meshhook-health-first-deploy-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("first-deploy");
         std::os::unix::fs::symlink(
             env!("CARGO_BIN_EXE_meshhook-health"),
-            dir.join("meshhook-health"),
+            dir.0.join("meshhook-health"),
         )
         .unwrap();
         BinDir(dir)
     }
 
     fn path(&self) -> String {
-        format!("{}:/usr/bin:/bin", self.0.display())
-    }
-}
-
-impl Drop for BinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        format!("{}:/usr/bin:/bin", self.0 .0.display())
     }
 }
 

@@ -7,6 +7,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use meshhook_health::App;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use support::runtime_api::event;
 use support::Stack;
 
 async fn invoke(app: &App, payload: &str) -> Result<Value, String> {
@@ -15,10 +16,6 @@ async fn invoke(app: &App, payload: &str) -> Result<Value, String> {
         .await
         .map(|out| serde_json::from_str(out.get()).unwrap())
         .map_err(|e| e.to_string())
-}
-
-fn event(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 /// A response header, from `headers` or `multiValueHeaders`.

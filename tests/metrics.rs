@@ -5,72 +5,34 @@
 
 mod support;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{runtime_api::RuntimeApi, Running, Stack};
+use support::runtime_api::{event, RuntimeApi};
+use support::Stack;
 use wiremock::ResponseTemplate;
-
-const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
-
-fn scheduled() -> String {
-    std::fs::read_to_string(format!(
-        "{}/events/scheduler.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_degraded_evaluation_never_counts_as_unhealthy() {
     let stack = Stack::new().await;
-    let api = RuntimeApi::start(vec![scheduled()]).await;
-    let env = api.function_env(&stack.env);
-    let mut child = Running(
-        Command::new(BIN)
-            .env_clear()
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let api = RuntimeApi::start(Vec::new()).await;
+    let child = api.spawn_function(&stack.env);
+    // Healthy; then Realtime down (not critical: degraded, a 200); then
+    // Auth down too (critical: unhealthy). One scheduled evaluation each.
     let mut bodies = Vec::new();
-    let mut next = |body: String| bodies.push(body);
-    let answer = |results: Vec<(String, String)>| {
+    for broken in [None, Some("/realtime/v1/api/ping"), Some("/auth/v1/health")] {
+        if let Some(route) = broken {
+            stack
+                .supabase
+                .answer(route, ResponseTemplate::new(503))
+                .await;
+        }
+        api.queue(&event("scheduler.json"), 1);
+        let results = api.results(1, Duration::from_secs(20)).await;
         assert_eq!(results.len(), 1, "{results:?}");
-        results.into_iter().next().unwrap().1
-    };
-    let limit = Duration::from_secs(20);
-    // 1. Healthy.
-    next(answer(api.results(1, limit).await));
-    // 2. Realtime down: not critical, so degraded (a 200).
-    stack
-        .supabase
-        .answer("/realtime/v1/api/ping", ResponseTemplate::new(503))
-        .await;
-    api.queue(&scheduled(), 1);
-    next(answer(api.results(1, limit).await));
-    // 3. Auth down too: critical, so unhealthy.
-    stack
-        .supabase
-        .answer("/auth/v1/health", ResponseTemplate::new(503))
-        .await;
-    api.queue(&scheduled(), 1);
-    next(answer(api.results(1, limit).await));
-    child.0.kill().unwrap();
-    let mut stdout = String::new();
-    child
-        .0
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    drop(child);
+        bodies.push(results[0].1.clone());
+    }
+    let stdout = child.kill_and_read_stdout();
 
     let statuses: Vec<String> = bodies
         .iter()

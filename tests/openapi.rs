@@ -26,13 +26,13 @@ fn resolve<'a>(spec: &'a Value, node: &'a Value) -> &'a Value {
     }
 }
 
-/// A validator for the schema at `reference` in the spec. The spec document
-/// is the root schema, so its `$ref`s resolve; the OpenAPI keys around the
-/// schemas are keywords a validator ignores.
-fn validator(spec: &Value, reference: &Value) -> jsonschema::Validator {
+/// A validator for `schema`, a schema of the spec or one that refers into
+/// it. The spec document is the root schema, so its `$ref`s resolve; the
+/// OpenAPI keys around the schemas are keywords a validator ignores.
+fn validator(spec: &Value, schema: &Value) -> jsonschema::Validator {
     let mut root = spec.clone();
     root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-    root["$ref"] = reference.clone();
+    root["allOf"] = json!([schema]);
     jsonschema::draft202012::new(&root).expect("schemas compile")
 }
 
@@ -76,7 +76,7 @@ fn every_registered_component_has_its_schema_and_every_schema_its_component() {
 
 #[test]
 fn the_schema_refuses_what_the_public_body_must_not_carry() {
-    let validator = validator(&spec(), &json!("#/components/schemas/HealthBody"));
+    let validator = validator(&spec(), &json!({"$ref": "#/components/schemas/HealthBody"}));
     let good = json!({"status":"healthy","version":"1.4.2","details":{"database":"healthy"},"checked_at":"2026-11-27T20:00:00.123Z"});
     assert!(validator.is_valid(&good));
     for bad in [
@@ -126,13 +126,7 @@ fn conforms(
     };
     assert_eq!(headers["content-type"], "application/json");
     let instance: Value = serde_json::from_slice(body).expect("JSON body");
-    // The spec document is the root schema, so its `$ref`s resolve; the
-    // OpenAPI keys around the schemas are keywords a validator ignores.
-    let mut root = spec.clone();
-    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-    root["allOf"] = json!([schema]);
-    let validator = jsonschema::draft202012::new(&root).expect("schemas compile");
-    let errors: Vec<String> = validator
+    let errors: Vec<String> = validator(spec, schema)
         .iter_errors(&instance)
         .map(|e| e.to_string())
         .collect();
@@ -162,6 +156,23 @@ async fn answer_conforms(
     let body = response.bytes().await.unwrap();
     conforms(spec, path, method, status, &headers, &body);
     (status, body)
+}
+
+/// The verbose answer (with the details token) of `stack`'s app served on a
+/// free port, checked against the spec; its status and JSON body.
+async fn verbose_conforms(spec: &Value, stack: &Stack) -> (u16, Value) {
+    let (addr, _server) = support::spawn_serve(stack.app()).await;
+    let url = format!("http://{addr}/health?verbose=1");
+    let (status, body) = answer_conforms(
+        &support::http_client(),
+        spec,
+        url,
+        &Method::GET,
+        Some(DETAILS_TOKEN),
+        "/health",
+    )
+    .await;
+    (status, serde_json::from_slice(&body).unwrap())
 }
 
 #[tokio::test]
@@ -278,24 +289,12 @@ async fn runs_and_partitions_answers_match_the_openapi_document() {
     stack
         .set("HEALTH_COMPONENTS", "database,workers,runs,partitions")
         .set("PARTITIONS_AHEAD_SECS", &(300 * 86_400).to_string());
-    let client = support::http_client();
     let mut seen = Vec::new();
     for runs in ["", "running"] {
         if !runs.is_empty() {
             stack.sql(&support::meshhook::run(runs, 900, &[800])).await;
         }
-        let (addr, _server) = support::spawn_serve(stack.app()).await;
-        let url = format!("http://{addr}/health?verbose=1");
-        let (_, body) = answer_conforms(
-            &client,
-            &spec,
-            url,
-            &Method::GET,
-            Some(DETAILS_TOKEN),
-            "/health",
-        )
-        .await;
-        let body: Value = serde_json::from_slice(&body).unwrap();
+        let (_, body) = verbose_conforms(&spec, &stack).await;
         seen.push((
             body["checks"]["runs"]["last_progress_secs"].is_null(),
             body["checks"]["runs"]["status"].clone(),
@@ -341,18 +340,11 @@ fn the_document_declares_api_gateways_own_answer_for_unrouted_methods() {
                 continue;
             }
             let response = resolve(&spec, &operation["responses"]["404"]);
-            let schema = resolve(
-                &spec,
-                response
-                    .pointer("/content/application~1json/schema")
-                    .unwrap_or_else(|| panic!("{method} {path}: no 404 through API Gateway")),
-            );
-            let mut root = spec.clone();
-            root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-            root["allOf"] = json!([schema]);
-            let declared = jsonschema::draft202012::new(&root).unwrap();
+            let schema = response
+                .pointer("/content/application~1json/schema")
+                .unwrap_or_else(|| panic!("{method} {path}: no 404 through API Gateway"));
             assert!(
-                declared.is_valid(&json!({"message": "Not Found"})),
+                validator(&spec, schema).is_valid(&json!({"message": "Not Found"})),
                 "{method} {path}: API Gateway's 404 body is not declared"
             );
             unrouted += 1;
@@ -373,20 +365,8 @@ async fn error_answers_without_counts_match_the_openapi_document() {
             "DATABASE_URL",
             "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
         );
-    let (addr, _server) = support::spawn_serve(stack.app()).await;
-    let client = support::http_client();
-    let url = format!("http://{addr}/health?verbose=1");
-    let (status, body) = answer_conforms(
-        &client,
-        &spec,
-        url,
-        &Method::GET,
-        Some(DETAILS_TOKEN),
-        "/health",
-    )
-    .await;
+    let (status, body) = verbose_conforms(&spec, &stack).await;
     assert_eq!(status, 500);
-    let body: Value = serde_json::from_slice(&body).unwrap();
     for component in ["queue", "partitions"] {
         let check = &body["checks"][component];
         assert_eq!(check["reason"], "unreachable", "{body}");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use meshhook_health::config::Config;
 use meshhook_health::App;
 use support::tls::Pki;
-use support::{verbose, Postgres};
+use support::{verbose, Postgres, TempDir};
 
 /// Only the database component, against `url`.
 fn app(url: &str, extra: &[(&str, &str)]) -> std::sync::Arc<App> {
@@ -54,33 +54,10 @@ fn url(host: &str, pg: &Postgres, params: &str) -> String {
     format!("postgres://postgres@{host}:{}/postgres?{params}", pg.port())
 }
 
-fn write(dir: &tempdir::Dir, name: &str, text: &str) -> String {
+fn write(dir: &TempDir, name: &str, text: &str) -> String {
     let path = dir.0.join(name);
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let path = std::env::temp_dir().join(format!(
-                "meshhook-health-tls-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            Dir(path)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 #[tokio::test]
@@ -107,17 +84,24 @@ async fn require_and_prefer_encrypt_and_disable_does_not() {
     }
 }
 
-#[tokio::test]
-async fn verify_modes_check_the_chain_and_verify_full_the_host_name() {
+/// A server that takes only TLS, with a certificate for `localhost` from a
+/// private CA, and a bundle file that verifies it — like Supabase's: an
+/// unrelated root first, the issuer second.
+fn tls_only_server() -> (Pki, Postgres, TempDir, String) {
     let pki = Pki::new(&["localhost"]);
     let pg = Postgres::dedicated_tls(&pki, true);
-    let dir = tempdir::Dir::new();
-    // Like Supabase's bundle: an unrelated root first, the issuer second.
+    let dir = TempDir::new("tls");
     let bundle = write(
         &dir,
         "bundle.pem",
         &format!("{}{}", pki.other_ca_pem, pki.ca_pem),
     );
+    (pki, pg, dir, bundle)
+}
+
+#[tokio::test]
+async fn verify_modes_check_the_chain_and_verify_full_the_host_name() {
+    let (pki, pg, dir, bundle) = tls_only_server();
     let wrong = write(&dir, "wrong.pem", &pki.other_ca_pem);
 
     let ok = |host: &str, mode: &str, ca: &str| {
@@ -177,14 +161,7 @@ async fn verify_modes_check_the_chain_and_verify_full_the_host_name() {
 /// there. The real binary then verifies the server with it.
 #[tokio::test]
 async fn the_ca_layer_lets_the_deployed_function_verify_full() {
-    let pki = Pki::new(&["localhost"]);
-    let pg = Postgres::dedicated_tls(&pki, true);
-    let dir = tempdir::Dir::new();
-    let bundle = write(
-        &dir,
-        "bundle.pem",
-        &format!("{}{}", pki.other_ca_pem, pki.ca_pem),
-    );
+    let (_pki, pg, dir, bundle) = tls_only_server();
     let zip = dir.0.join("ca-layer.zip");
     let root = env!("CARGO_MANIFEST_DIR");
     let made = std::process::Command::new(format!("{root}/scripts/ca-layer.sh"))

@@ -13,7 +13,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use support::pgbouncer::PgBouncer;
 use support::runtime_api::RuntimeApi;
-use support::{verbose, Running, Stack};
+use support::{verbose, Stack};
 
 /// A healthy stack with pgmq installed and queue `workflow_jobs` (and,
 /// unless `dlq` is false, `workflow_jobs_dlq`) created, the queue component
@@ -364,28 +364,11 @@ async fn lambda_mode_prints_queue_metrics_per_queue() {
     send(&stack, "workflow_jobs").await;
     send(&stack, "workflow_jobs").await;
     age(&stack, "workflow_jobs", 75).await;
-    let scheduled = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/events/scheduled.json"
-    ))
-    .unwrap();
-    let api = RuntimeApi::start(vec![scheduled]).await;
-    let env = api.function_env(&stack.env);
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
-            .env_clear()
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let api = RuntimeApi::start(vec![support::runtime_api::event("scheduled.json")]).await;
+    let child = api.spawn_function(&stack.env);
     let results = api.results(1, Duration::from_secs(20)).await;
     assert_eq!(results[0].0, "response", "{results:?}");
-    child.0.kill().unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let stdout = child.kill_and_read_stdout();
 
     let documents: Vec<Value> = stdout.lines().map(support::emf::check).collect();
     let per_queue: Vec<&Value> = documents

@@ -297,12 +297,46 @@ impl Running {
     pub fn wait(&mut self) -> std::process::ExitStatus {
         self.0.wait().unwrap()
     }
+
+    /// Kills the process and returns everything it wrote to its piped stdout.
+    pub fn kill_and_read_stdout(mut self) -> String {
+        self.0.kill().unwrap();
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(self.0.stdout.as_mut().expect("stdout piped"), &mut stdout)
+            .unwrap();
+        stdout
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// `meshhook-health-<what>-<pid>-<nanos>`.
+    pub fn new(what: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "meshhook-health-{what}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -135,6 +135,12 @@ async fn handle(
         .unwrap()
 }
 
+/// A sample event of `events/` (what API Gateway, ALB, the schedulers send).
+pub fn event(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
 impl RuntimeApi {
     /// Serves on a free loopback port with `events` queued.
     pub async fn start(events: Vec<String>) -> RuntimeApi {
@@ -200,6 +206,22 @@ impl RuntimeApi {
             env.insert(k.into(), v);
         }
         env
+    }
+
+    /// The real binary in Lambda mode against this API, with `env` alone
+    /// (plus [`Self::function_env`]'s variables); its stdout, where the EMF
+    /// lines go, is piped for [`super::Running::kill_and_read_stdout`].
+    pub fn spawn_function(&self, env: &HashMap<String, String>) -> super::Running {
+        super::Running(
+            std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+                .env_clear()
+                .envs(self.function_env(env))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     }
 
     /// host:port, as `AWS_LAMBDA_RUNTIME_API` carries it.
