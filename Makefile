@@ -48,7 +48,7 @@ verify-package: package ## Check the arm64 zip (aarch64, glibc <= 2.34, < 8 MiB)
 ca-layer: ## Lambda layer zip with the database's CA bundle for verify-full: make ca-layer CA=bundle.pem [PUBLISH=1]
 	@scripts/ca-layer.sh
 
-deploy: ## sam build + sam deploy; asks only for stack, region, database secret, Supabase (pip install aws-sam-cli cargo-lambda)
+deploy: ## sam build + sam deploy; a new stack asks for stack, region, database, Supabase, version; an existing one keeps what it has
 	@scripts/deploy.sh
 
 invoke: ## Run one event through the real binary with cargo-lambda: make invoke EVENT=events/alb.json

@@ -474,7 +474,6 @@ async fn make_run_checks_the_callers_database_as_it_is() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let group = child.id() as i32;
     let mut running = Running(child);
     let url = format!("http://127.0.0.1:{port}/health");
     let (status, _) = support::wait_for_health(&url, Duration::from_secs(30)).await;
@@ -500,7 +499,7 @@ async fn make_run_checks_the_callers_database_as_it_is() {
         "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'demo-worker-1'",
     )
     .await;
-    stop_group(group);
+    running.signal_group(libc::SIGTERM);
     let _ = running.wait();
     let mut stdout = String::new();
     std::io::Read::read_to_string(running.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
@@ -518,13 +517,6 @@ async fn make_run_checks_the_callers_database_as_it_is() {
             && !stdout.contains("==> throwaway Postgres on"),
         "{stdout}"
     );
-}
-
-/// SIGTERM to a process group, through the `kill` command.
-fn stop_group(group: i32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{group}")])
-        .status();
 }
 
 /// `make run` and `make invoke` leave Supabase out unless SUPABASE_URL is

@@ -294,6 +294,15 @@ impl Running {
         }
     }
 
+    /// `signal` to the process group the process leads (spawned with
+    /// `process_group(0)`): a script and everything it started.
+    pub fn signal_group(&self, signal: i32) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(-(self.0.id() as i32), signal);
+        }
+    }
+
     pub fn wait(&mut self) -> std::process::ExitStatus {
         self.0.wait().unwrap()
     }
