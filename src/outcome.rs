@@ -58,12 +58,19 @@ pub enum Reason {
     RowsHidden,
     PartitionMissing,
     PartitionEnding,
+    ReadOnly,
+    ConnectionsNearLimit,
+    ConnectionsExhausted,
+    WraparoundNear,
+    SizeNearLimit,
+    Paused,
+    OverQuota,
     NotConfigured,
 }
 
 impl Reason {
     /// Every reason, in the documented order.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 27] = [
         Self::Timeout,
         Self::Unreachable,
         Self::Tls,
@@ -83,6 +90,13 @@ impl Reason {
         Self::RowsHidden,
         Self::PartitionMissing,
         Self::PartitionEnding,
+        Self::ReadOnly,
+        Self::ConnectionsNearLimit,
+        Self::ConnectionsExhausted,
+        Self::WraparoundNear,
+        Self::SizeNearLimit,
+        Self::Paused,
+        Self::OverQuota,
         Self::NotConfigured,
     ];
 
@@ -107,6 +121,13 @@ impl Reason {
             Self::RowsHidden => "rows_hidden",
             Self::PartitionMissing => "partition_missing",
             Self::PartitionEnding => "partition_ending",
+            Self::ReadOnly => "read_only",
+            Self::ConnectionsNearLimit => "connections_near_limit",
+            Self::ConnectionsExhausted => "connections_exhausted",
+            Self::WraparoundNear => "wraparound_near",
+            Self::SizeNearLimit => "size_near_limit",
+            Self::Paused => "paused",
+            Self::OverQuota => "over_quota",
             Self::NotConfigured => "not_configured",
         }
     }
@@ -126,6 +147,8 @@ pub type Facts = Vec<(&'static str, serde_json::Value)>;
 pub enum Unit {
     Count,
     Seconds,
+    Bytes,
+    Percent,
 }
 
 impl Unit {
@@ -133,6 +156,8 @@ impl Unit {
         match self {
             Self::Count => "Count",
             Self::Seconds => "Seconds",
+            Self::Bytes => "Bytes",
+            Self::Percent => "Percent",
         }
     }
 }
