@@ -51,9 +51,13 @@ fn pooler_refusal(message: &str) -> Option<Reason> {
     let message = message.to_ascii_lowercase();
     if message.contains("tenant or user not found") {
         Some(Reason::Auth)
-    } else if ["max client connections", "max clients reached", "no more connections allowed"]
-        .iter()
-        .any(|words| message.contains(words))
+    } else if [
+        "max client connections",
+        "max clients reached",
+        "no more connections allowed",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
     {
         Some(Reason::ConnectionsExhausted)
     } else {

@@ -48,6 +48,13 @@ pub enum Behaviour {
     Silent,
     /// Accept, then reset the connection at once.
     Reset,
+    /// Speak the Postgres protocol as far as a login, then refuse it with
+    /// a FATAL error of this SQLSTATE and message, as a pooler does
+    /// (Supavisor: `XX000` "Tenant or user not found").
+    RefuseLogin {
+        code: &'static str,
+        message: &'static str,
+    },
 }
 
 /// A TCP server that misbehaves below HTTP.
@@ -69,6 +76,9 @@ impl RawPeer {
                         let _ = stream.set_zero_linger();
                         drop(stream);
                     }
+                    Behaviour::RefuseLogin { code, message } => {
+                        tokio::spawn(refuse_login(stream, code, message));
+                    }
                 }
             }
         });
@@ -84,4 +94,47 @@ impl Drop for RawPeer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Reads the startup message (declining TLS first if asked), then answers
+/// an ErrorResponse with severity FATAL and closes, as a pooler that
+/// refuses the login does.
+async fn refuse_login(mut stream: tokio::net::TcpStream, code: &str, message: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SSL_REQUEST: u32 = 80_877_103;
+    loop {
+        let Ok(length) = stream.read_u32().await else {
+            return;
+        };
+        let mut body = vec![0; (length as usize).saturating_sub(4)];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        if body.len() >= 4
+            && u32::from_be_bytes([body[0], body[1], body[2], body[3]]) == SSL_REQUEST
+        {
+            if stream.write_all(b"N").await.is_err() {
+                return;
+            }
+            continue;
+        }
+        break;
+    }
+    let mut fields = Vec::new();
+    for (tag, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', code),
+        (b'M', message),
+    ] {
+        fields.push(tag);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut frame = vec![b'E'];
+    frame.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+    frame.extend_from_slice(&fields);
+    let _ = stream.write_all(&frame).await;
+    let _ = stream.shutdown().await;
 }

@@ -30,6 +30,12 @@ fn binary() -> PathBuf {
 
 impl PgBouncer {
     pub fn start(pg: &Postgres, server_connections: u32) -> PgBouncer {
+        Self::start_with(pg, server_connections, 200)
+    }
+
+    /// With at most `max_client_conn` clients; PgBouncer refuses the next
+    /// login with "no more connections allowed (max_client_conn)".
+    pub fn start_with(pg: &Postgres, server_connections: u32, max_client_conn: u32) -> PgBouncer {
         let dir = std::env::temp_dir().join(format!(
             "meshhook-health-pgbouncer-{}-{}",
             std::process::id(),
@@ -48,7 +54,7 @@ impl PgBouncer {
                  [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
                  auth_type = trust\nauth_file = {userlist}\npool_mode = transaction\n\
                  server_round_robin = 1\ndefault_pool_size = {n}\nmin_pool_size = {n}\n\
-                 max_client_conn = 200\n",
+                 max_client_conn = {max_client_conn}\n",
                 pg_port = pg.port(),
                 userlist = userlist.display(),
                 n = server_connections,

@@ -196,6 +196,45 @@ impl Postgres {
         pg
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`), started: it
+    /// answers reads and refuses writes, like a read replica.
+    pub fn standby_of(primary: &Postgres) -> Postgres {
+        let dir = std::env::temp_dir().join(format!(
+            "meshhook-health-pg-{}-{}",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        chown_to_server_user(&dir);
+        let output = command(bin_dir().join("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-X", "stream", "-R", "--no-sync", "-D"])
+            .arg(dir.join("data"))
+            .output()
+            .expect("run pg_basebackup");
+        assert!(
+            output.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let pg = Postgres {
+            dir,
+            port: free_port(),
+            settings: Vec::new(),
+            watchdog: std::sync::Mutex::new(None),
+        };
+        pg.start();
+        pg
+    }
+
     /// A dedicated cluster where TCP logins need a password (SCRAM), as in
     /// production; role `app` has password `app-password`.
     pub async fn dedicated_with_passwords() -> Postgres {
@@ -292,7 +331,7 @@ impl Postgres {
                 "-c",
                 "full_page_writes=off",
             ])
-            .args(["-c", "max_connections=60", "-c", "shared_buffers=16MB"])
+            .args(["-c", "max_connections=100", "-c", "shared_buffers=16MB"])
             .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .env("PGTEST_DIR", &self.dir)
             .stdin(Stdio::piped())

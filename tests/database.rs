@@ -1,0 +1,434 @@
+//! The `database` component is healthy only when MeshHook can write: real
+//! clusters put into Supabase's read-only mode, a streaming standby, client
+//! slots filled by another role's sessions, transaction IDs and size past
+//! lowered thresholds, and logins refused the way Supavisor and PgBouncer
+//! refuse them.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use serde_json::Value;
+use support::net::{Behaviour, RawPeer};
+use support::pgbouncer::PgBouncer;
+use support::{as_role, until_healthy, verbose, Postgres, Stack};
+
+/// Asks `url` (a serve process's `/health?verbose=1`) until `wanted`
+/// holds of (status, body), or panics after 20 s with the last answer.
+async fn serve_until(url: &str, wanted: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    let client = support::http_client();
+    let started = Instant::now();
+    loop {
+        let response = client
+            .get(url)
+            .bearer_auth(support::DETAILS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        if wanted(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never reached: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The backend pid of the checker's connection (application_name
+/// meshhook-health); there must be exactly one.
+async fn checker_backend(pg: &Postgres) -> String {
+    let pids = pg
+        .value(
+            "postgres",
+            "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'meshhook-health'",
+        )
+        .await
+        .unwrap_or_default();
+    assert!(
+        !pids.is_empty() && !pids.contains(','),
+        "one checker connection, got {pids:?}"
+    );
+    pids
+}
+
+/// An unprivileged login role: no grant beyond what PUBLIC has.
+async fn plain_role(pg: &Postgres, name: &str) {
+    pg.execute("postgres", &format!("CREATE ROLE {name} LOGIN"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supabase_read_only_mode_answers_500_read_only_on_the_pooled_session_and_lifting_it_200() {
+    let pg = Postgres::dedicated();
+    plain_role(&pg, "health").await;
+    let mut stack = Stack::on(pg).await;
+    let url = as_role(&stack.env["DATABASE_URL"], "health");
+    stack.set("DATABASE_URL", &url);
+    stack.sql("GRANT USAGE ON SCHEMA monitoring TO health; GRANT SELECT ON monitoring.worker_heartbeats TO health").await;
+    let (_serve, health) = support::serve_process(&stack.env);
+    let verbose_url = format!("{health}?verbose=1");
+    let (_, body) = serve_until(&verbose_url, |s, _| s == 200).await;
+    assert_eq!(body["checks"]["database"]["read_only"], false, "{body}");
+    let session = checker_backend(stack.pg()).await;
+
+    // What Supabase does when a project's disk fills.
+    stack
+        .sql("ALTER SYSTEM SET default_transaction_read_only = on")
+        .await;
+    stack.sql("SELECT pg_reload_conf()").await;
+    let (status, body) = serve_until(&verbose_url, |s, _| s != 200).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["details"]["database"], "unhealthy", "{body}");
+    assert_eq!(body["checks"]["database"]["reason"], "read_only", "{body}");
+    assert_eq!(body["checks"]["database"]["read_only"], true, "{body}");
+    assert_eq!(
+        checker_backend(stack.pg()).await,
+        session,
+        "the same pooled session saw it"
+    );
+
+    stack
+        .sql("ALTER SYSTEM RESET default_transaction_read_only")
+        .await;
+    stack.sql("SELECT pg_reload_conf()").await;
+    let (_, body) = serve_until(&verbose_url, |s, _| s == 200).await;
+    assert_eq!(body["checks"]["database"]["read_only"], false, "{body}");
+
+    // The database's own setting: MeshHook's next connection is read-only.
+    stack
+        .sql("ALTER DATABASE postgres SET default_transaction_read_only = on")
+        .await;
+    let (status, body) = serve_until(&verbose_url, |s, _| s != 200).await;
+    assert_eq!(
+        (status, &body["checks"]["database"]["reason"]),
+        (500, &Value::from("read_only")),
+        "{body}"
+    );
+    // From another database: new sessions of this one are read-only now.
+    stack
+        .pg()
+        .execute(
+            "template1",
+            "ALTER DATABASE postgres RESET default_transaction_read_only",
+        )
+        .await;
+    serve_until(&verbose_url, |s, _| s == 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_health_role_is_no_outage() {
+    let mut stack = Stack::new().await;
+    let role = format!("ro_{}", stack.db);
+    stack
+        .sql(&format!(
+            "CREATE ROLE {role} LOGIN; ALTER ROLE {role} SET default_transaction_read_only = on; \
+             GRANT USAGE ON SCHEMA monitoring TO {role}; GRANT SELECT ON monitoring.worker_heartbeats TO {role}"
+        ))
+        .await;
+    let url = as_role(&stack.env["DATABASE_URL"], &role);
+    stack.set("DATABASE_URL", &url);
+    let app = stack.app();
+    until_healthy(&app).await;
+    let answer = verbose(&app).await;
+    let body = answer.json();
+    assert_eq!(answer.status, StatusCode::OK, "{body}");
+    assert_eq!(body["details"]["database"], "healthy", "{body}");
+    // The role's own setting hides the server's: unknown, not a verdict.
+    assert_eq!(
+        body["checks"]["database"]["read_only"],
+        Value::Null,
+        "{body}"
+    );
+
+    // The database's setting still shows through the catalog.
+    stack
+        .sql(&format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = on",
+            stack.db
+        ))
+        .await;
+    let body = verbose(&app).await.json();
+    assert_eq!(body["checks"]["database"]["reason"], "read_only", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_standby_answers_read_only() {
+    let primary = Postgres::dedicated();
+    let stack = Stack::on(primary).await;
+    let standby = Postgres::standby_of(stack.pg());
+    let mut stack = stack;
+    let url = stack.env["DATABASE_URL"].replace(
+        &format!(":{}/", stack.pg().port()),
+        &format!(":{}/", standby.port()),
+    );
+    stack.set("DATABASE_URL", &url);
+    let app = stack.app();
+    let started = Instant::now();
+    let body = loop {
+        let answer = verbose(&app).await;
+        let body = answer.json();
+        if body["checks"]["database"]["reason"] == "read_only" {
+            assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+            break body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["checks"]["database"]["read_only"], true, "{body}");
+    assert_eq!(body["details"]["workers"], "healthy", "reads work: {body}");
+}
+
+/// `n` idle sessions of `role` on `pg`, held until dropped.
+async fn idle_sessions(pg: &Postgres, role: &str, n: usize) -> Vec<tokio_postgres::Client> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let url = as_role(&pg.url("postgres"), role);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        held.push(client);
+    }
+    held
+}
+
+/// The `connections` reading of `app`'s verbose body once it equals
+/// `used` (backends that just closed linger for a moment).
+async fn connections_used(app: &meshhook_health::App, used: u64) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = verbose(app).await.json();
+        if body["checks"]["database"]["connections"]["used"] == used {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "expected {used} used: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_slots_near_and_at_the_limit_degrade_then_fail() {
+    // 20 slots, 3 reserved for superusers: 17 for MeshHook's roles.
+    let pg = Postgres::dedicated_with(&["max_connections=20"]);
+    plain_role(&pg, "other").await;
+    plain_role(&pg, "nogrants").await;
+    let stack = Stack::on(pg).await;
+    // The checker connects as a superuser, so it still gets in when every
+    // other slot is taken.
+    let app = stack.app();
+    until_healthy(&app).await;
+    let mut env = stack.env.clone();
+    env.insert(
+        "DATABASE_URL".into(),
+        as_role(&stack.env["DATABASE_URL"], "nogrants"),
+    );
+    env.insert("HEALTH_COMPONENTS".into(), "database".into());
+    let config = meshhook_health::config::Config::from_source(&env).unwrap();
+    let app_without_grants = meshhook_health::App::new(config).unwrap();
+    until_healthy(&app_without_grants).await;
+
+    // Both checkers, 5 sessions of another role: 7 used.
+    let mut held = idle_sessions(stack.pg(), "other", 5).await;
+    let body = connections_used(&app, 7).await;
+    assert_eq!(
+        body["checks"]["database"]["connections"]["limit"], 17,
+        "{body}"
+    );
+    assert_eq!(body["details"]["database"], "healthy", "{body}");
+    let superuser_view = stack
+        .pg()
+        .value(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    assert_eq!(superuser_view, "7");
+    // A role with no grant sees other roles' sessions only in part, and
+    // still counts them as Postgres does.
+    let body = connections_used(&app_without_grants, 7).await;
+    assert_eq!(body["details"]["database"], "healthy", "{body}");
+
+    // 16 of 17 (at least 90%): degraded.
+    held.extend(idle_sessions(stack.pg(), "other", 9).await);
+    let body = connections_used(&app, 16).await;
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(
+        body["checks"]["database"]["reason"], "connections_near_limit",
+        "{body}"
+    );
+    connections_used(&app_without_grants, 16).await;
+
+    // Every non-superuser slot taken: MeshHook's next login is refused.
+    held.extend(idle_sessions(stack.pg(), "other", 1).await);
+    let body = connections_used(&app, 17).await;
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    assert_eq!(
+        body["checks"]["database"]["reason"], "connections_exhausted",
+        "{body}"
+    );
+    let refused = tokio_postgres::connect(
+        &as_role(&stack.pg().url("postgres"), "other"),
+        tokio_postgres::NoTls,
+    )
+    .await;
+    let error = refused.err().expect("no slot left for a non-superuser");
+    assert_eq!(
+        error.as_db_error().map(|e| e.code().code()),
+        Some("53300"),
+        "{error}"
+    );
+
+    drop(held);
+    let body = connections_used(&app, 2).await;
+    assert_eq!(body["status"], "healthy", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_ids_past_the_warning_age_degrade_wraparound_near() {
+    let mut stack = Stack::new().await;
+    stack.set("DATABASE_XID_AGE_DEGRADED", "1");
+    let app = stack.app();
+    let answer = verbose(&app).await;
+    let body = answer.json();
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "degraded answers 200: {body}"
+    );
+    assert_eq!(body["details"]["database"], "degraded", "{body}");
+    assert_eq!(
+        body["checks"]["database"]["reason"], "wraparound_near",
+        "{body}"
+    );
+    assert!(
+        body["checks"]["database"]["xid_age"].as_u64().unwrap() >= 1,
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_limit_just_above_the_database_size_degrades_size_near_limit() {
+    let mut stack = Stack::new().await;
+    let size: u64 = stack
+        .pg()
+        .value(&stack.db, "SELECT pg_database_size(current_database())")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    stack.set("DATABASE_SIZE_LIMIT_BYTES", &(size * 2).to_string());
+    let body = verbose(&stack.app()).await.json();
+    assert_eq!(
+        body["details"]["database"], "healthy",
+        "half the limit: {body}"
+    );
+    let measured = body["checks"]["database"]["size_bytes"].as_u64().unwrap();
+    assert!(measured >= size, "{body}");
+
+    stack.set("DATABASE_SIZE_LIMIT_BYTES", &(size + 64 * 1024).to_string());
+    let answer = verbose(&stack.app()).await;
+    let body = answer.json();
+    assert_eq!(answer.status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["checks"]["database"]["reason"], "size_near_limit",
+        "{body}"
+    );
+
+    // Without a limit the size is not read at all.
+    stack.unset("DATABASE_SIZE_LIMIT_BYTES");
+    let body = verbose(&stack.app()).await.json();
+    assert_eq!(
+        body["checks"]["database"]["size_bytes"],
+        Value::Null,
+        "{body}"
+    );
+}
+
+/// `check` against a peer that refuses the login with `message`: the
+/// database's reason, and the refusal named on stderr.
+async fn refused_login(code: &'static str, message: &'static str) -> (Value, String) {
+    let peer = RawPeer::start(Behaviour::RefuseLogin { code, message }).await;
+    let mut stack = Stack::new().await;
+    stack.set(
+        "DATABASE_URL",
+        &format!(
+            "postgres://postgres.abcdefghijklmnopqrst@127.0.0.1:{}/postgres?sslmode=disable",
+            peer.port
+        ),
+    );
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+        .arg("check")
+        .env_clear()
+        .envs(&stack.env)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "unhealthy");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let app = stack.app();
+    let body = verbose(&app).await.json();
+    (body, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supavisor_refusals_read_auth_and_connections_exhausted_and_are_logged() {
+    let (body, stderr) = refused_login("XX000", "Tenant or user not found").await;
+    assert_eq!(body["checks"]["database"]["reason"], "auth", "{body}");
+    assert!(stderr.contains("Tenant or user not found"), "{stderr}");
+
+    let (body, stderr) = refused_login(
+        "XX000",
+        "(EMAXCONN) max client connections reached, limit: 200",
+    )
+    .await;
+    assert_eq!(
+        body["checks"]["database"]["reason"], "connections_exhausted",
+        "{body}"
+    );
+    assert!(
+        stderr.contains("max client connections reached"),
+        "{stderr}"
+    );
+
+    let (body, _) = refused_login(
+        "XX000",
+        "(EMAXCONNSESSION) max clients reached in session mode - max clients are limited to pool_size: 15",
+    )
+    .await;
+    assert_eq!(
+        body["checks"]["database"]["reason"], "connections_exhausted",
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pgbouncer_reads_connections_exhausted() {
+    let mut stack = Stack::new().await;
+    let bouncer = PgBouncer::start_with(stack.pg(), 2, 2);
+    // PgBouncer admits max_client_conn logins; the checker's is one more.
+    let url = bouncer.url(&stack.db);
+    let mut occupants = Vec::new();
+    for _ in 0..2 {
+        let (occupant, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        occupants.push(occupant);
+    }
+    stack.set("DATABASE_URL", &url);
+    let body = verbose(&stack.app()).await.json();
+    assert_eq!(
+        body["checks"]["database"]["reason"], "connections_exhausted",
+        "{body}"
+    );
+    drop(occupants);
+}
