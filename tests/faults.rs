@@ -234,7 +234,7 @@ async fn supabase_that_resets_connections() {
 #[tokio::test]
 async fn supabase_that_answers_after_two_seconds() {
     let stack = stack_with_timeout("150").await;
-    for route in ["/auth/v1/health", "/realtime/v1/api/ping"] {
+    for route in ["/auth/v1/health", "/realtime/v1/websocket"] {
         let slow = ResponseTemplate::new(200)
             .set_body_string(support::supabase::fixture("auth_health.json"))
             .set_delay(Duration::from_secs(2));
@@ -257,7 +257,7 @@ async fn supabase_that_answers_html_with_200() {
 #[tokio::test]
 async fn supabase_that_answers_503() {
     let stack = stack_with_timeout("2000").await;
-    for route in ["/auth/v1/health", "/realtime/v1/api/ping"] {
+    for route in ["/auth/v1/health", "/realtime/v1/websocket"] {
         stack
             .supabase
             .answer(route, ResponseTemplate::new(503))
@@ -272,7 +272,7 @@ async fn supabase_going_silent_after_answering_is_unhealthy_in_time() {
     let app = stack.app();
     support::until_healthy(&app).await;
     stack.supabase.hang("/auth/v1/health").await;
-    stack.supabase.hang("/realtime/v1/api/ping").await;
+    stack.supabase.hang("/realtime/v1/websocket").await;
     for _ in 0..2 {
         unhealthy(&stack, &verbose(&app).await, "supabase", "timeout");
     }

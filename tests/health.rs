@@ -204,7 +204,7 @@ async fn supabase_garbage_body_is_unhealthy_bad_response() {
 async fn supabase_that_never_answers_is_unhealthy_within_the_deadline() {
     let mut stack = Stack::new().await;
     stack.supabase.hang("/auth/v1/health").await;
-    stack.supabase.hang("/realtime/v1/api/ping").await;
+    stack.supabase.hang("/realtime/v1/websocket").await;
     // Long enough for the database check on a busy machine, short enough
     // that a hang shows.
     stack.set("HEALTH_TIMEOUT_MS", "1000");
@@ -224,7 +224,7 @@ async fn supabase_that_never_answers_is_unhealthy_within_the_deadline() {
 #[tokio::test]
 async fn one_supabase_service_down_degrades() {
     let (_stack, answer) = supabase_with(
-        "/realtime/v1/api/ping",
+        "/realtime/v1/websocket",
         ResponseTemplate::new(500),
         "auth,realtime,rest,storage",
     )
@@ -338,8 +338,12 @@ async fn auth_or_the_data_api_down_alone_is_unhealthy_and_realtime_down_only_deg
             "unhealthy",
             StatusCode::INTERNAL_SERVER_ERROR,
         ),
-        ("/rest/v1/", "unhealthy", StatusCode::INTERNAL_SERVER_ERROR),
-        ("/realtime/v1/api/ping", "degraded", StatusCode::OK),
+        (
+            "/rest/v1/meshhook_health_probe",
+            "unhealthy",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        ("/realtime/v1/websocket", "degraded", StatusCode::OK),
     ] {
         let stack = Stack::new().await;
         stack
@@ -360,7 +364,7 @@ async fn auth_or_the_data_api_down_alone_is_unhealthy_and_realtime_down_only_deg
     stack.set("SUPABASE_CRITICAL_SERVICES", "auth");
     stack
         .supabase
-        .answer("/rest/v1/", ResponseTemplate::new(503))
+        .answer("/rest/v1/meshhook_health_probe", ResponseTemplate::new(503))
         .await;
     let answer = verbose(&stack.app()).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -520,7 +524,7 @@ async fn noncritical_failure_only_degrades_and_unhealthy_status_is_configurable(
         .await;
     stack
         .supabase
-        .answer("/realtime/v1/api/ping", ResponseTemplate::new(500))
+        .answer("/realtime/v1/websocket", ResponseTemplate::new(500))
         .await;
     stack.set("HEALTH_NONCRITICAL", "supabase");
     let answer = get(&stack.app(), "/health").await;

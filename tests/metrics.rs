@@ -20,7 +20,11 @@ async fn a_degraded_evaluation_never_counts_as_unhealthy() {
     // Healthy; then Realtime down (not critical: degraded, a 200); then
     // Auth down too (critical: unhealthy). One scheduled evaluation each.
     let mut bodies = Vec::new();
-    for broken in [None, Some("/realtime/v1/api/ping"), Some("/auth/v1/health")] {
+    for broken in [
+        None,
+        Some("/realtime/v1/websocket"),
+        Some("/auth/v1/health"),
+    ] {
         if let Some(route) = broken {
             stack
                 .supabase

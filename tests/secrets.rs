@@ -67,16 +67,7 @@ async fn no_secret_or_internal_reaches_a_response_or_a_log() {
         "INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('w1')",
     )
     .await;
-    let supabase = Supabase::start().await;
-    // The stand-in checks the key it knows; give it ours.
-    supabase
-        .server
-        .register(
-            wiremock::Mock::given(wiremock::matchers::header("apikey", ANON_KEY))
-                .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"name":"GoTrue"}"#))
-                .with_priority(2),
-        )
-        .await;
+    let supabase = Supabase::start_with_key(ANON_KEY).await;
     let hole = BlackHole::new();
     let silent = RawPeer::start(Behaviour::Silent).await;
     let reset = RawPeer::start(Behaviour::Reset).await;
@@ -86,7 +77,7 @@ async fn no_secret_or_internal_reaches_a_response_or_a_log() {
         .await;
     broken_supabase
         .answer(
-            "/realtime/v1/api/ping",
+            "/realtime/v1/websocket",
             ResponseTemplate::new(200).set_body_string("<html>"),
         )
         .await;

@@ -1,10 +1,14 @@
-//! Gateway mode: each service's health route through the project URL, all
-//! at once, with the project's API key.
+//! Gateway mode: each service through the project URL, all at once, with
+//! the project's API key. Auth, the Data API and Storage are asked over
+//! HTTPS here; Realtime by its WebSocket opening handshake
+//! ([`super::realtime`]).
 
 use futures_util::future::join_all;
-use reqwest::{Client, StatusCode};
+use reqwest::header::HeaderValue;
+use reqwest::{Client, RequestBuilder, StatusCode};
 
-use super::{read_body, status_outcome, transport_failure, GatewayService};
+use super::settings::is_jwt_shaped;
+use super::{read_body, realtime, status_outcome, transport_failure, GatewayService};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason};
 
@@ -24,16 +28,10 @@ pub(super) async fn probe(
     join_all(probes).await
 }
 
-async fn probe_one(
-    client: &Client,
-    base: &reqwest::Url,
-    key: &str,
-    service: GatewayService,
-) -> Result<CheckOutcome, Failure> {
-    let url = base
-        .join(service.path())
-        .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
-    let mut apikey = reqwest::header::HeaderValue::from_str(key).map_err(|_| {
+/// `request` with the project's key: in `apikey`, and also as a bearer
+/// token when it is a legacy JWT (newer `sb_…` keys go only in `apikey`).
+pub(super) fn with_key(request: RequestBuilder, key: &str) -> Result<RequestBuilder, Failure> {
+    let mut apikey = HeaderValue::from_str(key).map_err(|_| {
         Failure::new(
             Reason::NotConfigured,
             "API key is not a valid header value",
@@ -41,39 +39,112 @@ async fn probe_one(
     })?;
     // Sensitive values are left out of every Debug output (and so of traces).
     apikey.set_sensitive(true);
-    let mut request = client.get(url).header("apikey", apikey);
-    if is_jwt_shaped(key) {
-        request = request.bearer_auth(key);
+    let request = request.header("apikey", apikey);
+    Ok(if is_jwt_shaped(key) {
+        request.bearer_auth(key)
+    } else {
+        request
+    })
+}
+
+async fn probe_one(
+    client: &Client,
+    base: &reqwest::Url,
+    key: &str,
+    service: GatewayService,
+) -> Result<CheckOutcome, Failure> {
+    let mut url = base
+        .join(service.path())
+        .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
+    match service {
+        GatewayService::Realtime => return realtime::handshake(client, url, key).await,
+        // No rows, whatever the table: the answer is PostgREST's verdict on
+        // the route, never data.
+        GatewayService::Rest => url.set_query(Some("select=*&limit=0")),
+        GatewayService::Auth | GatewayService::Storage => {}
     }
-    let response = request.send().await.map_err(|e| transport_failure(&e))?;
+    let response = with_key(client.get(url), key)?
+        .send()
+        .await
+        .map_err(|e| transport_failure(&e))?;
     let status = response.status();
-    if status != StatusCode::OK {
-        return Ok(status_outcome(status));
-    }
-    if service != GatewayService::Auth {
-        return Ok(CheckOutcome::healthy());
-    }
-    // GoTrue answers its health route with a JSON object; anything else
-    // (an HTML error page with 200, say) is not Auth.
-    let body = read_body(response).await?;
-    match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(serde_json::Value::Object(_)) => Ok(CheckOutcome::healthy()),
-        _ => Err(Failure::new(
-            Reason::BadResponse,
-            "auth health is not a JSON object",
-        )),
+    match service {
+        GatewayService::Rest => {
+            let body = read_body(response).await?;
+            Ok(data_api_outcome(status, &body))
+        }
+        GatewayService::Auth if status == StatusCode::OK => {
+            // GoTrue answers its health route with a JSON object; anything
+            // else (an HTML error page with 200, say) is not Auth.
+            let body = read_body(response).await?;
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(serde_json::Value::Object(_)) => Ok(CheckOutcome::healthy()),
+                _ => Err(Failure::new(
+                    Reason::BadResponse,
+                    "auth health is not a JSON object",
+                )),
+            }
+        }
+        _ if status == StatusCode::OK => Ok(CheckOutcome::healthy()),
+        _ => Ok(status_outcome(status, None)),
     }
 }
 
-/// Legacy Supabase keys are JWTs (three base64url parts) and also go in
-/// `Authorization`; newer `sb_…` keys go only in `apikey`.
-fn is_jwt_shaped(key: &str) -> bool {
-    let parts: Vec<&str> = key.split('.').collect();
-    !key.starts_with("sb_")
-        && parts.len() == 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+/// PostgREST's error codes that say "no such table" with its schema cache
+/// loaded: `PGRST205` (PostgREST 12 and later), `42P01` (before).
+const TABLE_NOT_IN_SCHEMA_CACHE: [&str; 2] = ["PGRST205", "42P01"];
+
+/// The Data API's answer to the probe table. Healthy when PostgREST itself
+/// answered from its schema cache: 404 with one of its "no such table"
+/// codes, or 200 (a table of that name exists and is readable). A 404
+/// without such a code came from the gateway, not PostgREST.
+fn data_api_outcome(status: StatusCode, body: &[u8]) -> CheckOutcome {
+    let code = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("code")?.as_str().map(str::to_owned));
+    match (status, code.as_deref()) {
+        (StatusCode::OK, _) => CheckOutcome::healthy(),
+        (StatusCode::NOT_FOUND, Some(c)) if TABLE_NOT_IN_SCHEMA_CACHE.contains(&c) => {
+            CheckOutcome::healthy()
+        }
+        (status, code) => status_outcome(status, code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Status;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/supabase/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn postgrest_answers_are_told_from_the_gateways() {
+        let of = |status: u16, body: &[u8]| {
+            let outcome = data_api_outcome(StatusCode::from_u16(status).unwrap(), body);
+            (outcome.status, outcome.reason, outcome.error)
+        };
+        assert_eq!(of(404, &fixture("rest_missing_table_404.json")), (Status::Healthy, None, None));
+        assert_eq!(of(404, &fixture("rest_legacy_missing_table_404.json")).0, Status::Healthy);
+        assert_eq!(of(200, b"[]").0, Status::Healthy);
+        assert_eq!(
+            of(503, &fixture("rest_schema_cache_503.json")),
+            (Status::Unhealthy, Some(Reason::BadStatus), Some("HTTP 503 (PGRST002)".into()))
+        );
+        assert_eq!(of(401, &fixture("rest_jwt_invalid_401.json")).1, Some(Reason::Auth));
+        assert_eq!(of(403, &fixture("rest_root_forbidden_403.json")).1, Some(Reason::Auth));
+        assert_eq!(
+            of(404, br#"{"message":"no Route matched with those values"}"#).1,
+            Some(Reason::BadStatus),
+            "the gateway's own 404"
+        );
+        assert_eq!(of(540, b"").1, Some(Reason::Paused));
+        assert_eq!(of(402, br#"{"message":"exceed_db_size_quota"}"#).1, Some(Reason::OverQuota));
+    }
 }

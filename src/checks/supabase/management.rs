@@ -77,7 +77,7 @@ async fn fetch(
         .map_err(|e| transport_failure(&e))?;
     let status = response.status();
     if status != StatusCode::OK {
-        return Err(status_outcome(status));
+        return Err(status_outcome(status, None));
     }
     let body = read_body(response).await?;
     serde_json::from_slice::<Vec<ServiceHealth>>(&body).map_err(|_| {

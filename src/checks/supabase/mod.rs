@@ -11,6 +11,7 @@
 
 mod gateway;
 mod management;
+mod realtime;
 pub mod settings;
 
 use futures_util::future::BoxFuture;
@@ -89,19 +90,27 @@ impl Check for SupabaseCheck {
 /// streams megabytes must not cost us memory.
 const MAX_BODY: usize = 64 * 1024;
 
-/// A non-200 answer: 401/403 → `auth`; 429 → degraded (`rate_limited`: the
-/// service answers, but not our question); anything else → `bad_status`.
-fn status_outcome(status: StatusCode) -> CheckOutcome {
-    let text = format!("HTTP {}", status.as_u16());
-    match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            CheckOutcome::unhealthy(Reason::Auth, text)
-        }
-        StatusCode::TOO_MANY_REQUESTS => {
-            CheckOutcome::failed(Status::Degraded, Reason::RateLimited, text)
-        }
-        _ => CheckOutcome::unhealthy(Reason::BadStatus, text),
-    }
+/// An answer other than the healthy one, by its status: 401/403 → `auth`;
+/// 540 (Supabase: project paused, down until its owner restores it) →
+/// `paused`; 402 (Supabase: a usage quota exceeded, services restricted) →
+/// `over_quota`; 544 (Supabase's gateway timeout) → `timeout`; 429 →
+/// degraded (`rate_limited`: the service answers, but not our question);
+/// anything else → `bad_status`. `code` is PostgREST's error code, when the
+/// body carried one; the log text names it beside the status.
+fn status_outcome(status: StatusCode, code: Option<&str>) -> CheckOutcome {
+    let text = match code {
+        Some(code) => format!("HTTP {} ({code})", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    };
+    let reason = match status.as_u16() {
+        401 | 403 => Reason::Auth,
+        540 => Reason::Paused,
+        402 => Reason::OverQuota,
+        544 => Reason::Timeout,
+        429 => return CheckOutcome::failed(Status::Degraded, Reason::RateLimited, text),
+        _ => Reason::BadStatus,
+    };
+    CheckOutcome::unhealthy(reason, text)
 }
 
 /// A request that got no (whole) answer, in the shared failure vocabulary.
@@ -114,7 +123,13 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
     } else {
         Reason::BadResponse
     };
-    Failure::from_error(e, fallback)
+    // The URL may carry the API key (Realtime's handshake sends it as a
+    // query parameter, as supabase-js does): keep it out of the text.
+    let mut failure = Failure::from_error(e, fallback);
+    if let Some(url) = e.url() {
+        failure.message = failure.message.replace(url.as_str(), "<url>");
+    }
+    failure
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
@@ -200,5 +215,27 @@ mod tests {
             assert_eq!(outcome.status, expected, "{statuses:?}");
             assert_eq!(outcome.reason.is_some(), expected != Healthy, "{statuses:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn supabase_statuses_have_reasons_of_their_own() {
+        let of = |status: u16| {
+            let outcome = status_outcome(StatusCode::from_u16(status).unwrap(), None);
+            (outcome.status, outcome.reason.unwrap())
+        };
+        assert_eq!(of(540), (Status::Unhealthy, Reason::Paused));
+        assert_eq!(of(402), (Status::Unhealthy, Reason::OverQuota));
+        assert_eq!(of(544), (Status::Unhealthy, Reason::Timeout));
+        assert_eq!(of(401), (Status::Unhealthy, Reason::Auth));
+        assert_eq!(of(403), (Status::Unhealthy, Reason::Auth));
+        assert_eq!(of(429), (Status::Degraded, Reason::RateLimited));
+        assert_eq!(of(503), (Status::Unhealthy, Reason::BadStatus));
+        let logged = status_outcome(StatusCode::SERVICE_UNAVAILABLE, Some("PGRST002"));
+        assert_eq!(logged.error.as_deref(), Some("HTTP 503 (PGRST002)"));
     }
 }

@@ -61,11 +61,17 @@ impl GatewayService {
         }
     }
 
+    /// The route asked, below the project URL. The Data API root
+    /// (`rest/v1/`) refuses publishable and anon keys on hosted projects,
+    /// so `rest` asks PostgREST for a table that does not exist: its own
+    /// "not in the schema cache" answer proves it up with its cache.
+    /// Realtime's `api/ping` is not routed on hosted projects; its
+    /// WebSocket route is the one every supabase-js client opens.
     pub fn path(self) -> &'static str {
         match self {
             Self::Auth => "auth/v1/health",
-            Self::Realtime => "realtime/v1/api/ping",
-            Self::Rest => "rest/v1/",
+            Self::Realtime => "realtime/v1/websocket",
+            Self::Rest => "rest/v1/meshhook_health_probe",
             Self::Storage => "storage/v1/status",
         }
     }
@@ -217,6 +223,7 @@ fn read_mode(env: &dyn Source, service_names: Vec<String>) -> Result<SupabaseMod
             "contains characters a header cannot carry",
         ));
     }
+    refuse_secret_key(anon_key.trim())?;
     let mut services = Vec::new();
     for name in &service_names {
         services.push(GatewayService::parse(name).ok_or_else(|| {
@@ -233,6 +240,57 @@ fn read_mode(env: &dyn Source, service_names: Vec<String>) -> Result<SupabaseMod
         anon_key: Secret::new(anon_key.trim()),
         services,
     })
+}
+
+/// A key that bypasses row-level security has no place in a public
+/// function, and the probes need no privilege: a secret key (`sb_secret_…`)
+/// or a legacy JWT whose `role` claim is `service_role` is refused. The
+/// message never repeats the key.
+fn refuse_secret_key(key: &str) -> Result<(), ConfigError> {
+    let refused = |what: &str| {
+        Err(ConfigError::new(
+            "SUPABASE_ANON_KEY",
+            format!(
+                "is {what}, which bypasses row-level security; use the project's publishable key \
+                 (sb_publishable_…) or legacy anon key (Project Settings → API Keys)"
+            ),
+        ))
+    };
+    if key.starts_with("sb_secret_") {
+        return refused("a secret key (sb_secret_…)");
+    }
+    if jwt_role(key).as_deref() == Some("service_role") {
+        return refused("a service_role key");
+    }
+    Ok(())
+}
+
+/// Legacy Supabase keys are JWTs (three base64url parts) and also go in
+/// `Authorization`; newer `sb_…` keys go only in `apikey`.
+pub(super) fn is_jwt_shaped(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('.').collect();
+    !key.starts_with("sb_")
+        && parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The `role` claim of a JWT-shaped key (its signature is not checked:
+/// this only reads what the key claims to be).
+fn jwt_role(key: &str) -> Option<String> {
+    use base64::Engine;
+    if !is_jwt_shaped(key) {
+        return None;
+    }
+    let payload = key.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("role")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -313,5 +371,35 @@ mod tests {
             none,
             "neither default critical service is probed"
         );
+    }
+
+    /// A legacy key with the given role claim (unsigned: only its claims
+    /// are read).
+    fn jwt(role: &str) -> String {
+        use base64::Engine;
+        let part = |json: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            part(r#"{"alg":"HS256","typ":"JWT"}"#.into()),
+            part(format!(r#"{{"iss":"supabase","ref":"abcdefghijklmnopqrst","role":"{role}"}}"#))
+        )
+    }
+
+    #[test]
+    fn secret_and_service_role_keys_are_refused_without_echoing_them() {
+        for key in ["sb_secret_AbCdEf0123456789_xyz".to_owned(), jwt("service_role")] {
+            let mut pairs = GATEWAY.to_vec();
+            pairs.push(("SUPABASE_ANON_KEY", &key));
+            let error = from_source(&env(&pairs)).unwrap_err();
+            assert_eq!(error.variable, "SUPABASE_ANON_KEY");
+            assert!(!error.to_string().contains(&key), "{error}");
+            assert!(error.to_string().contains("row-level security"), "{error}");
+        }
+        for key in ["sb_publishable_x".to_owned(), jwt("anon"), "not.a-jwt".to_owned()] {
+            let mut pairs = GATEWAY.to_vec();
+            pairs.push(("SUPABASE_ANON_KEY", &key));
+            assert!(from_source(&env(&pairs)).is_ok(), "{key}");
+        }
+        assert_eq!(jwt_role(&jwt("anon")).as_deref(), Some("anon"));
     }
 }
