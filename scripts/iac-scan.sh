@@ -38,6 +38,8 @@ defaults = {
     "AlarmEmail": "ops@example.com",
     "EnableCanary": "true",
     "EnableDegradedAlarm": "true",
+    "EnableCapacityAlarm": "true",
+    "DatabaseSizeLimitBytes": "524288000",
     "HealthComponents": "database,supabase,workers,queue,runs,partitions",
 }
 text = open(sys.argv[1]).read()

@@ -349,9 +349,22 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
     let stdout = child.kill_and_read_stdout();
 
     // Metrics: three evaluations (two HTTP events, one scheduled; the cache
-    // is off), each one EMF document per component, `Healthy` once.
-    let documents: Vec<serde_json::Value> = stdout.lines().map(support::emf::check).collect();
+    // is off), each one EMF document per component plus the database's
+    // capacity figures, `Healthy` once.
+    let all: Vec<serde_json::Value> = stdout.lines().map(support::emf::check).collect();
+    assert_eq!(all.len(), 12, "{stdout}");
+    let (documents, capacity): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|d| d.get("ComponentHealthy").is_some());
     assert_eq!(documents.len(), 9, "{stdout}");
+    for doc in &capacity {
+        assert_eq!(doc["Component"], "database", "{doc}");
+        assert!(
+            doc["DatabaseConnectionsUsedPercent"].as_f64().unwrap() > 0.0,
+            "{doc}"
+        );
+        assert!(doc["DatabaseXidAge"].as_f64().unwrap() >= 1.0, "{doc}");
+    }
     assert_eq!(
         documents
             .iter()

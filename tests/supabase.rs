@@ -39,7 +39,10 @@ async fn a_publishable_key_with_the_default_services_reads_healthy_on_a_2026_pro
         serde_json::json!({"auth": "healthy", "rest": "healthy", "realtime": "healthy"}),
         "{body}"
     );
-    let probe = stack.supabase.requests_to("/rest/v1/meshhook_health_probe").await;
+    let probe = stack
+        .supabase
+        .requests_to("/rest/v1/meshhook_health_probe")
+        .await;
     assert_eq!(probe.len(), 1);
     assert_eq!(probe[0].url.query(), Some("select=*&limit=0"));
     assert_eq!(
@@ -47,10 +50,17 @@ async fn a_publishable_key_with_the_default_services_reads_healthy_on_a_2026_pro
         1,
         "the root was asked by this test alone, not by the probe"
     );
-    assert!(stack.supabase.requests_to("/realtime/v1/api/ping").await.is_empty());
+    assert!(stack
+        .supabase
+        .requests_to("/realtime/v1/api/ping")
+        .await
+        .is_empty());
     let handshake = &stack.supabase.requests_to("/realtime/v1/websocket").await[0];
     assert_eq!(handshake.headers["upgrade"], "websocket");
-    assert!(handshake.url.query_pairs().any(|(k, v)| k == "vsn" && v == "1.0.0"));
+    assert!(handshake
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "vsn" && v == "1.0.0"));
 }
 
 #[tokio::test]
@@ -64,7 +74,10 @@ async fn older_postgrest_answers_a_missing_table_with_42p01_and_that_is_healthy_
         )
         .await;
     let (_, body) = body_of(&stack).await;
-    assert_eq!(body["checks"]["supabase"]["services"]["rest"], "healthy", "{body}");
+    assert_eq!(
+        body["checks"]["supabase"]["services"]["rest"], "healthy",
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -77,11 +90,20 @@ async fn realtime_must_upgrade_with_the_accept_our_key_demands() {
     for answer in [wrong_accept, plain_page] {
         let mut stack = Stack::new().await;
         stack.set("SUPABASE_CRITICAL_SERVICES", "auth,rest,realtime");
-        stack.supabase.answer("/realtime/v1/websocket", answer).await;
+        stack
+            .supabase
+            .answer("/realtime/v1/websocket", answer)
+            .await;
         let (status, body) = body_of(&stack).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-        assert_eq!(body["checks"]["supabase"]["services"]["realtime"], "unhealthy", "{body}");
-        assert_eq!(body["checks"]["supabase"]["services"]["auth"], "healthy", "{body}");
+        assert_eq!(
+            body["checks"]["supabase"]["services"]["realtime"], "unhealthy",
+            "{body}"
+        );
+        assert_eq!(
+            body["checks"]["supabase"]["services"]["auth"], "healthy",
+            "{body}"
+        );
     }
 }
 
@@ -97,14 +119,21 @@ async fn postgrest_without_its_database_is_unhealthy() {
         .await;
     let (status, body) = body_of(&stack).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert_eq!(body["checks"]["supabase"]["services"]["rest"], "unhealthy", "{body}");
+    assert_eq!(
+        body["checks"]["supabase"]["services"]["rest"], "unhealthy",
+        "{body}"
+    );
     assert_eq!(body["checks"]["supabase"]["reason"], "bad_status", "{body}");
 }
 
 /// Every gateway route answers `status`; the component's reason.
 async fn every_route_answers(status: u16) -> (StatusCode, Value) {
     let stack = Stack::new().await;
-    for route in ["/auth/v1/health", "/rest/v1/meshhook_health_probe", "/realtime/v1/websocket"] {
+    for route in [
+        "/auth/v1/health",
+        "/rest/v1/meshhook_health_probe",
+        "/realtime/v1/websocket",
+    ] {
         stack
             .supabase
             .answer(route, json(status, r#"{"message":"restricted"}"#.into()))
@@ -117,8 +146,15 @@ async fn every_route_answers(status: u16) -> (StatusCode, Value) {
 async fn a_paused_project_reads_paused_and_an_over_quota_one_over_quota() {
     for (status, reason) in [(540, "paused"), (402, "over_quota"), (544, "timeout")] {
         let (http_status, body) = every_route_answers(status).await;
-        assert_eq!(http_status, StatusCode::INTERNAL_SERVER_ERROR, "{status}: {body}");
-        assert_eq!(body["checks"]["supabase"]["reason"], reason, "{status}: {body}");
+        assert_eq!(
+            http_status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{status}: {body}"
+        );
+        assert_eq!(
+            body["checks"]["supabase"]["reason"], reason,
+            "{status}: {body}"
+        );
     }
 }
 
@@ -137,7 +173,10 @@ async fn the_management_api_says_paused_and_over_quota_too() {
             .management_answer(ResponseTemplate::new(status))
             .await;
         let (_, body) = body_of(&stack).await;
-        assert_eq!(body["checks"]["supabase"]["reason"], reason, "{status}: {body}");
+        assert_eq!(
+            body["checks"]["supabase"]["reason"], reason,
+            "{status}: {body}"
+        );
     }
 }
 
@@ -149,7 +188,10 @@ async fn a_key_the_gateway_refuses_reads_auth() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["checks"]["supabase"]["reason"], "auth", "{body}");
     for service in ["auth", "rest", "realtime"] {
-        assert_eq!(body["checks"]["supabase"]["services"][service], "unhealthy", "{body}");
+        assert_eq!(
+            body["checks"]["supabase"]["services"][service], "unhealthy",
+            "{body}"
+        );
     }
 }
 
@@ -160,10 +202,15 @@ async fn a_secret_or_service_role_key_is_refused_at_start_up_without_echoing_it(
     let service_role = format!(
         "{}.{}.c2lnbmF0dXJlLW5vdC1jaGVja2Vk",
         part(r#"{"alg":"HS256","typ":"JWT"}"#),
-        part(r#"{"iss":"supabase","ref":"abcdefghijklmnopqrst","role":"service_role","iat":1700000000}"#)
+        part(
+            r#"{"iss":"supabase","ref":"abcdefghijklmnopqrst","role":"service_role","iat":1700000000}"#
+        )
     );
     let supabase = Supabase::start().await;
-    for key in ["sb_secret_k3Yv9m2Qx7pL0wTzR4aB_1c2d3e4".to_owned(), service_role] {
+    for key in [
+        "sb_secret_k3Yv9m2Qx7pL0wTzR4aB_1c2d3e4".to_owned(),
+        service_role,
+    ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
             .arg("check")
             .env_clear()
@@ -185,7 +232,12 @@ async fn a_secret_or_service_role_key_is_refused_at_start_up_without_echoing_it(
         assert!(!printed.contains(&key[key.len() - 12..]), "{printed}");
     }
     assert!(
-        supabase.server.received_requests().await.unwrap_or_default().is_empty(),
+        supabase
+            .server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
         "nothing was asked with a secret key"
     );
 }

@@ -176,13 +176,37 @@ fn two_stacks_never_mix_metrics_or_alarms() {
         let p = &r["Properties"];
         if let Some(metrics) = p["Metrics"].as_array() {
             for m in metrics {
-                let expression = m["Expression"]["Fn::Sub"].as_str().unwrap_or_else(|| {
-                    panic!("{name}: a Metrics Insights expression names the stack's namespace")
-                });
+                // An entry present only under a condition: its `then` side.
+                let m = m["Fn::If"].get(1).unwrap_or(m);
+                if !m["MetricStat"].is_null() {
+                    assert_eq!(
+                        m["MetricStat"]["Metric"]["Namespace"],
+                        stack_namespace(),
+                        "{name}"
+                    );
+                    continue;
+                }
+                let expression = &m["Expression"];
+                let texts: Vec<&str> = match expression["Fn::If"].as_array() {
+                    Some(branches) => branches[1..]
+                        .iter()
+                        .filter_map(|b| b["Fn::Sub"].as_str())
+                        .collect(),
+                    None => expression["Fn::Sub"].as_str().into_iter().collect(),
+                };
                 assert!(
-                    expression.contains(r#"SCHEMA("${MetricsNamespace}/${AWS::StackName}""#),
-                    "{name}: {expression}"
+                    !texts.is_empty(),
+                    "{name}: an expression of the stack's own metrics"
                 );
+                for text in texts {
+                    // Metrics Insights names its namespace; metric math only
+                    // combines the MetricStat entries checked above.
+                    assert!(
+                        !text.contains("SCHEMA(")
+                            || text.contains(r#"SCHEMA("${MetricsNamespace}/${AWS::StackName}""#),
+                        "{name}: {text}"
+                    );
+                }
             }
             custom += 1;
             continue;
@@ -351,7 +375,48 @@ const CANDIDATES: &[(&str, &[&str])] = &[
         &["workflow_events", "a, public.b", "a,", "A"],
     ),
     ("HEALTH_UNHEALTHY_STATUS", &["500", "503", "502"]),
+    (
+        "DATABASE_SIZE_LIMIT_BYTES",
+        &[
+            "",
+            "524288000",
+            "1",
+            "999999999999999999",
+            "500MB",
+            "0",
+            "-1",
+            "1e9",
+        ],
+    ),
 ];
+
+#[test]
+fn the_capacity_alarm_watches_the_databases_figures_and_is_off_by_default() {
+    let t = load();
+    assert_eq!(t["Parameters"]["EnableCapacityAlarm"]["Default"], "false");
+    let alarm = resource(&t, "DatabaseCapacityAlarm");
+    assert_eq!(alarm["Condition"], "HasCapacityAlarm");
+    let metrics = alarm["Properties"]["Metrics"].as_array().unwrap();
+    let watched: Vec<&str> = metrics
+        .iter()
+        .map(|m| m["Fn::If"].get(1).unwrap_or(m))
+        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
+        .collect();
+    assert_eq!(
+        watched,
+        [
+            "DatabaseConnectionsUsedPercent",
+            "DatabaseXidAge",
+            "DatabaseSizeBytes"
+        ]
+    );
+    for m in metrics.iter().filter(|m| !m["MetricStat"].is_null()) {
+        assert_eq!(
+            m["MetricStat"]["Metric"]["Dimensions"][0],
+            serde_json::json!({"Name": "Component", "Value": "database"})
+        );
+    }
+}
 
 #[test]
 fn every_value_a_parameter_lets_through_is_one_the_binary_accepts() {
