@@ -185,6 +185,96 @@ fn app_env(
     env
 }
 
+/// The `database` component's capacity reads, measured on their own.
+pub struct CapacityBench {
+    /// Relations in the database the size was read on.
+    pub relations: u64,
+    /// One connection as a role with no grant, interleaved, sorted:
+    /// `SELECT 1`, the component's statement without the size, with it.
+    pub select_one: Vec<Duration>,
+    pub statement: Vec<Duration>,
+    pub statement_with_size: Vec<Duration>,
+    /// Warm handler times, database only, without and with
+    /// `DATABASE_SIZE_LIMIT_BYTES` (read every `DATABASE_SIZE_EVERY_SECS`,
+    /// the default 300 s).
+    pub handler_without_limit: Vec<Duration>,
+    pub handler_with_limit: Vec<Duration>,
+}
+
+/// Tables made for the size row, each with a primary key: 20,000 relations.
+const CAPACITY_TABLES: usize = 10_000;
+
+pub async fn capacity_bench(
+    pg: &support::Postgres,
+    api: &RuntimeApi,
+    binary: &Path,
+    base_env: &HashMap<String, String>,
+    event: &str,
+) -> CapacityBench {
+    let db = pg.create_database().await;
+    pg.execute(
+        &db,
+        &format!(
+            "DO $$ BEGIN FOR i IN 1..{CAPACITY_TABLES} LOOP \
+               EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i); \
+             END LOOP; END $$"
+        ),
+    )
+    .await;
+    pg.execute(&db, &format!("GRANT CONNECT ON DATABASE {db} TO app"))
+        .await;
+    let relations: u64 = pg
+        .value(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+        )
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (client, connection) =
+        tokio_postgres::connect(&app_url(pg.port(), &db), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let task = tokio::spawn(connection);
+    let statement = meshhook_health::checks::database::statement(false);
+    let with_size = meshhook_health::checks::database::statement(true);
+    let time = |sql: &str| {
+        let client = &client;
+        let sql = sql.to_owned();
+        async move {
+            let started = Instant::now();
+            client.simple_query(&sql).await.unwrap();
+            started.elapsed()
+        }
+    };
+    let (mut select_one, mut plain, mut sized) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..2_000 {
+        select_one.push(time("SELECT 1").await);
+        plain.push(time(&statement).await);
+        if i % 10 == 0 {
+            sized.push(time(&with_size).await);
+        }
+    }
+    drop(client);
+    let _ = task.await;
+    for v in [&mut select_one, &mut plain, &mut sized] {
+        v.sort();
+    }
+    let env = app_env(base_env, "database", pg.port(), &db);
+    let handler_without_limit = warm(api, binary, &env, event, 2_000).await.times;
+    let mut limited = env.clone();
+    limited.insert("DATABASE_SIZE_LIMIT_BYTES".into(), "8GB".into());
+    let handler_with_limit = warm(api, binary, &limited, event, 2_000).await.times;
+    CapacityBench {
+        relations,
+        select_one,
+        statement: plain,
+        statement_with_size: sized,
+        handler_without_limit,
+        handler_with_limit,
+    }
+}
+
 /// Warm handler times with the `partitions` component watching a table of
 /// `partitions` monthly partitions (database + partitions, no Supabase).
 pub async fn partitions_bench(

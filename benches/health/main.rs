@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use drivers::{
-    cold_starts, lambda_env, partitions_bench, queue_bench, runs_bench, serve_mode, warm,
-    COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+    capacity_bench, cold_starts, lambda_env, partitions_bench, queue_bench, runs_bench, serve_mode,
+    warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
 };
 
 /// Partitions of the event log in the partitions row: ten years of months.
@@ -145,6 +145,9 @@ async fn main() {
     let partitions =
         partitions_bench(&pg, &api, &health_bin, &health_env, &event, PARTITIONS).await;
 
+    eprintln!("bench: database capacity reads (vs SELECT 1; the size on 20,000 relations)");
+    let capacity = capacity_bench(&pg, &api, &health_bin, &health_env, &event).await;
+
     eprintln!("bench: runs check (1,000,000 finished runs, 10,000,000 events, 1,000 in flight)");
     let runs = runs_bench(&pg, &api, &health_bin, &health_env, &event).await;
 
@@ -164,6 +167,7 @@ async fn main() {
         queue,
         partitions,
         runs,
+        capacity,
         binary_size,
         zip_size,
         floor_size,

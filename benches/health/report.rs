@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drivers::{
-    Cold, QueueBench, Warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+    CapacityBench, Cold, QueueBench, Warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS,
+    WARM_INVOCATIONS,
 };
 use crate::harness::{machine, ms, percentile};
 
@@ -30,6 +31,7 @@ pub struct Measurements {
     /// Warm handler times, database + runs: 1,000,000 finished runs,
     /// 10,000,000 events in 12 monthly partitions, 1,000 in flight.
     pub runs: Vec<Duration>,
+    pub capacity: CapacityBench,
     pub binary_size: Option<u64>,
     pub zip_size: Option<u64>,
     pub floor_size: Option<u64>,
@@ -60,6 +62,7 @@ pub fn write(m: &Measurements) {
         queue,
         partitions,
         runs,
+        capacity,
         ..
     } = m;
     let (serve_cached, serve_uncached) = (m.serve_cached, m.serve_uncached);
@@ -174,6 +177,39 @@ pub fn write(m: &Measurements) {
         format!("{runs50:.2} / {runs99:.2} ms"),
         "—".into(),
         format!("p50 ≤ 10 ms: {}", verdict(runs50 <= 10.0)),
+    );
+    let (one50, cap50) = (p(&capacity.select_one, 0.5), p(&capacity.statement, 0.5));
+    row(
+        "database check's statement (read-only, connection slots, xid age) vs `SELECT 1`, one connection as a role with no grant, interleaved, p50",
+        format!("{cap50:.3} vs {one50:.3} ms (+{:.3})", cap50 - one50),
+        "—".into(),
+        format!("≤ +0.2 ms: {}", verdict(cap50 - one50 <= 0.2)),
+    );
+    row(
+        &format!(
+            "the same statement with `pg_database_size()`, {} relations, p50 / p99 (why the size is sampled)",
+            capacity.relations
+        ),
+        format!(
+            "{:.2} / {:.2} ms",
+            p(&capacity.statement_with_size, 0.5),
+            p(&capacity.statement_with_size, 0.99)
+        ),
+        "—".into(),
+        "reported".into(),
+    );
+    let (unlimited50, limited50) = (
+        p(&capacity.handler_without_limit, 0.5),
+        p(&capacity.handler_with_limit, 0.5),
+    );
+    row(
+        &format!(
+            "warm answer, database only, {} relations: `DATABASE_SIZE_LIMIT_BYTES` set (size read every 300 s) vs unset, p50",
+            capacity.relations
+        ),
+        format!("{limited50:.3} vs {unlimited50:.3} ms ({:+.3})", limited50 - unlimited50),
+        "—".into(),
+        format!("within +0.2 ms: {}", verdict(limited50 - unlimited50 <= 0.2)),
     );
     let (trip, d50) = (ms(queue.round_trip), p(&queue.delayed, 0.5));
     row(

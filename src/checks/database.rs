@@ -152,7 +152,8 @@ impl Settings for DatabaseThresholds {
 
 /// The statement, with the size reading or a NULL in its place. Simple
 /// protocol, no parameters: it runs through transaction-mode poolers.
-fn statement(with_size: bool) -> String {
+/// (Public for `make bench`, which times it against `SELECT 1`.)
+pub fn statement(with_size: bool) -> String {
     let size = if with_size {
         // The privilege test keeps a role that may not read the size from
         // failing the whole statement: its reading is NULL instead.
