@@ -343,6 +343,26 @@ async fn a_size_limit_just_above_the_database_size_degrades_size_near_limit() {
         "{body}"
     );
 
+    // Read at most once per DATABASE_SIZE_EVERY_SECS: a database that grew
+    // shows its new size only when the next reading is due.
+    stack.set("DATABASE_SIZE_LIMIT_BYTES", "1TB");
+    let app = stack.app();
+    let first = verbose(&app).await.json()["checks"]["database"]["size_bytes"]
+        .as_u64()
+        .unwrap();
+    stack
+        .sql("CREATE TABLE grown AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 50000) g")
+        .await;
+    let again = verbose(&app).await.json()["checks"]["database"]["size_bytes"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(again, first, "sampled: the same reading within 300 s");
+    stack.set("DATABASE_SIZE_EVERY_SECS", "0");
+    let fresh = verbose(&stack.app()).await.json()["checks"]["database"]["size_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(fresh > first + 4 * 1024 * 1024, "{fresh} vs {first}");
+
     // Without a limit the size is not read at all.
     stack.unset("DATABASE_SIZE_LIMIT_BYTES");
     let body = verbose(&stack.app()).await.json();

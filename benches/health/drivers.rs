@@ -212,15 +212,19 @@ pub async fn capacity_bench(
     event: &str,
 ) -> CapacityBench {
     let db = pg.create_database().await;
-    pg.execute(
-        &db,
-        &format!(
-            "DO $$ BEGIN FOR i IN 1..{CAPACITY_TABLES} LOOP \
-               EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i); \
-             END LOOP; END $$"
-        ),
-    )
-    .await;
+    // In batches: one transaction holds a lock per table it creates.
+    for first in (1..=CAPACITY_TABLES).step_by(500) {
+        pg.execute(
+            &db,
+            &format!(
+                "DO $$ BEGIN FOR i IN {first}..{last} LOOP \
+                   EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY)', i); \
+                 END LOOP; END $$",
+                last = first + 499
+            ),
+        )
+        .await;
+    }
     pg.execute(&db, &format!("GRANT CONNECT ON DATABASE {db} TO app"))
         .await;
     let relations: u64 = pg

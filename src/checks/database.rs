@@ -12,9 +12,11 @@
 //!   server or the database sets it. Not as this role or session sets it:
 //!   an operator may well make the health role read-only, and that is no
 //!   outage. Postgres shows a session only its own effective value, so when
-//!   the role (or the session) sets it, the server's value is hidden; the
-//!   database's is still read from `pg_db_role_setting`, and the reading is
-//!   `null` when neither tells.
+//!   the role sets it (`ALTER ROLE … SET`, kept in `pg_db_role_setting`),
+//!   the server's value is hidden; the database's is still read from that
+//!   catalog, and the reading is `null` when neither tells. (The checker
+//!   never `SET`s it in its session; a transaction pooler that let another
+//!   client's `SET` leak into a shared server connection could.)
 //! - `connections`: client backends in use against the slots a
 //!   non-superuser may take. Postgres hides the `backend_type` of other
 //!   roles' sessions from a role without `pg_read_all_stats`, so such a row
@@ -41,6 +43,7 @@ use tokio::time::Instant;
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::db::pool::lock;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
@@ -144,6 +147,8 @@ fn parse_size(raw: &str) -> Result<u64, ConfigError> {
 impl Settings for DatabaseThresholds {
     fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
         Ok(Box::new(DatabaseCheck {
+            statement: statement(false),
+            statement_with_size: statement(true),
             thresholds: self.clone(),
             size: Mutex::default(),
         }))
@@ -153,6 +158,13 @@ impl Settings for DatabaseThresholds {
 /// The statement, with the size reading or a NULL in its place. Simple
 /// protocol, no parameters: it runs through transaction-mode poolers.
 /// (Public for `make bench`, which times it against `SELECT 1`.)
+///
+/// Its shape is kept cheap to plan, since planning is most of its cost:
+/// `current_setting()` rather than the `pg_settings` view (which builds
+/// every setting), `pg_stat_get_activity()` rather than the
+/// `pg_stat_activity` view (which joins two catalogs), one pass over
+/// `pg_database` for the transaction-ID age and this database's oid, one
+/// over `pg_db_role_setting` for the two settings Postgres keeps there.
 pub fn statement(with_size: bool) -> String {
     let size = if with_size {
         // The privilege test keeps a role that may not read the size from
@@ -164,25 +176,25 @@ pub fn statement(with_size: bool) -> String {
     };
     format!(
         "SELECT pg_is_in_recovery(), \
-           (SELECT split_part(c, '=', 2)::bool \
-              FROM pg_db_role_setting s, unnest(s.setconfig) c \
-             WHERE s.setrole = 0 \
-               AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-               AND split_part(c, '=', 1) = 'default_transaction_read_only' LIMIT 1), \
-           (SELECT CASE WHEN source IN ('default', 'environment variable', 'configuration file', \
-                                        'command line', 'global') \
-                        THEN setting::bool END \
-              FROM pg_settings WHERE name = 'default_transaction_read_only'), \
-           (SELECT source FROM pg_settings WHERE name = 'default_transaction_read_only'), \
-           (SELECT count(*) FROM pg_stat_activity a \
-             WHERE a.backend_type = 'client backend' \
-                OR (a.backend_type IS NULL AND a.datid IS NOT NULL AND a.usesysid IS NOT NULL \
-                    AND a.pid NOT IN (SELECT pid FROM pg_stat_get_wal_senders()))), \
+           current_setting('default_transaction_read_only')::bool, \
+           rs.database_read_only, rs.role_sets_it, act.used, \
            current_setting('max_connections')::int \
              - current_setting('superuser_reserved_connections')::int \
              - coalesce(current_setting('reserved_connections', true)::int, 0), \
-           (SELECT max(age(datfrozenxid)) FROM pg_database WHERE datallowconn), \
-           {size}"
+           d.xid_age, {size} \
+         FROM (SELECT max(age(datfrozenxid)) FILTER (WHERE datallowconn) AS xid_age, \
+                      max(oid) FILTER (WHERE datname = current_database()) AS oid \
+                 FROM pg_database) d, \
+         LATERAL (SELECT bool_or(split_part(c, '=', 2)::bool) \
+                           FILTER (WHERE s.setrole = 0 AND s.setdatabase = d.oid) AS database_read_only, \
+                         count(*) FILTER (WHERE s.setrole = to_regrole(quote_ident(session_user)) \
+                                            AND s.setdatabase IN (0, d.oid)) > 0 AS role_sets_it \
+                    FROM pg_db_role_setting s, unnest(s.setconfig) c \
+                   WHERE split_part(c, '=', 1) = 'default_transaction_read_only') rs, \
+         (SELECT count(*) AS used FROM pg_stat_get_activity(NULL) a \
+           WHERE a.backend_type = 'client backend' \
+              OR (a.backend_type IS NULL AND a.datid IS NOT NULL AND a.usesysid IS NOT NULL \
+                  AND a.pid NOT IN (SELECT pid FROM pg_stat_get_wal_senders()))) act"
     )
 }
 
@@ -190,13 +202,13 @@ pub fn statement(with_size: bool) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Readings {
     pub in_recovery: bool,
+    /// `default_transaction_read_only` as this session has it.
+    pub session_read_only: bool,
     /// `ALTER DATABASE … SET default_transaction_read_only`, when set.
     pub database_read_only: Option<bool>,
-    /// The server's value (configuration file, `ALTER SYSTEM`, command
-    /// line, `ALTER ROLE ALL`); `None` when this role or session hides it.
-    pub server_read_only: Option<bool>,
-    /// Where this session's own value comes from (`pg_settings.source`).
-    pub read_only_source: String,
+    /// This role sets `default_transaction_read_only` itself (`ALTER ROLE
+    /// … SET`), so the session's value says nothing of the server's.
+    pub role_sets_it: bool,
     pub connections_used: u64,
     /// Slots a non-superuser may take; `None` when the settings leave none.
     pub connections_limit: Option<u64>,
@@ -206,12 +218,16 @@ pub struct Readings {
 
 impl Readings {
     /// Whether a MeshHook session would be read-only: in recovery, else the
-    /// database's setting, else the server's; `None` when neither is known.
+    /// database's setting (read from the catalog, so also one made after
+    /// this session started), else the session's own value — which is the
+    /// server's (configuration file, `ALTER SYSTEM`, `ALTER ROLE ALL`)
+    /// unless this role sets it; `None` when nothing tells.
     pub fn read_only(&self) -> Option<bool> {
         if self.in_recovery {
             return Some(true);
         }
-        self.database_read_only.or(self.server_read_only)
+        let server = (!self.role_sets_it).then_some(self.session_read_only);
+        self.database_read_only.or(server)
     }
 
     fn parse(row: &tokio_postgres::SimpleQueryRow) -> Option<Self> {
@@ -225,9 +241,9 @@ impl Readings {
         let limit = row.get(5)?.parse::<i64>().ok()?;
         Some(Self {
             in_recovery: flag(0)??,
-            database_read_only: flag(1)?,
-            server_read_only: flag(2)?,
-            read_only_source: row.get(3).unwrap_or("").to_owned(),
+            session_read_only: flag(1)??,
+            database_read_only: flag(2)?,
+            role_sets_it: flag(3)??,
             connections_used: count(4)??,
             connections_limit: u64::try_from(limit).ok().filter(|&l| l > 0),
             xid_age: count(6)?,
@@ -244,6 +260,8 @@ struct SizeSample {
 }
 
 struct DatabaseCheck {
+    statement: String,
+    statement_with_size: String,
     thresholds: DatabaseThresholds,
     size: Mutex<SizeSample>,
 }
@@ -275,10 +293,12 @@ impl DatabaseCheck {
 
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let with_size = self.size_due();
-        let messages = context
-            .postgres()?
-            .simple_query(&statement(with_size))
-            .await?;
+        let sql = if with_size {
+            &self.statement_with_size
+        } else {
+            &self.statement
+        };
+        let messages = context.postgres()?.simple_query(sql).await?;
         let mut readings = messages
             .iter()
             .find_map(|m| match m {
@@ -296,11 +316,6 @@ impl DatabaseCheck {
         }
         Ok(classify(&readings, &self.thresholds))
     }
-}
-
-/// Poisoned locks here still hold consistent data: nothing panics under them.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Each rule in order, worst first: read-only, no free slot, wraparound
@@ -323,11 +338,11 @@ pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOu
             },
         )),
         Some(false) => {}
-        None => notes.push(format!(
-            "read_only unknown: default_transaction_read_only is set for this role or session \
-             (source: {}), which hides the server's value",
-            r.read_only_source
-        )),
+        None => notes.push(
+            "read_only unknown: this role sets default_transaction_read_only itself \
+             (ALTER ROLE … SET), which hides the server's value"
+                .to_owned(),
+        ),
     }
     match r.connections_limit {
         Some(limit) if r.connections_used >= limit => findings.push((
@@ -431,8 +446,6 @@ mod tests {
 
     fn writable() -> Readings {
         Readings {
-            server_read_only: Some(false),
-            read_only_source: "default".into(),
             connections_used: 5,
             connections_limit: Some(57),
             xid_age: Some(48_211),
@@ -495,14 +508,22 @@ mod tests {
         use Status::{Degraded, Healthy, Unhealthy};
         assert_eq!(of(&|_| {}), (Healthy, None));
         assert_eq!(of(&|r| r.in_recovery = true), (Unhealthy, Some(Reason::ReadOnly)));
-        assert_eq!(of(&|r| r.server_read_only = Some(true)), (Unhealthy, Some(Reason::ReadOnly)));
+        assert_eq!(of(&|r| r.session_read_only = true), (Unhealthy, Some(Reason::ReadOnly)));
         assert_eq!(
             of(&|r| {
-                r.server_read_only = Some(true);
+                r.session_read_only = true;
                 r.database_read_only = Some(false);
             }),
             (Healthy, None),
             "the database's setting wins over the server's"
+        );
+        assert_eq!(
+            of(&|r| {
+                r.session_read_only = true;
+                r.role_sets_it = true;
+            }),
+            (Healthy, None),
+            "the role's own setting is no outage"
         );
         assert_eq!(of(&|r| r.database_read_only = Some(true)), (Unhealthy, Some(Reason::ReadOnly)));
         assert_eq!(of(&|r| r.connections_used = 57), (Unhealthy, Some(Reason::ConnectionsExhausted)));
@@ -526,8 +547,8 @@ mod tests {
     fn a_reading_that_cannot_be_made_is_null_and_decides_nothing() {
         let t = thresholds(&[("DATABASE_SIZE_LIMIT_BYTES", "1000")]).unwrap();
         let r = Readings {
-            server_read_only: None,
-            read_only_source: "user".into(),
+            session_read_only: true,
+            role_sets_it: true,
             connections_limit: None,
             xid_age: None,
             size_bytes: None,
@@ -545,7 +566,7 @@ mod tests {
         for reading in ["read_only", "connections", "xid_age", "size_bytes"] {
             assert!(log.contains(&format!("{reading} unknown")), "{log}");
         }
-        assert!(log.contains("source: user"), "{log}");
+        assert!(log.contains("ALTER ROLE"), "{log}");
         assert!(outcome.metrics.is_empty());
     }
 

@@ -76,8 +76,9 @@ fn build_pool(config: &DbConfig) -> Pool {
         .expect("pool with a runtime")
 }
 
-/// Poisoned locks here still hold consistent data: nothing panics under them.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Poisoned locks here still hold consistent data: nothing panics under
+/// them (the database check's size sample uses it too).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -199,14 +199,8 @@ impl Postgres {
     /// A streaming standby of `primary` (`pg_basebackup -R`), started: it
     /// answers reads and refuses writes, like a read replica.
     pub fn standby_of(primary: &Postgres) -> Postgres {
-        let dir = std::env::temp_dir().join(format!(
-            "meshhook-health-pg-{}-{}",
-            std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        chown_to_server_user(&dir);
+        let pg = Self::unstarted();
+        let dir = &pg.dir;
         let output = command(bin_dir().join("pg_basebackup"))
             .args([
                 "-h",
@@ -225,12 +219,6 @@ impl Postgres {
             "pg_basebackup failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let pg = Postgres {
-            dir,
-            port: free_port(),
-            settings: Vec::new(),
-            watchdog: std::sync::Mutex::new(None),
-        };
         pg.start();
         pg
     }
@@ -254,7 +242,8 @@ impl Postgres {
         self.settings.push(format!("hba_file={}", hba.display()));
     }
 
-    fn prepare() -> Postgres {
+    /// A cluster on a free port whose directory holds no data yet.
+    fn unstarted() -> Postgres {
         let dir = std::env::temp_dir().join(format!(
             "meshhook-health-pg-{}-{}",
             std::process::id(),
@@ -263,19 +252,25 @@ impl Postgres {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         chown_to_server_user(&dir);
-        let status = command("cp")
-            .arg("-a")
-            .arg(template().join("data"))
-            .arg(dir.join("data"))
-            .status()
-            .expect("copy template cluster");
-        assert!(status.success(), "copying the template cluster failed");
         Postgres {
             dir,
             port: free_port(),
             settings: Vec::new(),
             watchdog: std::sync::Mutex::new(None),
         }
+    }
+
+    /// A cluster copied from the template data directory, not started.
+    fn prepare() -> Postgres {
+        let pg = Self::unstarted();
+        let status = command("cp")
+            .arg("-a")
+            .arg(template().join("data"))
+            .arg(pg.dir.join("data"))
+            .status()
+            .expect("copy template cluster");
+        assert!(status.success(), "copying the template cluster failed");
+        pg
     }
 
     /// One cluster for every test of this process that does not stop it.
