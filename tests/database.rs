@@ -145,11 +145,14 @@ async fn a_read_only_health_role_is_no_outage() {
         "{body}"
     );
 
-    // The database's setting still shows through the catalog.
+    // The database's setting still shows through the catalog, however it
+    // is spelt and whatever else the database sets.
     stack
         .sql(&format!(
-            "ALTER DATABASE {} SET default_transaction_read_only = on",
-            stack.db
+            "ALTER DATABASE {db} SET search_path = \"$user\", public, \"x,y\"; \
+             ALTER DATABASE {db} SET default_transaction_read_only = true; \
+             ALTER DATABASE {db} SET statement_timeout = '5s'",
+            db = stack.db
         ))
         .await;
     let body = verbose(&app).await.json();

@@ -164,7 +164,9 @@ impl Settings for DatabaseThresholds {
 /// every setting), `pg_stat_get_activity()` rather than the
 /// `pg_stat_activity` view (which joins two catalogs), one pass over
 /// `pg_database` for the transaction-ID age and this database's oid, one
-/// over `pg_db_role_setting` for the two settings Postgres keeps there.
+/// over `pg_db_role_setting` for the two settings Postgres keeps there
+/// (its `name=value` array read as text: a boolean's value never needs
+/// the quoting that would change that text).
 pub fn statement(with_size: bool) -> String {
     let size = if with_size {
         // The privilege test keeps a role that may not read the size from
@@ -185,12 +187,13 @@ pub fn statement(with_size: bool) -> String {
          FROM (SELECT max(age(datfrozenxid)) FILTER (WHERE datallowconn) AS xid_age, \
                       max(oid) FILTER (WHERE datname = current_database()) AS oid \
                  FROM pg_database) d, \
-         LATERAL (SELECT bool_or(split_part(c, '=', 2)::bool) \
+         LATERAL (SELECT bool_or(rtrim(split_part(split_part(s.setconfig::text, \
+                                   'default_transaction_read_only=', 2), ',', 1), '}}')::bool) \
                            FILTER (WHERE s.setrole = 0 AND s.setdatabase = d.oid) AS database_read_only, \
                          count(*) FILTER (WHERE s.setrole = to_regrole(quote_ident(session_user)) \
                                             AND s.setdatabase IN (0, d.oid)) > 0 AS role_sets_it \
-                    FROM pg_db_role_setting s, unnest(s.setconfig) c \
-                   WHERE split_part(c, '=', 1) = 'default_transaction_read_only') rs, \
+                    FROM pg_db_role_setting s \
+                   WHERE position('default_transaction_read_only=' IN s.setconfig::text) > 0) rs, \
          (SELECT count(*) AS used FROM pg_stat_get_activity(NULL) a \
            WHERE a.backend_type = 'client backend' \
               OR (a.backend_type IS NULL AND a.datid IS NOT NULL AND a.usesysid IS NOT NULL \

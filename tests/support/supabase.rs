@@ -73,14 +73,19 @@ impl Respond for WebSocketUpgrade {
         {
             return ResponseTemplate::new(400);
         }
-        ResponseTemplate::new(101)
+        let upgrade = ResponseTemplate::new(101)
             .insert_header("upgrade", "websocket")
             .insert_header("connection", "Upgrade")
             .insert_header(
                 "sec-websocket-accept",
                 websocket_accept(&websocket_key).as_str(),
-            )
-            .set_delay(self.delay)
+            );
+        // A zero delay still waits for the timer's next tick (a millisecond).
+        if self.delay.is_zero() {
+            upgrade
+        } else {
+            upgrade.set_delay(self.delay)
+        }
     }
 }
 
