@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use support::latency::Latency;
 use support::{Postgres, Stack};
-use wiremock::ResponseTemplate;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -78,9 +77,7 @@ async fn burst_without_cache_is_all_healthy(supabase_delay: Duration) {
         .set("HEALTH_CACHE_TTL_MS", "0")
         .set("DATABASE_POOL_MAX", "1")
         .set("HEALTH_TIMEOUT_MS", "300");
-    let auth = ResponseTemplate::new(200)
-        .insert_header("content-type", "application/json")
-        .set_body_string(support::supabase::fixture("auth_health.json"))
+    let auth = support::supabase::json(200, support::supabase::fixture("auth_health.json"))
         .set_delay(supabase_delay);
     stack.supabase.answer("/auth/v1/health", auth).await;
     let realtime = support::supabase::WebSocketUpgrade {
