@@ -13,7 +13,15 @@ out=${OUT:-target/ca-layer/ca-layer.zip}
 [ -r "$ca" ] || { echo "make ca-layer: cannot read CA=$ca" >&2; exit 2; }
 grep -q -- '-----BEGIN CERTIFICATE-----' "$ca" ||
     { echo "make ca-layer: CA=$ca holds no PEM certificate (-----BEGIN CERTIFICATE-----)" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "make ca-layer: needs python3 (to write the zip)" >&2; exit 1; }
+# zip (Debian's zip package, which `make test` provisions) or python3.
+if command -v zip >/dev/null; then
+    zipper=(zip -q -r)
+elif command -v python3 >/dev/null; then
+    zipper=(python3 -m zipfile -c)
+else
+    echo "make ca-layer: needs zip (apt-get install zip) or python3 to write the zip" >&2
+    exit 1
+fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -22,7 +30,7 @@ cp "$ca" "$stage/meshhook-health/ca.pem"
 chmod 644 "$stage/meshhook-health/ca.pem"
 rm -f "$out"
 out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
-(cd "$stage" && python3 -m zipfile -c "$out" meshhook-health)
+(cd "$stage" && "${zipper[@]}" "$out" meshhook-health)
 echo "ca-layer: $out ($(grep -c -- '-----BEGIN CERTIFICATE-----' "$ca") certificate(s))"
 
 publish=(aws lambda publish-layer-version --layer-name "${LAYER_NAME:-meshhook-health-ca}"

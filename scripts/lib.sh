@@ -4,6 +4,12 @@
 # functions and sets no traps of its own.
 
 find_pg_bin() {
+    # PG_BIN names the directory when the binaries live somewhere else.
+    if [ -n "${PG_BIN:-}" ]; then
+        if [ -x "$PG_BIN/initdb" ]; then echo "$PG_BIN"; return; fi
+        echo "PG_BIN=$PG_BIN holds no initdb" >&2
+        return 1
+    fi
     if command -v initdb >/dev/null 2>&1; then
         dirname "$(readlink -f "$(command -v initdb)")"
         return

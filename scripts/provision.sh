@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a fresh Debian or Ubuntu
 # machine, and nothing when it is already there:
-#   run      PostgreSQL server binaries (initdb, pg_ctl, postgres)
-#   test     the same, plus PgBouncer (pooler tests), Prometheus
-#            blackbox_exporter and monitoring-plugins' check_http (real monitors)
+#   run      PostgreSQL server binaries (initdb, pg_ctl, postgres), unless
+#            DATABASE_URL is set (then `make run` checks that database)
+#   test     PostgreSQL server binaries, PgBouncer (pooler tests), Prometheus
+#            blackbox_exporter, promtool (Debian's prometheus) and
+#            monitoring-plugins' check_http (real monitors), zip and unzip
+#            (the CA layer). tests/make.rs checks that every command the
+#            tests and the scripts they run call is here or on a fresh
+#            Debian with build-essential, git, curl and ca-certificates.
 #   stress   what `make test-stress` adds: stress-ng
 #   image    what `make image` needs: podman (builds the image; docker works too)
 #   package  what `make verify-package` needs: readelf (binutils), unzip,
@@ -26,7 +31,7 @@ missing=()
 for purpose in "${@:-test}"; do
     case "$purpose" in
     run)
-        find_pg_bin >/dev/null 2>&1 || missing+=(postgresql)
+        [ -n "${DATABASE_URL:-}" ] || find_pg_bin >/dev/null 2>&1 || missing+=(postgresql)
         ;;
     test)
         find_pg_bin >/dev/null 2>&1 || missing+=(postgresql)
@@ -34,6 +39,9 @@ for purpose in "${@:-test}"; do
         have prometheus-blackbox-exporter /usr/bin/prometheus-blackbox-exporter ||
             missing+=(prometheus-blackbox-exporter)
         have check_http /usr/lib/nagios/plugins/check_http || missing+=(monitoring-plugins-basic)
+        have promtool /usr/bin/promtool || missing+=(prometheus)
+        have zip /usr/bin/zip || missing+=(zip)
+        have unzip /usr/bin/unzip || missing+=(unzip)
         ;;
     image)
         have podman /usr/bin/podman || have docker /usr/bin/docker || missing+=(podman)

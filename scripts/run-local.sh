@@ -9,13 +9,22 @@
 # With DATABASE_URL set it checks that database instead, as it is: no
 # throwaway Postgres, no migrate, no demo heartbeat (it says so).
 # MESHHOOK_HEALTH_BIN runs that binary instead of building one.
+# HEALTH_LISTEN (an address) or PORT (a port on 127.0.0.1) moves it off
+# 3000; a port already taken stops it at once, before anything starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-listen="${HEALTH_LISTEN:-127.0.0.1:3000}"
+listen="${HEALTH_LISTEN:-127.0.0.1:${PORT:-3000}}"
+host=${listen%:*}
+lport=${listen##*:}
 bin=${MESHHOOK_HEALTH_BIN:-target/release/meshhook-health}
 
 source scripts/lib.sh
+port_taken() { (exec 3<>"/dev/tcp/$host/$lport") 2>/dev/null; }
+if port_taken; then
+    echo "make run: $listen is already taken by another process; pick another port: PORT=3001 make run (or HEALTH_LISTEN=127.0.0.1:3001)" >&2
+    exit 1
+fi
 own_database=true
 if [ -n "${DATABASE_URL:-}" ]; then
     own_database=false
@@ -31,6 +40,7 @@ fi
 dir=$(mktemp -d /tmp/meshhook-health-run.XXXXXX)
 pids=()
 cleanup() {
+    local status=${1:-0}
     trap - EXIT INT TERM
     echo
     echo "==> stopping"
@@ -38,9 +48,10 @@ cleanup() {
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     stop_throwaway_postgres "$dir"
     rm -rf "$dir"
-    exit 0
+    exit "$status"
 }
-trap cleanup EXIT INT TERM
+trap 'cleanup $?' EXIT
+trap 'cleanup 0' INT TERM
 
 HEALTH_COMPONENTS=$(default_components)
 export HEALTH_COMPONENTS
@@ -53,12 +64,17 @@ else
     echo "==> checking DATABASE_URL from the environment as it is: no throwaway Postgres, no migrate, no demo heartbeat"
 fi
 "$bin" serve --listen "$listen" &
-pids+=($!)
+serve=$!
+pids+=("$serve")
 
-host=${listen%:*}
-lport=${listen##*:}
-for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/$host/$lport") 2>/dev/null; then break; fi
+# Listening, or gone: only our own server's answer is printed.
+for _ in $(seq 1 200); do
+    if ! kill -0 "$serve" 2>/dev/null; then
+        wait "$serve" || true
+        echo "make run: meshhook-health serve did not start on $listen (its error is above); PORT=3001 make run picks another port" >&2
+        exit 1
+    fi
+    if port_taken; then break; fi
     sleep 0.05
 done
 sleep 0.2 # let the demo heartbeat land

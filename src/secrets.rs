@@ -234,7 +234,7 @@ mod tests {
             s,
             r#"host='db.example.com' port=6543 user='app' password='p\'a ss\\' dbname='postgres'"#
         );
-        let parsed = crate::db::DbConfig::parse(&s, None, 1).unwrap();
+        let parsed = crate::db::DbConfig::parse(&s, Default::default(), 1).unwrap();
         assert_eq!(parsed.password(), Some("p'a ss\\"));
     }
 

@@ -464,19 +464,51 @@ async fn logs_are_json_lines_per_evaluation_and_never_carry_secrets() {
     }
 }
 
-/// `make run` (scripts/run-local.sh) with the caller's DATABASE_URL checks
-/// that database as it is: no throwaway cluster in its place, no migrate,
-/// no demo heartbeat written into it, and Supabase left out without
-/// SUPABASE_URL.
+/// A directory for PATH whose `apt-get` and `sudo` only record that they
+/// were called (and fail), with the marker file they write.
+fn recording_installers() -> (support::TempDir, std::path::PathBuf) {
+    let dir = support::TempDir::new("installers");
+    let marker = dir.0.join("installed");
+    for tool in ["apt-get", "sudo"] {
+        let path = dir.0.join(tool);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexit 1\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    (dir, marker)
+}
+
+/// `make run` with the caller's DATABASE_URL checks that database as it
+/// is: no throwaway cluster in its place, no migrate, no demo heartbeat
+/// written into it, and Supabase left out without SUPABASE_URL. It needs no
+/// PostgreSQL server package then (PG_BIN names a directory without one):
+/// nothing is installed.
 #[tokio::test]
 async fn make_run_checks_the_callers_database_as_it_is() {
     use std::os::unix::process::CommandExt;
     let stack = Stack::new().await;
     let port = free_port();
-    let child = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run-local.sh"))
+    let (installers, installed) = recording_installers();
+    let child = Command::new("make")
+        .args(["-s", "run"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                installers.0.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("PG_BIN", "/nonexistent/postgresql/bin")
         .env("DATABASE_URL", &stack.env["DATABASE_URL"])
         .env("MESHHOOK_HEALTH_BIN", BIN)
         .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"))
@@ -518,6 +550,11 @@ async fn make_run_checks_the_callers_database_as_it_is() {
     std::io::Read::read_to_string(running.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
 
     assert_eq!(status, 200, "{body}\n{stdout}");
+    assert!(
+        !installed.exists(),
+        "make run installed something: {}",
+        std::fs::read_to_string(&installed).unwrap_or_default()
+    );
     let components: Vec<&String> = body["checks"].as_object().unwrap().keys().collect();
     assert_eq!(components, ["database", "workers"], "{body}");
     assert!(
@@ -530,6 +567,50 @@ async fn make_run_checks_the_callers_database_as_it_is() {
             && !stdout.contains("==> throwaway Postgres on"),
         "{stdout}"
     );
+}
+
+/// `make run` with its port already taken (another local server answers
+/// there) stops at once, names the address and how to pick another, and
+/// never prints the other server's answer as its own.
+#[test]
+fn make_run_with_its_port_taken_fails_at_once_and_names_it() {
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in other.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nother-server",
+            );
+        }
+    });
+    for (variable, value) in [
+        ("HEALTH_LISTEN", format!("127.0.0.1:{port}")),
+        ("PORT", port.to_string()),
+    ] {
+        let started = Instant::now();
+        let out = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run-local.sh"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("MESHHOOK_HEALTH_BIN", BIN)
+            .env(variable, &value)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{variable}: {stdout}{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{variable}");
+        assert!(!stdout.contains("other-server"), "{variable}: {stdout}");
+        assert!(
+            stderr.contains(&format!("127.0.0.1:{port}"))
+                && stderr.contains("PORT=")
+                && stderr.contains("HEALTH_LISTEN"),
+            "{variable}: {stderr}"
+        );
+    }
 }
 
 /// `make run` and `make invoke` leave Supabase out unless SUPABASE_URL is

@@ -171,10 +171,10 @@ async fn the_ca_layer_lets_the_deployed_function_verify_full() {
         .unwrap();
     assert!(made.status.success(), "{made:?}");
     let opt = dir.0.join("opt");
-    let unzipped = std::process::Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&zip)
+    let unzipped = std::process::Command::new("unzip")
+        .args(["-q", "-d"])
         .arg(&opt)
+        .arg(&zip)
         .status()
         .unwrap();
     assert!(unzipped.success());
@@ -203,4 +203,78 @@ async fn the_ca_layer_lets_the_deployed_function_verify_full() {
     // Without the layer, verify-full has no root to verify against: a
     // configuration error at start-up (exit 2), never a silent downgrade.
     assert_eq!(check(None).0, Some(2));
+}
+
+/// The real binary's `check` with only the database, against `url`, with
+/// `extra` in an otherwise empty environment: (exit code, stdout, stderr).
+fn check_with(url: &str, extra: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+        .arg("check")
+        .env_clear()
+        .env("HEALTH_COMPONENTS", "database")
+        .env("HEALTH_TIMEOUT_MS", "5000")
+        .env("DATABASE_URL", url)
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Railway, Render and Fly.io give a process variables but no files: the CA
+/// travels as PEM text in DATABASE_CA_PEM, and verify-full verifies with it.
+#[tokio::test]
+async fn database_ca_pem_verifies_without_a_file() {
+    let (pki, pg, _dir, bundle) = tls_only_server();
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let full = url("localhost", &pg, "sslmode=verify-full");
+
+    let (code, body, stderr) = check_with(&full, &[("DATABASE_CA_PEM", &text)]);
+    assert_eq!(code, Some(0), "{body} {stderr}");
+    assert!(body.contains(r#""status":"healthy""#), "{body}");
+    // A platform that keeps a variable on one line: \n escapes.
+    let one_line = text.replace('\n', "\\n");
+    assert!(!one_line.contains('\n'));
+    assert_eq!(
+        check_with(&full, &[("DATABASE_CA_PEM", &one_line)]).0,
+        Some(0)
+    );
+
+    // The wrong CA: the server is refused, as with a wrong file.
+    let (code, body, _) = check_with(&full, &[("DATABASE_CA_PEM", &pki.other_ca_pem)]);
+    assert_eq!(code, Some(1), "{body}");
+    assert!(body.contains(r#""status":"unhealthy""#), "{body}");
+
+    // A file named by the URL or PGSSLROOTCERT comes first, as in libpq.
+    let (code, _, stderr) = check_with(
+        &full,
+        &[
+            ("PGSSLROOTCERT", &bundle),
+            ("DATABASE_CA_PEM", &pki.other_ca_pem),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // A value with no certificate in it: a start-up error naming the
+    // variable, whatever sslmode says, and the value is never echoed.
+    for value in [
+        "not a certificate",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    ] {
+        for mode in ["verify-full", "require"] {
+            let (code, _, stderr) = check_with(
+                &url("localhost", &pg, &format!("sslmode={mode}")),
+                &[("DATABASE_CA_PEM", value)],
+            );
+            assert_eq!(code, Some(2), "{mode}: {stderr}");
+            assert!(stderr.contains("DATABASE_CA_PEM"), "{stderr}");
+            assert!(
+                !stderr.contains("AAAA") && !stderr.contains("not a certificate"),
+                "{stderr}"
+            );
+        }
+    }
 }

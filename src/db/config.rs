@@ -23,8 +23,9 @@ pub struct DbConfig {
     /// Trust anchors for verify-ca / verify-full, read at start-up.
     pub(super) roots: Option<Arc<rustls::RootCertStore>>,
     pub(super) pool_max: usize,
-    /// `PGSSLROOTCERT`, kept to parse a rotated secret the same way.
-    pub(super) env_root_cert: Option<String>,
+    /// `PGSSLROOTCERT` and `DATABASE_CA_PEM`, kept to parse a rotated
+    /// secret the same way.
+    pub(super) env_roots: EnvRoots,
     /// `DATABASE_SECRET_ID` when the connection came from that secret: it is
     /// read again after the database refuses the password.
     pub(super) secret_id: Option<String>,
@@ -41,17 +42,43 @@ impl std::fmt::Debug for DbConfig {
     }
 }
 
+/// Root certificates named by the environment rather than the URL:
+/// `PGSSLROOTCERT` (a file) and `DATABASE_CA_PEM` (the PEM text itself, for
+/// platforms that give a process variables but no files).
+#[derive(Clone, Default)]
+pub struct EnvRoots {
+    file: Option<String>,
+    pem: Option<Arc<rustls::RootCertStore>>,
+}
+
+impl EnvRoots {
+    /// Reads `PGSSLROOTCERT` and `DATABASE_CA_PEM`; a `DATABASE_CA_PEM` that
+    /// holds no certificate is an error whatever `sslmode` says.
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let pem = match env.get("DATABASE_CA_PEM") {
+            None => None,
+            Some(text) => Some(Arc::new(roots_from_pem_text(&text)?)),
+        };
+        Ok(Self {
+            file: env.get("PGSSLROOTCERT"),
+            pem,
+        })
+    }
+}
+
 impl DbConfig {
-    /// Reads `DATABASE_URL` (and `PGSSLROOTCERT`, `DATABASE_POOL_MAX`).
+    /// Reads `DATABASE_URL` (and `PGSSLROOTCERT`, `DATABASE_CA_PEM`,
+    /// `DATABASE_POOL_MAX`).
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let pool_max = pool_max(env)?;
+        let env_roots = EnvRoots::from_source(env)?;
         let Some(url) = env.get("DATABASE_URL") else {
             return Err(ConfigError::new(
                 "DATABASE_URL",
                 "is required when an enabled component uses Postgres (or set DATABASE_SECRET_ID)",
             ));
         };
-        Self::parse(&url, env.get("PGSSLROOTCERT"), pool_max)
+        Self::parse(&url, env_roots, pool_max)
     }
 
     /// As [`DbConfig::from_source`], reading the connection from Secrets
@@ -69,7 +96,7 @@ impl DbConfig {
     }
 
     /// The connection a (rotated) secret now holds, parsed with the same
-    /// `PGSSLROOTCERT` and pool size as at start-up.
+    /// root certificates and pool size as at start-up.
     pub(super) async fn reread(&self) -> Result<Self, ConfigError> {
         let Some(secret_id) = &self.secret_id else {
             return Ok(self.clone());
@@ -77,7 +104,7 @@ impl DbConfig {
         let raw = crate::secrets::fetch(secret_id).await?;
         let mut config = Self::parse(
             &crate::secrets::connection_string(&raw)?,
-            self.env_root_cert.clone(),
+            self.env_roots.clone(),
             self.pool_max,
         )?;
         config.secret_id = Some(secret_id.clone());
@@ -87,11 +114,7 @@ impl DbConfig {
     /// Parses a URL or key=value connection string. `sslmode` and
     /// `sslrootcert` are taken out first: tokio-postgres knows neither the
     /// verify modes nor root certificates, and TLS is ours to set up.
-    pub fn parse(
-        raw: &str,
-        env_root_cert: Option<String>,
-        pool_max: usize,
-    ) -> Result<Self, ConfigError> {
+    pub fn parse(raw: &str, env_roots: EnvRoots, pool_max: usize) -> Result<Self, ConfigError> {
         let split = split_tls_params(raw.trim())?;
         let mut pg: tokio_postgres::Config =
             split.rest.parse().map_err(|e: tokio_postgres::Error| {
@@ -132,21 +155,8 @@ impl DbConfig {
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             _ => tokio_postgres::config::SslMode::Require,
         });
-        let env_root_cert_kept = env_root_cert.clone();
         let roots = match ssl_mode {
-            SslMode::VerifyCa | SslMode::VerifyFull => {
-                let (variable, path) = match (split.sslrootcert, env_root_cert) {
-                    (Some(p), _) => ("DATABASE_URL", p),
-                    (None, Some(p)) => ("PGSSLROOTCERT", p),
-                    (None, None) => {
-                        return Err(ConfigError::new(
-                            "DATABASE_URL",
-                            "sslmode=verify-ca/verify-full needs sslrootcert (or PGSSLROOTCERT) naming a PEM file",
-                        ))
-                    }
-                };
-                Some(Arc::new(load_roots(variable, PathBuf::from(path))?))
-            }
+            SslMode::VerifyCa | SslMode::VerifyFull => Some(roots(split.sslrootcert, &env_roots)?),
             _ => None,
         };
         Ok(Self {
@@ -154,7 +164,7 @@ impl DbConfig {
             ssl_mode,
             roots,
             pool_max,
-            env_root_cert: env_root_cert_kept,
+            env_roots,
             secret_id: None,
         })
     }
@@ -175,25 +185,72 @@ impl DbConfig {
     }
 }
 
-fn load_roots(variable: &'static str, path: PathBuf) -> Result<rustls::RootCertStore, ConfigError> {
+/// The trust anchors for verify-ca / verify-full, in libpq's order: the
+/// URL's `sslrootcert`, then `PGSSLROOTCERT`, then `DATABASE_CA_PEM`.
+fn roots(
+    url_file: Option<String>,
+    env: &EnvRoots,
+) -> Result<Arc<rustls::RootCertStore>, ConfigError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
 
+    let (variable, path) = match (url_file, &env.file, &env.pem) {
+        (Some(p), _, _) => ("DATABASE_URL", p),
+        (None, Some(p), _) => ("PGSSLROOTCERT", p.clone()),
+        (None, None, Some(pem)) => return Ok(pem.clone()),
+        (None, None, None) => {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "sslmode=verify-ca/verify-full needs a root certificate: sslrootcert (or PGSSLROOTCERT) naming a PEM file, or DATABASE_CA_PEM holding one",
+            ))
+        }
+    };
     let unreadable = || ConfigError::new(variable, "sslrootcert is not a readable PEM file");
+    let certs = CertificateDer::pem_file_iter(PathBuf::from(path))
+        .map_err(|_| unreadable())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| unreadable())?;
+    store(variable, "sslrootcert", certs).map(Arc::new)
+}
+
+/// `DATABASE_CA_PEM`: PEM text, with real line breaks or `\n` escapes (a
+/// platform that keeps a variable on one line).
+fn roots_from_pem_text(text: &str) -> Result<rustls::RootCertStore, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let text = text.replace("\\n", "\n");
+    let certs = CertificateDer::pem_slice_iter(text.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            ConfigError::new(
+                "DATABASE_CA_PEM",
+                "is not PEM text (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+            )
+        })?;
+    store("DATABASE_CA_PEM", "it", certs)
+}
+
+/// The certificates as trust anchors; none, or one that is not a CA, is an
+/// error naming `variable` (`what` names the holder in the message).
+fn store(
+    variable: &'static str,
+    what: &str,
+    certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<rustls::RootCertStore, ConfigError> {
     let mut store = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&path).map_err(|_| unreadable())? {
-        let cert = cert.map_err(|_| unreadable())?;
+    for cert in certs {
         store.add(cert).map_err(|_| {
             ConfigError::new(
                 variable,
-                "sslrootcert holds a certificate that is not a valid CA",
+                format!("{what} holds a certificate that is not a valid CA"),
             )
         })?;
     }
     if store.is_empty() {
         return Err(ConfigError::new(
             variable,
-            "sslrootcert holds no certificate",
+            format!("{what} holds no certificate"),
         ));
     }
     Ok(store)
@@ -209,7 +266,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<DbConfig, ConfigError> {
-        DbConfig::parse(raw, None, 1)
+        DbConfig::parse(raw, EnvRoots::default(), 1)
     }
 
     #[test]
