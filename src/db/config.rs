@@ -311,7 +311,10 @@ mod tests {
         assert!(error.problem.contains("sslrootcert"), "{error}");
         let error = DbConfig::parse(
             "postgres://app@db/x?sslmode=verify-ca",
-            Some("/nonexistent.pem".into()),
+            EnvRoots {
+                file: Some("/nonexistent.pem".into()),
+                pem: None,
+            },
             1,
         )
         .unwrap_err();
