@@ -11,9 +11,14 @@
 # names; every other parameter keeps the value the stack has (sam deploy
 # sends UsePreviousValue for parameters it is not given), so enabled
 # components, alarms and secrets survive a redeploy. HEALTH_COMPONENTS,
-# ALARM_EMAIL and PARAMS="Name=value ..." change more. Without a terminal
-# it asks nothing and uses only the environment. docs/OPERATIONS.md walks
-# through it.
+# ALARM_EMAIL and PARAMS="Name=value ..." change more. A database route or
+# Supabase setting taken from the environment (the same shell may have
+# exported DATABASE_URL for `make run`) is listed by name and must be
+# confirmed: at the terminal, or with CONFIRM=1 without one; otherwise it
+# stops before building. Without a terminal it asks nothing, uses only the
+# environment and deploys without sam's changeset prompt.
+# SUPABASE_ACCESS_TOKEN + SUPABASE_PROJECT_REF choose the Management API.
+# docs/OPERATIONS.md walks through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -86,12 +91,55 @@ if [ -n "${SUPABASE_URL:-}" ]; then
     set_param SupabaseUrl "$SUPABASE_URL"
     if [ -n "${SUPABASE_ANON_KEY:-}" ]; then set_param SupabaseAnonKey "$SUPABASE_ANON_KEY"; fi
 fi
+# Management API mode: both or neither (the template refuses one alone).
+if [ -n "${SUPABASE_ACCESS_TOKEN:-}" ] || [ -n "${SUPABASE_PROJECT_REF:-}" ]; then
+    if [ -z "${SUPABASE_ACCESS_TOKEN:-}" ] || [ -z "${SUPABASE_PROJECT_REF:-}" ]; then
+        echo "make deploy: SUPABASE_ACCESS_TOKEN and SUPABASE_PROJECT_REF go together (the Management API needs both)" >&2
+        exit 1
+    fi
+    set_param SupabaseAccessToken "$SUPABASE_ACCESS_TOKEN"
+    set_param SupabaseProjectRef "$SUPABASE_PROJECT_REF"
+    echo "make deploy: warning: SupabaseAccessToken is stored as a plain Lambda environment variable (anyone allowed lambda:GetFunctionConfiguration reads it); use a scoped token: this project only, read permissions only" >&2
+fi
 
-# Components: as asked, else for a new stack what the answers imply
-# (Supabase only with its URL); an existing stack keeps its own (a queue or
-# runs component stays enabled).
-if [ -n "${HEALTH_COMPONENTS:-}" ] || [ "$existing" = false ]; then
-    set_param HealthComponents "$(default_components)"
+# Components: only as asked. The template's default (empty) is database and
+# workers, plus supabase when its settings are given; an existing stack
+# keeps its own (a queue or runs component stays enabled).
+if [ -n "${HEALTH_COMPONENTS:-}" ]; then
+    set_param HealthComponents "$HEALTH_COMPONENTS"
+fi
+
+# An existing stack's database route and Supabase settings change only when
+# confirmed: names, never values.
+if [ "$existing" = true ]; then
+    sensitive=()
+    for override in "${overrides[@]}"; do
+        name=${override%%=*}
+        case "$name" in
+        DatabaseUrl | DatabaseSecretId | SupabaseUrl | SupabaseAnonKey | SupabaseAccessToken | SupabaseProjectRef)
+            value=${override#*=}
+            if [ "$value" = '""' ]; then sensitive+=("$name (cleared)"); else sensitive+=("$name"); fi
+            ;;
+        esac
+    done
+    if [ ${#sensitive[@]} -gt 0 ]; then
+        echo "make deploy: from the environment, this would change stack $STACK_NAME's: ${sensitive[*]}" >&2
+        if [ "${CONFIRM:-}" = 1 ]; then
+            echo "make deploy: CONFIRM=1: applying them" >&2
+        elif [ "$interactive" = true ]; then
+            read -r -p "Apply these changes to $STACK_NAME? [y/N] " answer
+            case "$answer" in
+            y | Y | yes) ;;
+            *)
+                echo "make deploy: nothing deployed" >&2
+                exit 1
+                ;;
+            esac
+        else
+            echo "make deploy: stopped before sam deploy: run it at a terminal to confirm, or with CONFIRM=1; unset those variables (DATABASE_URL, DATABASE_SECRET_ID, SUPABASE_*) to keep the stack's values" >&2
+            exit 1
+        fi
+    fi
 fi
 
 ask MESHHOOK_VERSION "MeshHook version to report (empty: $([ "$existing" = true ] && echo "keep the stack's" || echo "the one the workers' heartbeats carry"))"
@@ -103,5 +151,8 @@ overrides+=(${PARAMS:-})
 scripts/arm64-target.sh
 sam build
 args=(--stack-name "$STACK_NAME" --region "$AWS_REGION")
+# samconfig.toml asks to confirm the changeset; nobody can answer without a
+# terminal (CI), where sam would wait or abort.
+if [ "$interactive" = false ]; then args+=(--no-confirm-changeset); fi
 if [ ${#overrides[@]} -gt 0 ]; then args+=(--parameter-overrides "${overrides[@]}"); fi
 sam deploy "${args[@]}"

@@ -55,11 +55,10 @@ stop_throwaway_postgres() {
     as_pg "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# The components `make run` and `make invoke` check, and `make deploy` gives
-# a new stack: HEALTH_COMPONENTS when
+# The components `make run` and `make invoke` check: HEALTH_COMPONENTS when
 # set, else the database and workers, plus Supabase only when SUPABASE_URL
 # is set (the binary's own default includes it, and would refuse to start
-# without its URL).
+# without its URL). template.yaml's empty HealthComponents does the same.
 default_components() {
     if [ -n "${HEALTH_COMPONENTS:-}" ]; then
         echo "$HEALTH_COMPONENTS"

@@ -127,7 +127,6 @@ fn a_new_stack_takes_the_database_url_route_and_the_version_from_the_environment
         map(&[
             ("DatabaseUrl", url),
             ("DatabaseSecretId", ""),
-            ("HealthComponents", "database,workers"),
             ("MeshHookVersion", "1.4.2"),
         ])
     );
@@ -140,6 +139,8 @@ fn a_new_stack_takes_the_database_url_route_and_the_version_from_the_environment
         .windows(2)
         .any(|w| w == ["--stack-name", "meshhook-health"]));
     assert!(deploy.windows(2).any(|w| w == ["--region", "eu-west-1"]));
+    // No terminal: sam's changeset prompt (samconfig.toml) would wait or abort.
+    assert!(deploy.iter().any(|a| a == "--no-confirm-changeset"));
 }
 
 #[test]
@@ -160,7 +161,6 @@ fn a_new_stack_with_a_secret_and_supabase() {
             ("DatabaseUrl", ""),
             ("SupabaseUrl", "https://abcdefghijklmnopqrst.supabase.co"),
             ("SupabaseAnonKey", "sb_publishable_x \"quoted\""),
-            ("HealthComponents", "database,supabase,workers"),
         ])
     );
 }
@@ -189,13 +189,14 @@ fn a_redeploy_keeps_what_the_stack_has_unless_told() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stubs.overrides(), None);
 
-    // A new version and a new secret: only those change.
+    // A new version and a new secret, confirmed: only those change.
     let stubs = Stubs::new(true);
     let (code, stderr) = stubs.deploy(&[
         REGION,
         ("DATABASE_SECRET_ID", "meshhook/health-db-2"),
         ("MESHHOOK_VERSION", "1.5.0"),
         ("PARAMS", "AlarmEmail=ops@example.com"),
+        ("CONFIRM", "1"),
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     let overrides = stubs.overrides().unwrap();
@@ -242,4 +243,99 @@ fn sam_reads_the_overrides_as_the_script_writes_them() {
         text.contains("'HealthComponents': 'database,workers'"),
         "{text}"
     );
+}
+
+/// The README's `make run` exports DATABASE_URL and the Supabase settings;
+/// `make deploy` from that same shell on an existing stack must not point
+/// production at a laptop's database. It names what would change (never a
+/// value) and stops before building, unless CONFIRM=1.
+#[test]
+fn a_redeploy_from_a_make_run_shell_stops_until_confirmed() {
+    let url = "postgres://postgres:laptop-pw-7731@127.0.0.1:54329/postgres";
+    let key = "sb_publishable_local_7731";
+    let env = [
+        REGION,
+        ("DATABASE_URL", url),
+        ("SUPABASE_URL", "http://127.0.0.1:54321"),
+        ("SUPABASE_ANON_KEY", key),
+        ("MESHHOOK_VERSION", "1.5.0"),
+    ];
+    let stubs = Stubs::new(true);
+    let (code, stderr) = stubs.deploy(&env);
+    assert_eq!(code, Some(1), "{stderr}");
+    for name in [
+        "DatabaseUrl",
+        "DatabaseSecretId (cleared)",
+        "SupabaseUrl",
+        "SupabaseAnonKey",
+        "CONFIRM=1",
+    ] {
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+    for value in [url, key, "laptop-pw-7731", "127.0.0.1:54321"] {
+        assert!(!stderr.contains(value), "{value} shown: {stderr}");
+    }
+    assert!(
+        stubs
+            .calls()
+            .iter()
+            .all(|c| c[0] != "build" && c[0] != "deploy"),
+        "{:?}",
+        stubs.calls()
+    );
+
+    // Confirmed: exactly those change.
+    let stubs = Stubs::new(true);
+    let mut confirmed = env.to_vec();
+    confirmed.push(("CONFIRM", "1"));
+    let (code, stderr) = stubs.deploy(&confirmed);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stubs.overrides().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "DatabaseSecretId",
+            "DatabaseUrl",
+            "MeshHookVersion",
+            "SupabaseAnonKey",
+            "SupabaseUrl"
+        ]
+    );
+
+    // A version alone needs no confirmation.
+    let stubs = Stubs::new(true);
+    let (code, stderr) = stubs.deploy(&[REGION, ("MESHHOOK_VERSION", "1.5.0")]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// Management API mode through `make deploy`: both settings go to the
+/// stack with a warning that the token is a plain Lambda variable and
+/// should be scoped; one without the other stops.
+#[test]
+fn management_api_mode_is_reachable_and_warned_about() {
+    let stubs = Stubs::new(false);
+    let (code, stderr) = stubs.deploy(&[
+        REGION,
+        ("DATABASE_SECRET_ID", "meshhook/health-db"),
+        ("SUPABASE_ACCESS_TOKEN", "sbp_scoped_7731"),
+        ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let overrides = stubs.overrides().unwrap();
+    assert_eq!(overrides["SupabaseAccessToken"], "sbp_scoped_7731");
+    assert_eq!(overrides["SupabaseProjectRef"], "abcdefghijklmnopqrst");
+    assert!(
+        stderr.contains("plain Lambda environment variable") && stderr.contains("scoped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sbp_scoped_7731"), "{stderr}");
+
+    let stubs = Stubs::new(false);
+    let (code, stderr) = stubs.deploy(&[
+        REGION,
+        ("DATABASE_SECRET_ID", "meshhook/health-db"),
+        ("SUPABASE_ACCESS_TOKEN", "sbp_scoped_7731"),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("SUPABASE_PROJECT_REF"), "{stderr}");
+    assert!(stubs.calls().iter().all(|c| c[0] != "deploy"));
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use support::template::{load, pattern};
+use support::template::{load, pattern, Params};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
 
@@ -45,7 +45,8 @@ fn the_page_watches_unhealthy_and_degraded_has_only_an_optional_slower_alarm() {
     );
     assert_eq!(t["Parameters"]["EnableDegradedAlarm"]["Default"], "false");
     let p = &degraded["Properties"];
-    assert_eq!(p["MetricName"], "Healthy");
+    let healthy = &p["Metrics"][0]["MetricStat"];
+    assert_eq!(healthy["Metric"]["MetricName"], "Healthy");
     assert_eq!(p["ComparisonOperator"], "LessThanThreshold");
     assert_eq!(
         p["EvaluationPeriods"],
@@ -58,9 +59,12 @@ fn the_page_watches_unhealthy_and_degraded_has_only_an_optional_slower_alarm() {
     // Slower than the page: at least 5 minutes in a row, against its 2 of 3.
     let minutes = &t["Parameters"]["DegradedAlarmMinutes"];
     assert!(minutes["MinValue"].as_u64().unwrap() >= 5);
-    assert!(minutes["MaxValue"].as_u64().unwrap() * p["Period"].as_u64().unwrap() <= 86_400);
+    assert!(minutes["MaxValue"].as_u64().unwrap() * healthy["Period"].as_u64().unwrap() <= 86_400);
     for (name, r) in t["Resources"].as_object().unwrap() {
         if r["Type"] == "AWS::CloudWatch::Alarm" && name != "DegradedAlarm" {
+            assert!(r["Properties"]["Metrics"].as_array().is_none_or(|m| m
+                .iter()
+                .all(|m| m["MetricStat"]["Metric"]["MetricName"] != "Healthy")));
             assert_ne!(r["Properties"]["MetricName"], "Healthy", "{name}");
         }
     }
@@ -192,7 +196,11 @@ fn two_stacks_never_mix_metrics_or_alarms() {
                         .iter()
                         .filter_map(|b| b["Fn::Sub"].as_str())
                         .collect(),
-                    None => expression["Fn::Sub"].as_str().into_iter().collect(),
+                    None => expression["Fn::Sub"]
+                        .as_str()
+                        .or(expression.as_str())
+                        .into_iter()
+                        .collect(),
                 };
                 assert!(
                     !texts.is_empty(),
@@ -237,20 +245,7 @@ fn two_stacks_never_mix_metrics_or_alarms() {
 /// default, plus every component enabled (so that every setting is read),
 /// a database and Supabase that refuse at once, and `extra`.
 fn deployed_env(t: &Value, extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env = HashMap::new();
-    let variables = resource(t, "HealthFunction")["Properties"]["Environment"]["Variables"]
-        .as_object()
-        .unwrap();
-    for (variable, value) in variables {
-        if let Some(parameter) = value["Ref"].as_str() {
-            let default = &t["Parameters"][parameter]["Default"];
-            let text = match default {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            env.insert(variable.clone(), text);
-        }
-    }
+    let mut env = deployed_variables(t, &[]);
     for (k, v) in [
         (
             "HEALTH_COMPONENTS",
@@ -270,6 +265,24 @@ fn deployed_env(t: &Value, extra: &[(&str, &str)]) -> HashMap<String, String> {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
     env
+}
+
+/// The function's environment as CloudFormation sets it from `given`
+/// parameters (the rest at their defaults); the namespace, a `Fn::Sub` of
+/// the stack's name, is left to the binary's default.
+fn deployed_variables(t: &Value, given: &[(&str, &str)]) -> HashMap<String, String> {
+    let params = Params::new(t, given);
+    let variables = resource(t, "HealthFunction")["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    variables
+        .iter()
+        .filter(|(_, value)| value["Fn::Sub"].is_null())
+        .map(|(variable, value)| {
+            let value = params.value(value);
+            (variable.clone(), value.as_str().unwrap().to_owned())
+        })
+        .collect()
 }
 
 /// Whether the binary takes this configuration: a configuration error
@@ -356,6 +369,10 @@ const CANDIDATES: &[(&str, &[&str])] = &[
     ),
     ("QUEUE_DLQ_SUFFIX", &["_dlq", "_dead", "", "-dlq"]),
     (
+        "SUPABASE_PROJECT_REF",
+        &["abcdefghijklmnopqrst", "../../etc", "abc def", "x/y"],
+    ),
+    (
         "RUNS_TABLE",
         &[
             "workflow_runs",
@@ -425,7 +442,12 @@ fn every_value_a_parameter_lets_through_is_one_the_binary_accepts() {
     let variables = resource(&t, "HealthFunction")["Properties"]["Environment"]["Variables"]
         .as_object()
         .unwrap();
-    let parameter_of = |variable: &str| -> Option<&str> { variables[variable]["Ref"].as_str() };
+    // A variable's parameter, also when a condition chooses between it and
+    // a value of the template's own (HEALTH_COMPONENTS).
+    let parameter_of = |variable: &str| -> Option<&str> {
+        let value = &variables[variable];
+        value["Ref"].as_str().or(value["Fn::If"][2]["Ref"].as_str())
+    };
 
     // Numbers: bounded on both sides, and both bounds accepted.
     for (name, p) in parameters {
@@ -478,13 +500,12 @@ fn every_value_a_parameter_lets_through_is_one_the_binary_accepts() {
         "SUPABASE_URL",
         "SUPABASE_ANON_KEY",
         "SUPABASE_ACCESS_TOKEN",
-        "SUPABASE_PROJECT_REF",
         "SUPABASE_API_URL",
         "HEALTH_DETAILS_TOKEN",
         "MESHHOOK_VERSION",
     ];
-    for (variable, value) in variables {
-        let Some(parameter) = value["Ref"].as_str() else {
+    for variable in variables.keys() {
+        let Some(parameter) = parameter_of(variable) else {
             continue;
         };
         let p = &parameters[parameter];
@@ -517,7 +538,9 @@ fn every_value_a_parameter_lets_through_is_one_the_binary_accepts() {
             let mut extra = vec![(*variable, *value)];
             if variable.starts_with("SUPABASE_") {
                 extra.push(("SUPABASE_ACCESS_TOKEN", "sbp_x"));
-                extra.push(("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"));
+                if *variable != "SUPABASE_PROJECT_REF" {
+                    extra.push(("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"));
+                }
                 if *variable == "SUPABASE_CRITICAL_SERVICES" {
                     extra.push(("SUPABASE_SERVICES", "auth,rest,realtime,storage"));
                 }
@@ -581,4 +604,215 @@ fn every_skipped_security_check_says_why_in_one_line() {
         }
     }
     assert!(skipped > 0);
+}
+
+/// A deploy that names only a database route gets a function that starts
+/// and answers with the template's defaults: Supabase is enabled by giving
+/// its settings, and only then.
+#[test]
+fn the_defaults_start_with_only_a_database_route() {
+    let t = load();
+    let refusing = "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1";
+    let run = |given: &[(&str, &str)]| {
+        let params = Params::new(&t, given);
+        assert_eq!(params.broken_rules(), Vec::<String>::new(), "{given:?}");
+        let env = deployed_variables(&t, given);
+        let out = Command::new(BIN)
+            .arg("check")
+            .env_clear()
+            .envs(&env)
+            .env("HEALTH_TIMEOUT_MS", "500")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // An answer: exit 0 or 1 with the public JSON, never 2 (a
+        // configuration error on every cold start).
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{given:?}: {stderr}"
+        );
+        let body: Value = serde_json::from_slice(&out.stdout).expect("a JSON answer");
+        let components: Vec<String> = body["details"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        (env["HEALTH_COMPONENTS"].clone(), components)
+    };
+    let (components, answered) = run(&[("DatabaseUrl", refusing)]);
+    assert_eq!(components, "database,workers");
+    assert_eq!(answered, ["database", "workers"]);
+    let (_, answered) = run(&[("DatabaseSecretId", ""), ("DatabaseUrl", refusing)]);
+    assert_eq!(answered, ["database", "workers"]);
+
+    let (components, _) = run(&[
+        ("DatabaseUrl", refusing),
+        ("SupabaseUrl", "http://127.0.0.1:1"),
+        ("SupabaseAnonKey", "sb_publishable_x"),
+    ]);
+    assert_eq!(components, "database,supabase,workers");
+    let (components, _) = run(&[
+        ("DatabaseUrl", refusing),
+        ("SupabaseAccessToken", "sbp_x"),
+        ("SupabaseProjectRef", "abcdefghijklmnopqrst"),
+        ("SupabaseApiUrl", "http://127.0.0.1:1"),
+    ]);
+    assert_eq!(components, "database,supabase,workers");
+    // Components named are components used.
+    let (components, _) = run(&[("DatabaseUrl", refusing), ("HealthComponents", "database")]);
+    assert_eq!(components, "database");
+
+    // Management API mode needs both of its settings: a token without the
+    // project (or the reverse) is refused at deploy, not at every cold start.
+    for given in [
+        [("SupabaseAccessToken", "sbp_x"), ("SupabaseProjectRef", "")],
+        [
+            ("SupabaseAccessToken", ""),
+            ("SupabaseProjectRef", "abcdefghijklmnopqrst"),
+        ],
+    ] {
+        assert_eq!(Params::new(&t, &given).broken_rules().len(), 1, "{given:?}");
+    }
+}
+
+/// One alarm as CloudWatch evaluates it, for the schedule it was resolved
+/// for: per-period maximum, optionally FILL(m, REPEAT), then M of N with
+/// missing data as the alarm treats it.
+struct Alarm {
+    period: u64,
+    evaluation_periods: u64,
+    datapoints: u64,
+    breaching_missing: bool,
+    fill_repeat: bool,
+    threshold: f64,
+    above: bool,
+}
+
+impl Alarm {
+    fn resolve(t: &Value, name: &str, params: &Params) -> Alarm {
+        let p = &resource(t, name)["Properties"];
+        let number = |v: &Value| -> u64 { params.value(v).as_str().unwrap().parse().unwrap() };
+        let (period, fill_repeat) = match p["Metrics"].as_array() {
+            Some(metrics) => {
+                let stat = metrics.iter().find(|m| !m["MetricStat"].is_null()).unwrap();
+                let expression = metrics.iter().find(|m| m["ReturnData"] == true).unwrap();
+                (
+                    number(&stat["MetricStat"]["Period"]),
+                    expression["Expression"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("FILL(") && e.contains("REPEAT")),
+                )
+            }
+            None => (number(&p["Period"]), false),
+        };
+        Alarm {
+            period,
+            evaluation_periods: number(&p["EvaluationPeriods"]),
+            datapoints: number(&p["DatapointsToAlarm"]),
+            breaching_missing: p["TreatMissingData"] == "breaching",
+            fill_repeat,
+            threshold: number(&p["Threshold"]) as f64,
+            above: p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold",
+        }
+    }
+
+    /// In ALARM at `now` (seconds), given the metric's points (time, value).
+    fn fires(&self, points: &[(u64, f64)], now: u64) -> bool {
+        let n = self.evaluation_periods;
+        let start = now.saturating_sub(n * self.period);
+        let mut last: Option<f64> = None;
+        let mut breaching = 0;
+        for i in 0..n {
+            let from = start + i * self.period;
+            let value = points
+                .iter()
+                .filter(|(at, _)| *at >= from && *at < from + self.period)
+                .map(|(_, v)| *v)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            if value.is_some() {
+                last = value;
+            }
+            let value = if self.fill_repeat {
+                value.or(last)
+            } else {
+                value
+            };
+            let breach = match value {
+                None => self.breaching_missing,
+                Some(v) if self.above => v >= self.threshold,
+                Some(v) => v < self.threshold,
+            };
+            breaching += u64::from(breach);
+        }
+        breaching >= self.datapoints
+    }
+}
+
+/// Checks every `every` seconds from 0 to `until`, a few seconds late at
+/// random as a schedule is, each with `value`.
+fn checks(every: u64, until: u64, value: f64, seed: u64) -> Vec<(u64, f64)> {
+    (0..until / every)
+        .map(|k| (k * every + (k * 7919 + seed) % 9, value))
+        .collect()
+}
+
+/// Whatever schedule the template lets through, the alarms count checks:
+/// a healthy MeshHook checked at that pace never pages and never opens the
+/// degraded ticket; an outage or no check at all pages within 3 checks;
+/// degraded checks for DegradedAlarmMinutes open the ticket.
+#[test]
+fn the_alarms_follow_the_schedule() {
+    let t = load();
+    let schedules = t["Parameters"]["ScheduleExpression"]["AllowedValues"]
+        .as_array()
+        .expect("the schedules the alarms support are listed");
+    let tried: Vec<&str> = schedules.iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(tried.contains(&"rate(1 minute)") && tried.contains(&"rate(5 minutes)"));
+    let minutes = &t["Parameters"]["DegradedAlarmMinutes"];
+    let shortest = minutes["MinValue"].as_u64().unwrap().to_string();
+    for schedule in tried {
+        let every = match schedule {
+            "rate(1 minute)" => 60,
+            other => {
+                let n: u64 = other["rate(".len()..other.find(' ').unwrap()]
+                    .parse()
+                    .unwrap();
+                n * 60
+            }
+        };
+        let params = Params::new(
+            &t,
+            &[
+                ("ScheduleExpression", schedule),
+                ("DegradedAlarmMinutes", &shortest),
+            ],
+        );
+        let page = Alarm::resolve(&t, "UnhealthyAlarm", &params);
+        let ticket = Alarm::resolve(&t, "DegradedAlarm", &params);
+        let hours = 6 * 3600;
+        for seed in 0..5 {
+            let well = checks(every, hours + 3600, 0.0, seed);
+            let healthy = checks(every, hours + 3600, 1.0, seed);
+            for now in (3600..hours).step_by(60) {
+                assert!(
+                    !page.fires(&well, now),
+                    "{schedule}: pages at {now} while healthy"
+                );
+                assert!(
+                    !ticket.fires(&healthy, now),
+                    "{schedule}: degraded at {now} while healthy"
+                );
+            }
+        }
+        // An outage (or no check at all) pages within 3 checks of it.
+        let down = checks(every, hours, 1.0, 0);
+        assert!(page.fires(&down, 3600 + 3 * every), "{schedule}");
+        assert!(page.fires(&[], 3600 + 3 * every), "{schedule}");
+        // Degraded for the alarm's minutes opens the ticket.
+        let degraded = checks(every, hours, 0.0, 0);
+        let window = shortest.parse::<u64>().unwrap() * 60;
+        assert!(ticket.fires(&degraded, 3600 + window + every), "{schedule}");
+    }
 }
