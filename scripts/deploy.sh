@@ -21,7 +21,6 @@
 # docs/OPERATIONS.md walks through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/lib.sh
 
 interactive=false
 [ -t 0 ] && interactive=true
