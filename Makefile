@@ -45,7 +45,7 @@ verify-package: package ## Check the arm64 zip (aarch64, glibc <= 2.34, < 8 MiB)
 	@scripts/provision.sh package test
 	@scripts/verify-package.sh
 
-ca-layer: ## Lambda layer zip with the database's CA bundle for verify-full: make ca-layer CA=bundle.pem [PUBLISH=1]
+ca-layer: ## Lambda layer zip with the database's CA bundle for verify-full: make ca-layer CA=prod-ca-2021.crt [PUBLISH=1]
 	@scripts/ca-layer.sh
 
 deploy: ## sam build + sam deploy; a new stack asks for stack, region, database, Supabase, version; an existing one keeps what it has

@@ -31,12 +31,15 @@ impl BinDir {
     }
 }
 
-/// A documented `sh` block with its single-quoted database URL replaced.
-fn step(marker: &str, url: &str) -> String {
+/// A documented `sh` block, as written. Each one reads its database URL at
+/// a prompt (never on the command line): the tests answer it on stdin.
+fn step(marker: &str) -> String {
     let text = block("OPERATIONS.md", marker, "sh");
-    let start = text.find("'postgres://").expect("the step names a URL");
-    let end = start + 1 + text[start + 1..].find('\'').unwrap();
-    format!("{}'{url}'{}", &text[..start], &text[end + 1..])
+    assert!(
+        text.contains("read -rs") && !text.contains("'postgres://"),
+        "{marker}: the URL is read at a prompt, not written in the command: {text}"
+    );
+    text
 }
 
 fn shell(bin: &BinDir, script: &str) -> Command {
@@ -44,12 +47,22 @@ fn shell(bin: &BinDir, script: &str) -> Command {
     cmd.args(["-c", script])
         .env_clear()
         .env("PATH", bin.path())
-        .stdin(Stdio::null());
+        .stdin(Stdio::piped());
     cmd
 }
 
-fn run(bin: &BinDir, script: &str) -> Output {
-    shell(bin, script).output().unwrap()
+/// Starts `script`, answering its prompt with `url`.
+fn start(cmd: &mut Command, url: &str) -> std::process::Child {
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{url}\n").as_bytes()).unwrap();
+    child
+}
+
+fn run(bin: &BinDir, script: &str, url: &str) -> Output {
+    let mut cmd = shell(bin, script);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    start(&mut cmd, url).wait_with_output().unwrap()
 }
 
 #[tokio::test]
@@ -61,7 +74,7 @@ async fn the_documented_first_deploy_answers_healthy() {
     let bin = BinDir::new();
 
     // 2. migrate, as the owner.
-    let out = run(&bin, &step("<!-- first-deploy: migrate -->", &owner));
+    let out = run(&bin, &step("<!-- first-deploy: migrate -->"), &owner);
     assert!(out.status.success(), "{out:?}");
 
     // 3. the roles, as written.
@@ -75,13 +88,11 @@ async fn the_documented_first_deploy_answers_healthy() {
     .replace("<long random password>", "not-used-with-trust")
     .replace("database postgres", &format!("database {db}"));
     pg.execute(&db, &roles).await;
-    let check = step(
-        "<!-- first-deploy: check -->",
-        &support::as_role(&owner, &health),
-    );
+    let check = step("<!-- first-deploy: check -->");
+    let health_url = support::as_role(&owner, &health);
 
     // Before any heartbeat the check is unhealthy: the order matters.
-    let out = run(&bin, &check);
+    let out = run(&bin, &check, &health_url);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("too_few_workers"),
@@ -89,17 +100,13 @@ async fn the_documented_first_deploy_answers_healthy() {
     );
 
     // 4. the sidecar, as the workers' role, until it is stopped.
-    let sidecar = step(
-        "<!-- first-deploy: heartbeat -->",
-        &support::as_role(&owner, &worker),
-    );
-    let mut heartbeat = support::Running(
+    let sidecar = step("<!-- first-deploy: heartbeat -->");
+    let mut heartbeat = support::Running(start(
         shell(&bin, sidecar.trim())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+            .stderr(Stdio::piped()),
+        &support::as_role(&owner, &worker),
+    ));
     let started = Instant::now();
     loop {
         let rows = pg
@@ -120,7 +127,7 @@ async fn the_documented_first_deploy_answers_healthy() {
     }
 
     // 5. the check the function will make: healthy.
-    let out = run(&bin, &check);
+    let out = run(&bin, &check, &health_url);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["status"], "healthy", "{body}");

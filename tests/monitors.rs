@@ -262,3 +262,30 @@ fn the_nagios_https_service_sends_sni() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// docs/monitors/prometheus.yml is a configuration Prometheus accepts, and
+/// its job probes through blackbox_exporter with a module blackbox.yml
+/// defines.
+#[test]
+fn the_documented_prometheus_config_is_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!("{root}/docs/monitors/prometheus.yml");
+    let promtool = program(&["/usr/bin/promtool", "promtool"]);
+    let out = std::process::Command::new(promtool)
+        .args(["check", "config", &config])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    let modules = std::fs::read_to_string(format!("{root}/docs/monitors/blackbox.yml")).unwrap();
+    let module = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("module: ["))
+        .and_then(|m| m.strip_suffix(']'))
+        .expect("the job names a blackbox module");
+    assert!(modules.contains(&format!("\n  {module}:\n")), "{module}");
+    for relabel in ["target_label: __param_target", "target_label: instance", "target_label: __address__"] {
+        assert!(text.contains(relabel), "{relabel}");
+    }
+}
