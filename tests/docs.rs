@@ -92,7 +92,10 @@ fn every_relative_link_resolves() {
         let dir = Path::new(page).parent().unwrap();
         for found in link.captures_iter(text) {
             let target = &found[1];
-            if target.starts_with("http://") || target.starts_with("https://") || target.starts_with("mailto:") {
+            if target.starts_with("http://")
+                || target.starts_with("https://")
+                || target.starts_with("mailto:")
+            {
                 continue;
             }
             checked += 1;
@@ -127,7 +130,10 @@ fn no_page_guesses_the_pooler_host() {
     // as a host to use is not.
     let guessed = regex::Regex::new(r"aws-0-[a-z<]").unwrap();
     for (page, text) in pages() {
-        assert!(!guessed.is_match(&text), "{page} names an aws-0- pooler host");
+        assert!(
+            !guessed.is_match(&text),
+            "{page} names an aws-0- pooler host"
+        );
     }
 }
 
@@ -138,7 +144,10 @@ fn the_ca_file_has_one_name() {
     let names = regex::Regex::new(r"[\w.-]*\.(?:crt|cer)\b|[\w-]*ca[\w-]*\.pem\b").unwrap();
     let mut texts = pages();
     texts.insert("Makefile".to_owned(), read("Makefile"));
-    texts.insert("scripts/ca-layer.sh".to_owned(), read("scripts/ca-layer.sh"));
+    texts.insert(
+        "scripts/ca-layer.sh".to_owned(),
+        read("scripts/ca-layer.sh"),
+    );
     for (page, text) in texts {
         for found in names.find_iter(&text) {
             // The layer's own path, where the template points PGSSLROOTCERT.
@@ -200,7 +209,8 @@ fn the_workers_grants_are_written_once() {
     assert_eq!(copies, ["docs/OPERATIONS.md x1"]);
     let operations = read("docs/OPERATIONS.md");
     let block = &operations[operations.find("<!-- role: workers -->").unwrap()..];
-    assert!(block[..block.find("```\n\n").unwrap()].contains(&format!("select, insert, update, delete {grant}")));
+    assert!(block[..block.find("```\n\n").unwrap()]
+        .contains(&format!("select, insert, update, delete {grant}")));
 }
 
 /// Railway: variables before the first deploy, the CA as a variable (the
@@ -208,11 +218,16 @@ fn the_workers_grants_are_written_once() {
 #[test]
 fn railway_sets_variables_before_the_first_deploy_and_needs_no_file() {
     let text = read("docs/RAILWAY.md");
-    let variables = text.find("## 2. An empty service and its variables").unwrap();
+    let variables = text
+        .find("## 2. An empty service and its variables")
+        .unwrap();
     let source = text.find("## 3. The source, and the first deploy").unwrap();
     assert!(variables < source);
     assert!(text.contains("`DATABASE_CA_PEM`"));
-    assert!(!text.contains("sslrootcert="), "a file the image does not have");
+    assert!(
+        !text.contains("sslrootcert="),
+        "a file the image does not have"
+    );
     assert!(text.contains("engine_stalled") && text.contains("HEALTH_NONCRITICAL"));
 }
 
@@ -224,5 +239,8 @@ fn uptimerobot_is_told_to_watch_the_status_code() {
     let at = text.find("**UptimeRobot**").unwrap();
     let paragraph = &text[at..at + text[at..].find("\n\n").unwrap()];
     assert!(paragraph.contains("*HTTP(s)*"), "{paragraph}");
-    assert!(paragraph.contains("**does not\nexist**") || paragraph.contains("**does not exist**"), "{paragraph}");
+    assert!(
+        paragraph.contains("**does not\nexist**") || paragraph.contains("**does not exist**"),
+        "{paragraph}"
+    );
 }

@@ -162,6 +162,7 @@ fn script_commands(path: &str, functions: &[String], pending: &mut Vec<String>) 
     let quoted = regex::Regex::new(r#""(?:[^"\\]|\\.)*"|'[^']*'"#).unwrap();
     let separators =
         regex::Regex::new(r"\|\||&&|\||;|\$\(|\(|\{|\bthen\b|\bdo\b|\belse\b|!|`").unwrap();
+    let case_pattern = regex::Regex::new(r"^[\w*.| -]+\)").unwrap();
     let mut words: Vec<String> = Vec::new();
     let mut heredoc: Option<String> = None;
     let mut continued = false;
@@ -184,6 +185,10 @@ fn script_commands(path: &str, functions: &[String], pending: &mut Vec<String>) 
         }
         words.extend(substitution.captures_iter(trimmed).map(|c| c[1].to_owned()));
         if was_continued {
+            continue;
+        }
+        // A case pattern (`a | b)`, `*)`) names no command.
+        if case_pattern.is_match(trimmed) {
             continue;
         }
         let unquoted = quoted.replace_all(trimmed, "\"\"");

@@ -285,7 +285,11 @@ fn the_documented_prometheus_config_is_valid() {
         .and_then(|m| m.strip_suffix(']'))
         .expect("the job names a blackbox module");
     assert!(modules.contains(&format!("\n  {module}:\n")), "{module}");
-    for relabel in ["target_label: __param_target", "target_label: instance", "target_label: __address__"] {
+    for relabel in [
+        "target_label: __param_target",
+        "target_label: instance",
+        "target_label: __address__",
+    ] {
         assert!(text.contains(relabel), "{relabel}");
     }
 }
