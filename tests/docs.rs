@@ -207,6 +207,13 @@ fn the_workers_grants_are_written_once() {
         .map(|(page, text)| format!("{page} x{}", text.matches(grant).count()))
         .collect();
     assert_eq!(copies, ["docs/OPERATIONS.md x1"]);
+    // Nor a privilege list of its own elsewhere (one without `select` made
+    // the shutdown delete fail).
+    for (page, text) in pages() {
+        if page != "docs/OPERATIONS.md" {
+            assert!(!text.contains("insert, update, delete"), "{page}");
+        }
+    }
     let operations = read("docs/OPERATIONS.md");
     let block = &operations[operations.find("<!-- role: workers -->").unwrap()..];
     assert!(block[..block.find("```\n\n").unwrap()]
