@@ -210,3 +210,108 @@ impl CheckOutcome {
         self
     }
 }
+
+/// How several verdicts make one — the components of an answer, Supabase's
+/// services, the watched queues or tables, the database's rules: the worst
+/// status wins, the reason is the first one given with that status, and
+/// every error text is kept for the log. A non-critical part counts at
+/// most as degraded. (Spring's `StatusAggregator`, plus reasons.)
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    status: Status,
+    reason: Option<Reason>,
+    errors: Vec<String>,
+}
+
+impl Aggregate {
+    /// A part whose failure is the whole's.
+    pub fn add(&mut self, status: Status, reason: Option<Reason>, error: Option<String>) {
+        if status > self.status {
+            self.status = status;
+            self.reason = reason;
+        }
+        self.errors.extend(error);
+    }
+
+    /// A part whose `unhealthy` only degrades the whole.
+    pub fn add_noncritical(
+        &mut self,
+        status: Status,
+        reason: Option<Reason>,
+        error: Option<String>,
+    ) {
+        self.add(status.min(Status::Degraded), reason, error);
+    }
+
+    /// Log text that comes with no verdict (a reading that could not be made).
+    pub fn note(&mut self, text: String) {
+        self.errors.push(text);
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The verdict as an outcome: status, reason, and the texts joined by `; `.
+    pub fn into_outcome(self) -> CheckOutcome {
+        CheckOutcome {
+            status: self.status,
+            reason: self.reason,
+            error: (!self.errors.is_empty()).then(|| self.errors.join("; ")),
+            ..CheckOutcome::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_wins_with_the_first_reason_given_for_it_and_every_text() {
+        let mut all = Aggregate::default();
+        assert_eq!(all.status(), Status::Healthy);
+        all.add(Status::Healthy, None, None);
+        all.add(
+            Status::Degraded,
+            Some(Reason::StaleWorkers),
+            Some("a".into()),
+        );
+        all.add(Status::Unhealthy, Some(Reason::Timeout), Some("b".into()));
+        all.add(Status::Unhealthy, Some(Reason::Auth), None);
+        all.add(
+            Status::Degraded,
+            Some(Reason::QueueBacklog),
+            Some("c".into()),
+        );
+        all.note("d".into());
+        let outcome = all.into_outcome();
+        assert_eq!(outcome.status, Status::Unhealthy);
+        assert_eq!(outcome.reason, Some(Reason::Timeout));
+        assert_eq!(outcome.error.as_deref(), Some("a; b; c; d"));
+
+        let nothing = Aggregate::default().into_outcome();
+        assert_eq!(
+            (nothing.status, nothing.reason, nothing.error),
+            (Status::Healthy, None, None)
+        );
+    }
+
+    #[test]
+    fn a_noncritical_part_counts_at_most_as_degraded() {
+        let mut all = Aggregate::default();
+        all.add_noncritical(Status::Unhealthy, Some(Reason::BadStatus), None);
+        assert_eq!(all.status(), Status::Degraded);
+        all.add(Status::Degraded, Some(Reason::Timeout), None);
+        all.add(Status::Unhealthy, Some(Reason::Auth), None);
+        let outcome = all.into_outcome();
+        assert_eq!(
+            (outcome.status, outcome.reason),
+            (Status::Unhealthy, Some(Reason::Auth))
+        );
+        let mut all = Aggregate::default();
+        all.add_noncritical(Status::Unhealthy, Some(Reason::BadStatus), None);
+        all.add(Status::Degraded, Some(Reason::Timeout), None);
+        assert_eq!(all.into_outcome().reason, Some(Reason::BadStatus));
+    }
+}

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::outcome::{CheckOutcome, Reason, Status, UNKNOWN_VERSION};
+use crate::outcome::{Aggregate, CheckOutcome, Reason, Status, UNKNOWN_VERSION};
 
 /// One component's result within a report.
 #[derive(Debug, Clone)]
@@ -67,19 +67,15 @@ pub fn public_version<'a>(configured: Option<&'a str>, report: Option<&'a Report
 /// Unhealthy if a critical component is; else degraded if any component is
 /// degraded or a non-critical one is unhealthy; else healthy.
 pub fn aggregate(components: &[ComponentReport]) -> Status {
-    let critical_down = components
-        .iter()
-        .any(|c| c.critical && c.outcome.status == Status::Unhealthy);
-    if critical_down {
-        Status::Unhealthy
-    } else if components
-        .iter()
-        .any(|c| c.outcome.status != Status::Healthy)
-    {
-        Status::Degraded
-    } else {
-        Status::Healthy
+    let mut all = Aggregate::default();
+    for c in components {
+        if c.critical {
+            all.add(c.outcome.status, None, None);
+        } else {
+            all.add_noncritical(c.outcome.status, None, None);
+        }
     }
+    all.status()
 }
 
 #[derive(Serialize)]

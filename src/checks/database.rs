@@ -46,7 +46,7 @@ use crate::component::{BuildContext, Check, CheckContext, Component, Settings, S
 use crate::db::pool::lock;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "database",
@@ -328,12 +328,10 @@ impl DatabaseCheck {
 /// and every reading that could not be made.
 pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOutcome {
     let r = readings;
-    let mut findings: Vec<(Status, Reason, String)> = Vec::new();
+    let mut all = Aggregate::default();
     let mut notes = Vec::new();
     match r.read_only() {
-        Some(true) => findings.push((
-            Status::Unhealthy,
-            Reason::ReadOnly,
+        Some(true) => all.add(Status::Unhealthy, Some(Reason::ReadOnly), Some(
             if r.in_recovery {
                 "the server is in recovery (a standby): it takes no writes".to_owned()
             } else {
@@ -348,15 +346,11 @@ pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOu
         ),
     }
     match r.connections_limit {
-        Some(limit) if r.connections_used >= limit => findings.push((
-            Status::Unhealthy,
-            Reason::ConnectionsExhausted,
+        Some(limit) if r.connections_used >= limit => all.add(Status::Unhealthy, Some(Reason::ConnectionsExhausted), Some(
             format!("{} of {limit} client connection slots in use", r.connections_used),
         )),
         Some(limit) if r.connections_used * 100 >= limit * thresholds.connections_degraded_pct => {
-            findings.push((
-                Status::Degraded,
-                Reason::ConnectionsNearLimit,
+            all.add(Status::Degraded, Some(Reason::ConnectionsNearLimit), Some(
                 format!(
                     "{} of {limit} client connection slots in use (at least {}%)",
                     r.connections_used, thresholds.connections_degraded_pct
@@ -367,14 +361,10 @@ pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOu
         None => notes.push("connections unknown: the settings leave no slot to a non-superuser".into()),
     }
     match r.xid_age {
-        Some(age) if age >= XID_AGE_UNHEALTHY => findings.push((
-            Status::Unhealthy,
-            Reason::WraparoundNear,
+        Some(age) if age >= XID_AGE_UNHEALTHY => all.add(Status::Unhealthy, Some(Reason::WraparoundNear), Some(
             format!("oldest datfrozenxid age {age}: Postgres refuses writes 40 million transactions on"),
         )),
-        Some(age) if age >= thresholds.xid_age_degraded => findings.push((
-            Status::Degraded,
-            Reason::WraparoundNear,
+        Some(age) if age >= thresholds.xid_age_degraded => all.add(Status::Degraded, Some(Reason::WraparoundNear), Some(
             format!("oldest datfrozenxid age {age} (at least {})", thresholds.xid_age_degraded),
         )),
         Some(_) => {}
@@ -386,9 +376,7 @@ pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOu
                 if u128::from(bytes) * 100
                     >= u128::from(size.limit_bytes) * u128::from(size.degraded_pct) =>
             {
-                findings.push((
-                    Status::Degraded,
-                    Reason::SizeNearLimit,
+                all.add(Status::Degraded, Some(Reason::SizeNearLimit), Some(
                     format!(
                         "database size {bytes} bytes of a {} byte limit (at least {}%)",
                         size.limit_bytes, size.degraded_pct
@@ -399,15 +387,11 @@ pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOu
             None => notes.push("size_bytes unknown: this role may not read the database's size".into()),
         }
     }
-    let status = findings.iter().map(|f| f.0).max().unwrap_or(Status::Healthy);
-    let reason = findings.iter().find(|f| f.0 == status).map(|f| f.1);
-    let texts: Vec<String> = findings.into_iter().map(|f| f.2).chain(notes).collect();
-    let mut outcome = CheckOutcome {
-        status,
-        reason,
-        error: (!texts.is_empty()).then(|| texts.join("; ")),
-        ..CheckOutcome::default()
-    };
+    // Unknown readings after the rules that hold, in the log text.
+    for note in notes {
+        all.note(note);
+    }
+    let mut outcome = all.into_outcome();
     outcome.facts = vec![
         ("read_only", r.read_only().map_or(Value::Null, Value::Bool)),
         (

@@ -25,7 +25,7 @@ use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "partitions",
@@ -198,8 +198,8 @@ pub fn coverage(mut ranges: Vec<(f64, f64)>, now: f64) -> Coverage {
 /// less than `ahead_secs` → degraded (`partition_ending`); else healthy.
 /// The worst table decides.
 pub fn classify(tables: &[(String, Coverage)], settings: &PartitionsSettings) -> CheckOutcome {
-    let mut outcome = CheckOutcome::healthy();
-    let mut errors = Vec::new();
+    let mut all = Aggregate::default();
+    let mut metrics = Vec::new();
     let mut entries = Map::new();
     for (table, coverage) in tables {
         let (status, reason, error, entry, covered_secs) = match *coverage {
@@ -249,23 +249,19 @@ pub fn classify(tables: &[(String, Coverage)], settings: &PartitionsSettings) ->
                 }
             }
         };
-        if status > outcome.status {
-            outcome.status = status;
-            outcome.reason = reason;
-        }
-        errors.extend(error);
+        all.add(status, reason, error);
         if let Some(entry) = entry {
             entries.insert(table.clone(), entry);
         }
         if let Some(secs) = covered_secs {
-            outcome.metrics.push(MetricSet {
+            metrics.push(MetricSet {
                 dimension: ("Table", table.clone()),
                 values: vec![("PartitionCoveredSeconds", Unit::Seconds, secs as f64)],
             });
         }
     }
-    outcome.error = (!errors.is_empty()).then(|| errors.join("; "));
-    outcome.facts = vec![("tables", Value::Object(entries))];
+    let mut outcome = all.into_outcome().with_facts(vec![("tables", Value::Object(entries))]);
+    outcome.metrics = metrics;
     outcome
 }
 

@@ -23,7 +23,7 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "queue",
@@ -230,8 +230,8 @@ fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<QueueState>> {
 /// past the degraded one → degraded (`queue_backlog`); recent dead letters
 /// → degraded (`dead_letters`). The worst queue decides.
 pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome {
-    let mut outcome = CheckOutcome::healthy();
-    let mut errors = Vec::new();
+    let mut all = Aggregate::default();
+    let mut metrics = Vec::new();
     let mut queues = Map::new();
     for state in states {
         let (status, reason, error) = match state.measured {
@@ -269,11 +269,7 @@ pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome
             ),
             Some(_) => (Status::Healthy, None, None),
         };
-        if status > outcome.status {
-            outcome.status = status;
-            outcome.reason = reason;
-        }
-        errors.extend(error);
+        all.add(status, reason, error);
         if let Some(m) = state.measured {
             queues.insert(
                 state.name.clone(),
@@ -283,7 +279,7 @@ pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome
                     "dead_letters_recent": m.dead_letters_recent,
                 }),
             );
-            outcome.metrics.push(MetricSet {
+            metrics.push(MetricSet {
                 dimension: ("Queue", state.name.clone()),
                 values: vec![
                     ("QueueReady", Unit::Count, m.ready as f64),
@@ -301,8 +297,8 @@ pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome
             });
         }
     }
-    outcome.error = (!errors.is_empty()).then(|| errors.join("; "));
-    outcome.facts = vec![("queues", Value::Object(queues))];
+    let mut outcome = all.into_outcome().with_facts(vec![("queues", Value::Object(queues))]);
+    outcome.metrics = metrics;
     outcome
 }
 

@@ -20,7 +20,7 @@ use reqwest::{Client, StatusCode};
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason, Status};
+use crate::outcome::{Aggregate, CheckOutcome, Reason, Status};
 pub use settings::{GatewayService, SupabaseConfig, SupabaseMode};
 
 pub const COMPONENT: Component = Component {
@@ -148,37 +148,22 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> 
 /// degrades the component. The reason is that of the first service with the
 /// resulting status.
 fn combine(results: Vec<(String, CheckOutcome)>, critical: &[String]) -> CheckOutcome {
-    let counted = |name: &String, outcome: &CheckOutcome| match outcome.status {
-        Status::Unhealthy if !critical.contains(name) => Status::Degraded,
-        other => other,
-    };
-    let status = results
-        .iter()
-        .map(|(n, r)| counted(n, r))
-        .max()
-        .unwrap_or(Status::Healthy);
-    let reason = results
-        .iter()
-        .find(|(n, r)| counted(n, r) == status)
-        .and_then(|(_, r)| r.reason);
+    let mut all = Aggregate::default();
+    for (name, r) in &results {
+        let error = r.error.as_ref().map(|e| format!("{name}: {e}"));
+        if critical.contains(name) {
+            all.add(r.status, r.reason, error);
+        } else {
+            all.add_noncritical(r.status, r.reason, error);
+        }
+    }
     let services = serde_json::Value::Object(
         results
             .iter()
             .map(|(n, r)| (n.clone(), serde_json::json!(r.status)))
             .collect(),
     );
-    let errors: Vec<String> = results
-        .iter()
-        .filter_map(|(name, r)| r.error.as_ref().map(|e| format!("{name}: {e}")))
-        .collect();
-    CheckOutcome {
-        status,
-        reason,
-        facts: vec![("services", services)],
-        metrics: Vec::new(),
-        error: (!errors.is_empty()).then(|| errors.join("; ")),
-        meshhook_version: None,
-    }
+    all.into_outcome().with_facts(vec![("services", services)])
 }
 
 #[cfg(test)]
