@@ -8,7 +8,7 @@
 //!    configuration holds each enabled one as a `config::ComponentConfig`
 //!    (component, settings, criticality);
 //! 3. [`Check`]: run once per evaluation with a [`CheckContext`]; the
-//!    evaluator holds each as a `health::ComponentCheck` (name, criticality,
+//!    evaluator holds each as a `evaluator::ComponentCheck` (name, criticality,
 //!    whether it gets the Postgres session).
 //!
 //! Each component is one file (or folder) under `checks/` that provides all

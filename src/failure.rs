@@ -1,5 +1,5 @@
 //! One vocabulary for failures, whatever failed: [`Failure`] (a [`Reason`]
-//! and the internal text for logs) and [`classify`], which reads an error's
+//! and the internal text for logs) and [`reason_of`], which reads an error's
 //! chain of causes — TLS, timeouts, refused or reset connections, name
 //! look-ups — the same way for Postgres, HTTPS and anything a component
 //! adds. A component maps only what is its own on top (SQLSTATE codes, HTTP
@@ -29,7 +29,7 @@ impl Failure {
 
     /// An error classified by its causes; `fallback` when none tells.
     pub fn from_error(e: &(dyn Error + 'static), fallback: Reason) -> Self {
-        Self::new(classify(e).unwrap_or(fallback), chain(e))
+        Self::new(reason_of(e).unwrap_or(fallback), chain(e))
     }
 
     /// The failure as a check's outcome with the given status.
@@ -48,7 +48,7 @@ impl From<Failure> for CheckOutcome {
 /// a timed-out I/O operation → `timeout`; any other I/O error (refused,
 /// reset, no route, failed name look-up) → `unreachable`. Errors that wrap
 /// their cause only in text are read by their words as a last resort.
-pub fn classify(e: &(dyn Error + 'static)) -> Option<Reason> {
+pub fn reason_of(e: &(dyn Error + 'static)) -> Option<Reason> {
     let mut source = Some(e);
     while let Some(s) = source {
         if s.downcast_ref::<rustls::Error>().is_some() {
@@ -107,16 +107,16 @@ mod tests {
     #[test]
     fn causes_decide_the_reason_whatever_wraps_them() {
         let refused = Outer(std::io::Error::from(ErrorKind::ConnectionRefused));
-        assert_eq!(classify(&refused), Some(Reason::Unreachable));
+        assert_eq!(reason_of(&refused), Some(Reason::Unreachable));
         let timed_out = Outer(std::io::Error::from(ErrorKind::TimedOut));
-        assert_eq!(classify(&timed_out), Some(Reason::Timeout));
+        assert_eq!(reason_of(&timed_out), Some(Reason::Timeout));
         let tls = Outer(std::io::Error::new(
             ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
         ));
-        assert_eq!(classify(&tls), Some(Reason::Tls));
+        assert_eq!(reason_of(&tls), Some(Reason::Tls));
         let plain = std::fmt::Error;
-        assert_eq!(classify(&plain), None);
+        assert_eq!(reason_of(&plain), None);
         assert_eq!(
             Failure::from_error(&plain, Reason::BadResponse).reason,
             Reason::BadResponse

@@ -1,42 +1,17 @@
-//! The commands for workers and deployers: `heartbeat` (upsert this worker's
-//! row, once or periodically) and `migrate` (create the heartbeat table and
-//! the `runs` component's function).
+//! The `heartbeat` command for workers: upsert this worker's row, once or
+//! periodically, and delete it on SIGTERM.
 
 use std::time::Duration;
 
 use tokio_postgres::types::Type;
 
-use crate::checks::runs::RunsTables;
-use crate::db::names::quote_ident;
 use crate::db::{postgres_failure, Database};
 use crate::failure::Failure;
 use crate::shutdown::Shutdown;
 
-/// The schema, idempotent; also shipped as a file for other migration tools.
-pub const MIGRATION: &str = include_str!("../migrations/0001_worker_heartbeats.sql");
-
 const UPSERT: &str = "insert into monitoring.worker_heartbeats (worker_id, kind, version) values ($1, $2, $3) \
      on conflict (worker_id) do update set last_seen_at = now(), kind = excluded.kind, version = excluded.version";
 const DELETE: &str = "delete from monitoring.worker_heartbeats where worker_id = $1";
-
-/// Both migrations, in one transaction; the runs function's unqualified
-/// table names are placed in the session's current schema.
-pub async fn migrate(db: &Database, runs: &RunsTables) -> Result<(), Failure> {
-    let client = db.connection().await?;
-    let schema = client
-        .query_one("select coalesce(current_schema(), 'public')", &[])
-        .await
-        .map_err(|e| postgres_failure(&e))?
-        .get::<_, String>(0);
-    let sql = format!(
-        "begin;\n{MIGRATION}{}commit;\n",
-        runs.migration(&quote_ident(&schema))
-    );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| postgres_failure(&e))
-}
 
 /// One heartbeat write. `query_typed` sends an unnamed statement with its
 /// parameter types in one round trip, so it passes transaction poolers.

@@ -13,7 +13,7 @@
 //!         │
 //!      http.rs           routing, methods, status codes, headers (shared)
 //!         │
-//!     health.rs          Evaluator: deadline, shared evaluations, cache,
+//!   evaluator.rs         Evaluator: deadline, shared evaluations, cache,
 //!         │              listeners (telemetry.rs logs, metrics.rs EMF)
 //!      checks/           the components, one file (or folder) each, and REGISTRY
 //!         │
@@ -22,28 +22,29 @@
 //!   db/, tls.rs          Postgres: settings, errors, pool + session; TLS
 //!
 //!   report.rs            Report, aggregation, public and verbose JSON bodies
-//!   failure.rs           one failure vocabulary (Failure, classify) for all
+//!   failure.rs           one failure vocabulary (Failure, reason_of) for all
 //!   outcome.rs, env.rs   leaves: Status/Reason/CheckOutcome; Source/ConfigError
 //! ```
 //!
 //! [`config`] turns the environment into typed settings once at start-up,
 //! asking each registered component to read its own ([`secrets`] fills in
 //! `DATABASE_URL` from Secrets Manager when asked, and again after the
-//! database refuses a rotated password); [`heartbeat`] holds the
-//! `heartbeat` and `migrate` commands for workers; [`shutdown`] waits for
-//! SIGTERM/SIGINT.
+//! database refuses a rotated password); [`heartbeat`] is the workers'
+//! `heartbeat` command and [`migrate`] the deployers' `migrate`;
+//! [`shutdown`] waits for SIGTERM/SIGINT.
 
 pub mod checks;
 pub mod component;
 pub mod config;
 pub mod db;
 pub mod env;
+pub mod evaluator;
 pub mod failure;
-pub mod health;
 pub mod heartbeat;
 pub mod http;
 pub mod lambda;
 pub mod metrics;
+pub mod migrate;
 pub mod outcome;
 pub mod report;
 pub mod secrets;
@@ -55,7 +56,7 @@ mod tls;
 use component::BuildContext;
 pub use component::StartupError;
 use config::Config;
-use health::{CheckSet, ComponentCheck, EvaluationListener, Evaluator};
+use evaluator::{CheckSet, ComponentCheck, EvaluationListener, Evaluator};
 
 /// Everything a request needs: settings and the evaluator (which owns the
 /// database pool and the HTTPS client). Built once per process.

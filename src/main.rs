@@ -9,7 +9,7 @@ use meshhook_health::checks::runs::RunsTables;
 use meshhook_health::config::{self, Config, ConfigError, Environment};
 use meshhook_health::db::{Database, DbConfig};
 use meshhook_health::shutdown::Shutdown;
-use meshhook_health::{heartbeat, lambda, serve, App};
+use meshhook_health::{heartbeat, lambda, migrate, serve, App};
 
 /// Exit code for bad configuration or usage (`docs/API.md`, "Command line").
 const EXIT_USAGE: u8 = 2;
@@ -233,7 +233,7 @@ async fn run_mode(mode: Mode) -> Result<(), Failure> {
         Mode::Migrate => {
             let runs = RunsTables::from_source(&Environment)?;
             let db = Database::new(&DbConfig::load(&Environment).await?);
-            heartbeat::migrate(&db, &runs).await.map_err(|e| {
+            migrate::migrate(&db, &runs).await.map_err(|e| {
                 Failure::Runtime(format!("migration failed ({}): {e}", e.reason.as_str()))
             })?;
             eprintln!(

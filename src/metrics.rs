@@ -14,7 +14,7 @@ use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
-use crate::health::EvaluationListener;
+use crate::evaluator::EvaluationListener;
 use crate::outcome::Status;
 use crate::report::Report;
 

@@ -8,7 +8,7 @@ use tracing::Level;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
-use crate::health::EvaluationListener;
+use crate::evaluator::EvaluationListener;
 use crate::outcome::Status;
 use crate::report::{round_ms, Report};
 

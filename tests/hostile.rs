@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::Method;
 use lambda_runtime::{Context, LambdaEvent};
 use meshhook_health::config::Config;
-use meshhook_health::health::CheckSet;
+use meshhook_health::evaluator::CheckSet;
 use meshhook_health::App;
 use proptest::prelude::*;
 use serde_json::value::RawValue;

@@ -54,7 +54,7 @@ async fn no_secret_or_internal_reaches_a_response_or_a_log() {
         &format!("CREATE DATABASE {DBNAME} OWNER {USER}"),
     )
     .await;
-    pg.execute(DBNAME, meshhook_health::heartbeat::MIGRATION)
+    pg.execute(DBNAME, meshhook_health::migrate::MIGRATION)
         .await;
     // The least privilege the checks need.
     pg.execute(

@@ -389,7 +389,7 @@ pub async fn queue_bench(
     let small = pg.create_database().await;
     let big = pg.create_database().await;
     for db in [&small, &big] {
-        pg.execute(db, meshhook_health::heartbeat::MIGRATION).await;
+        pg.execute(db, meshhook_health::migrate::MIGRATION).await;
         pg.execute(db, support::pgmq::install_sql()).await;
         // The least-privilege grants docs/OPERATIONS.md gives.
         pg.execute(

@@ -56,7 +56,7 @@ async fn main() {
 
     eprintln!("bench: starting Postgres (SCRAM logins), the Supabase stand-in and the Runtime API stand-in");
     let pg = support::Postgres::dedicated_with_passwords().await;
-    pg.execute("postgres", meshhook_health::heartbeat::MIGRATION)
+    pg.execute("postgres", meshhook_health::migrate::MIGRATION)
         .await;
     pg.execute(
         "postgres",

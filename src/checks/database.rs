@@ -317,7 +317,7 @@ impl DatabaseCheck {
             }
             readings.size_bytes = sample.bytes;
         }
-        Ok(classify(&readings, &self.thresholds))
+        Ok(judge_readings(&readings, &self.thresholds))
     }
 }
 
@@ -326,7 +326,7 @@ impl DatabaseCheck {
 /// past the warning age, size near the limit → degraded. The first rule
 /// that holds gives the reason; the log text names every one that holds,
 /// and every reading that could not be made.
-pub fn classify(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOutcome {
+pub fn judge_readings(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOutcome {
     let r = readings;
     let mut all = Aggregate::default();
     let mut notes = Vec::new();
@@ -489,7 +489,7 @@ mod tests {
             let mut r = writable();
             r.size_bytes = Some(10);
             change(&mut r);
-            let outcome = classify(&r, &t);
+            let outcome = judge_readings(&r, &t);
             (outcome.status, outcome.reason)
         };
         use Status::{Degraded, Healthy, Unhealthy};
@@ -541,7 +541,7 @@ mod tests {
             size_bytes: None,
             ..writable()
         };
-        let outcome = classify(&r, &t);
+        let outcome = judge_readings(&r, &t);
         assert_eq!((outcome.status, outcome.reason), (Status::Healthy, None));
         let facts: serde_json::Map<String, Value> =
             outcome.facts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
@@ -560,7 +560,7 @@ mod tests {
     #[test]
     fn facts_and_metrics_of_a_healthy_database() {
         let t = thresholds(&[("DATABASE_SIZE_LIMIT_BYTES", "1000")]).unwrap();
-        let outcome = classify(
+        let outcome = judge_readings(
             &Readings {
                 size_bytes: Some(10),
                 ..writable()

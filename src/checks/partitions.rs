@@ -143,7 +143,7 @@ impl PartitionsCheck {
         let messages = context.postgres()?.simple_query(&self.sql).await?;
         let tables = parse(&messages)
             .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected partitions row"))?;
-        Ok(classify(&tables, &self.settings))
+        Ok(judge_coverage(&tables, &self.settings))
     }
 }
 
@@ -197,7 +197,7 @@ pub fn coverage(mut ranges: Vec<(f64, f64)>, now: f64) -> Coverage {
 /// partition contains now → unhealthy (`partition_missing`); covered for
 /// less than `ahead_secs` → degraded (`partition_ending`); else healthy.
 /// The worst table decides.
-pub fn classify(tables: &[(String, Coverage)], settings: &PartitionsSettings) -> CheckOutcome {
+pub fn judge_coverage(tables: &[(String, Coverage)], settings: &PartitionsSettings) -> CheckOutcome {
     let mut all = Aggregate::default();
     let mut metrics = Vec::new();
     let mut entries = Map::new();
@@ -321,7 +321,7 @@ mod tests {
             until: 1_000_000.0 + days * 86_400.0,
             now: 1_000_000.0,
         };
-        let one = |c: Coverage| classify(&[("t".to_owned(), c)], &s);
+        let one = |c: Coverage| judge_coverage(&[("t".to_owned(), c)], &s);
         assert_eq!(one(until(30.0)).status, Status::Healthy);
         assert_eq!(one(Coverage::Unbounded).status, Status::Healthy);
         let ending = one(until(3.0));
@@ -331,7 +331,7 @@ mod tests {
         assert_eq!((none.status, none.reason), (Status::Unhealthy, Some(Reason::PartitionMissing)));
         let missing = one(Coverage::Unsuitable);
         assert_eq!(missing.reason, Some(Reason::SchemaMissing));
-        let mixed = classify(
+        let mixed = judge_coverage(
             &[("a".to_owned(), until(3.0)), ("b".to_owned(), Coverage::None)],
             &s,
         );

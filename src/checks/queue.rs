@@ -195,7 +195,7 @@ impl QueueCheck {
         let messages = context.postgres()?.simple_query(&self.sql).await?;
         let states = parse(&messages)
             .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected queue row"))?;
-        Ok(classify(&states, &self.settings))
+        Ok(judge_waiting_jobs(&states, &self.settings))
     }
 }
 
@@ -229,7 +229,7 @@ fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<QueueState>> {
 /// job at or past the unhealthy threshold → unhealthy (`queue_stalled`);
 /// past the degraded one → degraded (`queue_backlog`); recent dead letters
 /// → degraded (`dead_letters`). The worst queue decides.
-pub fn classify(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome {
+pub fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome {
     let mut all = Aggregate::default();
     let mut metrics = Vec::new();
     let mut queues = Map::new();
@@ -368,7 +368,7 @@ mod tests {
     #[test]
     fn worst_queue_wins() {
         let s = settings_of(&[]).unwrap();
-        let healthy = classify(&[state("a", 3, 2, 0)], &s);
+        let healthy = judge_waiting_jobs(&[state("a", 3, 2, 0)], &s);
         assert_eq!((healthy.status, healthy.reason), (Status::Healthy, None));
         let cases = [
             (state("a", 1, 60, 0), Status::Degraded, Reason::QueueBacklog),
@@ -388,14 +388,14 @@ mod tests {
             ),
         ];
         for (one, status, reason) in cases {
-            let outcome = classify(&[state("b", 0, 0, 0), one.clone()], &s);
+            let outcome = judge_waiting_jobs(&[state("b", 0, 0, 0), one.clone()], &s);
             assert_eq!(
                 (outcome.status, outcome.reason),
                 (status, Some(reason)),
                 "{one:?}"
             );
         }
-        let mixed = classify(&[state("a", 1, 90, 0), state("b", 1, 400, 0)], &s);
+        let mixed = judge_waiting_jobs(&[state("a", 1, 90, 0), state("b", 1, 400, 0)], &s);
         assert_eq!(mixed.reason, Some(Reason::QueueStalled));
         assert_eq!(mixed.metrics.len(), 2);
         assert_eq!(

@@ -220,7 +220,7 @@ impl RunsCheck {
             })
         })()
         .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected runs_progress row"))?;
-        Ok(classify(&progress, &self.settings))
+        Ok(judge_progress(&progress, &self.settings))
     }
 }
 
@@ -228,7 +228,7 @@ impl RunsCheck {
 /// `RUNS_UNHEALTHY_MIN_STALLED` stalled and nothing in flight moving →
 /// unhealthy (`engine_stalled`); any stalled → degraded (`runs_stalled`);
 /// else healthy.
-pub fn classify(progress: &Progress, settings: &RunsSettings) -> CheckOutcome {
+pub fn judge_progress(progress: &Progress, settings: &RunsSettings) -> CheckOutcome {
     if progress.rows_hidden {
         // What a filtered view counts is not the truth: no facts, no metrics.
         return CheckOutcome::unhealthy(
@@ -340,7 +340,7 @@ mod tests {
     fn every_rule_in_order() {
         let s = settings_of(&[]).unwrap();
         let of = |in_flight, stalled, hidden| {
-            let outcome = classify(
+            let outcome = judge_progress(
                 &Progress {
                     in_flight,
                     stalled,
@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(of(4, 3, false), (Degraded, Some(Reason::RunsStalled)), "one still moves");
         assert_eq!(of(3, 3, false), (Unhealthy, Some(Reason::EngineStalled)));
         assert_eq!(of(0, 0, true), (Unhealthy, Some(Reason::RowsHidden)));
-        let hidden = classify(
+        let hidden = judge_progress(
             &Progress {
                 rows_hidden: true,
                 ..Progress::default()
@@ -368,7 +368,7 @@ mod tests {
             &s,
         );
         assert!(hidden.facts.is_empty() && hidden.metrics.is_empty());
-        let none = classify(&Progress::default(), &s);
+        let none = judge_progress(&Progress::default(), &s);
         assert_eq!(none.facts[3], ("last_progress_secs", Value::Null));
         assert_eq!(none.metrics[0].values.len(), 3);
     }

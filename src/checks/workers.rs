@@ -147,7 +147,7 @@ impl WorkersCheck {
                 _ => return Err(Failure::new(Reason::BadResponse, "unexpected heartbeat row")),
             }
         }
-        Ok(classify(&groups, &self.thresholds))
+        Ok(judge_heartbeats(&groups, &self.thresholds))
     }
 }
 
@@ -163,7 +163,7 @@ impl Check for WorkersCheck {
 /// Too few alive (in total or of a listed kind) → unhealthy;
 /// else any stale → degraded; else healthy. The reported MeshHook version
 /// is that of the most recently started alive worker that reports one.
-pub fn classify(groups: &[HeartbeatGroup], thresholds: &WorkerThresholds) -> CheckOutcome {
+pub fn judge_heartbeats(groups: &[HeartbeatGroup], thresholds: &WorkerThresholds) -> CheckOutcome {
     let alive: u64 = groups.iter().map(|g| g.alive).sum();
     let stale: u64 = groups.iter().map(|g| g.stale).sum();
     let mut versions = serde_json::Map::new();
@@ -247,15 +247,15 @@ mod tests {
     fn classification_follows_the_documented_rules() {
         let t = WorkerThresholds::default();
         assert_eq!(
-            classify(&[kind("worker", 2, 0)], &t).status,
+            judge_heartbeats(&[kind("worker", 2, 0)], &t).status,
             Status::Healthy
         );
-        let stale = classify(&[kind("worker", 2, 1)], &t);
+        let stale = judge_heartbeats(&[kind("worker", 2, 1)], &t);
         assert_eq!(
             (stale.status, stale.reason),
             (Status::Degraded, Some(Reason::StaleWorkers))
         );
-        let none = classify(&[], &t);
+        let none = judge_heartbeats(&[], &t);
         assert_eq!(
             (none.status, none.reason),
             (Status::Unhealthy, Some(Reason::TooFewWorkers))
@@ -264,12 +264,12 @@ mod tests {
             min_alive: 0,
             ..WorkerThresholds::default()
         };
-        assert_eq!(classify(&[], &zero_needed).status, Status::Healthy);
+        assert_eq!(judge_heartbeats(&[], &zero_needed).status, Status::Healthy);
         let by_kind = WorkerThresholds {
             min_alive_by_kind: vec![("orchestrator".into(), 1)],
             ..WorkerThresholds::default()
         };
-        let short = classify(
+        let short = judge_heartbeats(
             &[kind("http-exec", 3, 0), kind("orchestrator", 0, 1)],
             &by_kind,
         );
@@ -298,7 +298,7 @@ mod tests {
             newest_alive_start: started,
         };
         let t = WorkerThresholds::default();
-        let rollout = classify(
+        let rollout = judge_heartbeats(
             &[
                 group(Some("1.4.1"), 2, 0, Some(100.0)),
                 group(Some("1.4.2"), 1, 0, Some(200.0)),
@@ -313,7 +313,7 @@ mod tests {
             rollout.facts[3],
             ("versions", json!({"1.4.1": 2, "1.4.2": 1, "unknown": 1}))
         );
-        let silent = classify(&[group(None, 2, 0, Some(1.0))], &t);
+        let silent = judge_heartbeats(&[group(None, 2, 0, Some(1.0))], &t);
         assert_eq!(silent.meshhook_version, None);
     }
 

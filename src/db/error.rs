@@ -1,6 +1,6 @@
 //! Postgres errors in the shared failure vocabulary: what only Postgres can
 //! say (SQLSTATE codes) is read here; causes below it (TLS, timeouts,
-//! refused connections) are classified by [`crate::failure::classify`] like
+//! refused connections) are classified by [`crate::failure::reason_of`] like
 //! any other component's.
 
 use crate::failure::{self, Failure};
@@ -13,7 +13,7 @@ pub fn postgres_failure(e: &tokio_postgres::Error) -> Failure {
             Some(refusal) => refusal,
             None => server_reason(db.code().code()),
         },
-        None => failure::classify(e).unwrap_or(if e.is_closed() {
+        None => failure::reason_of(e).unwrap_or(if e.is_closed() {
             Reason::Unreachable
         } else {
             Reason::QueryFailed

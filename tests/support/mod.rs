@@ -75,7 +75,7 @@ impl Stack {
                 (pg, db)
             }
         };
-        pg.execute(&db, meshhook_health::heartbeat::MIGRATION).await;
+        pg.execute(&db, meshhook_health::migrate::MIGRATION).await;
         pg.execute(
             &db,
             "INSERT INTO monitoring.worker_heartbeats (worker_id, kind) VALUES ('orchestrator-1', 'orchestrator')",

@@ -1,0 +1,29 @@
+//! The `migrate` command for deployers: the heartbeat table and the `runs`
+//! component's function, in one transaction, as the tables' owner.
+
+use crate::checks::runs::RunsTables;
+use crate::db::names::quote_ident;
+use crate::db::{postgres_failure, Database};
+use crate::failure::Failure;
+
+/// The schema, idempotent; also shipped as a file for other migration tools.
+pub const MIGRATION: &str = include_str!("../migrations/0001_worker_heartbeats.sql");
+
+/// Both migrations, in one transaction; the runs function's unqualified
+/// table names are placed in the session's current schema.
+pub async fn migrate(db: &Database, runs: &RunsTables) -> Result<(), Failure> {
+    let client = db.connection().await?;
+    let schema = client
+        .query_one("select coalesce(current_schema(), 'public')", &[])
+        .await
+        .map_err(|e| postgres_failure(&e))?
+        .get::<_, String>(0);
+    let sql = format!(
+        "begin;\n{MIGRATION}{}commit;\n",
+        runs.migration(&quote_ident(&schema))
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| postgres_failure(&e))
+}
