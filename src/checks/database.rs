@@ -61,7 +61,7 @@ pub const XID_AGE_UNHEALTHY: u64 = 2_107_483_648;
 
 /// The `database` component's thresholds (`DATABASE_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseThresholds {
+pub struct DatabaseSettings {
     pub connections_degraded_pct: u64,
     pub xid_age_degraded: u64,
     /// Measured only when a limit is set.
@@ -78,10 +78,10 @@ pub struct SizeLimit {
 }
 
 fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(DatabaseThresholds::from_source(env)?))
+    Ok(Box::new(DatabaseSettings::from_source(env)?))
 }
 
-impl DatabaseThresholds {
+impl DatabaseSettings {
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let connections_degraded_pct = number(env, "DATABASE_CONNECTIONS_DEGRADED_PCT", 90, 1, 100)?;
         let xid_age_degraded = number(
@@ -144,7 +144,7 @@ fn parse_size(raw: &str) -> Result<u64, ConfigError> {
         .ok_or_else(refused)
 }
 
-impl Settings for DatabaseThresholds {
+impl Settings for DatabaseSettings {
     fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
         Ok(Box::new(DatabaseCheck {
             statement: statement(false),
@@ -265,7 +265,7 @@ struct SizeSample {
 struct DatabaseCheck {
     statement: String,
     statement_with_size: String,
-    thresholds: DatabaseThresholds,
+    thresholds: DatabaseSettings,
     size: Mutex<SizeSample>,
 }
 
@@ -326,7 +326,7 @@ impl DatabaseCheck {
 /// past the warning age, size near the limit → degraded. The first rule
 /// that holds gives the reason; the log text names every one that holds,
 /// and every reading that could not be made.
-pub fn judge_readings(readings: &Readings, thresholds: &DatabaseThresholds) -> CheckOutcome {
+pub fn judge_readings(readings: &Readings, thresholds: &DatabaseSettings) -> CheckOutcome {
     let r = readings;
     let mut all = Aggregate::default();
     let mut notes = Vec::new();
@@ -427,8 +427,8 @@ pub fn judge_readings(readings: &Readings, thresholds: &DatabaseThresholds) -> C
 mod tests {
     use super::*;
 
-    fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseThresholds, ConfigError> {
-        DatabaseThresholds::from_source(&crate::env::pairs(pairs))
+    fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {
+        DatabaseSettings::from_source(&crate::env::pairs(pairs))
     }
 
     fn writable() -> Readings {

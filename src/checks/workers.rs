@@ -23,14 +23,14 @@ pub const COMPONENT: Component = Component {
 
 /// How worker heartbeats are classified (`docs/CONFIGURATION.md`, "Workers").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerThresholds {
+pub struct WorkersSettings {
     pub stale_after_secs: u64,
     pub forget_after_secs: u64,
     pub min_alive: u64,
     pub min_alive_by_kind: Vec<(String, u64)>,
 }
 
-impl Default for WorkerThresholds {
+impl Default for WorkersSettings {
     fn default() -> Self {
         Self {
             stale_after_secs: 60,
@@ -41,7 +41,7 @@ impl Default for WorkerThresholds {
     }
 }
 
-impl Settings for WorkerThresholds {
+impl Settings for WorkersSettings {
     fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
         Ok(Box::new(WorkersCheck::new(self.clone())))
     }
@@ -52,7 +52,7 @@ fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
 }
 
 /// `WORKER_*` → thresholds.
-pub fn thresholds(env: &dyn Source) -> Result<WorkerThresholds, ConfigError> {
+pub fn thresholds(env: &dyn Source) -> Result<WorkersSettings, ConfigError> {
     let stale_after_secs = number(env, "WORKER_STALE_AFTER_SECS", 60, 1, 86_400 * 30)?;
     let forget_after_secs = number(env, "WORKER_FORGET_AFTER_SECS", 900, 1, 86_400 * 365)?;
     if forget_after_secs < stale_after_secs {
@@ -79,7 +79,7 @@ pub fn thresholds(env: &dyn Source) -> Result<WorkerThresholds, ConfigError> {
             min_alive_by_kind.push(pair);
         }
     }
-    Ok(WorkerThresholds {
+    Ok(WorkersSettings {
         stale_after_secs,
         forget_after_secs,
         min_alive,
@@ -102,11 +102,11 @@ pub struct HeartbeatGroup {
 
 pub struct WorkersCheck {
     sql: String,
-    thresholds: WorkerThresholds,
+    thresholds: WorkersSettings,
 }
 
 impl WorkersCheck {
-    pub fn new(thresholds: WorkerThresholds) -> Self {
+    pub fn new(thresholds: WorkersSettings) -> Self {
         // The thresholds are integers from our own configuration, so they are
         // written into the text: the statement then needs no parameters and
         // runs with the simple protocol, which transaction poolers accept.
@@ -163,7 +163,7 @@ impl Check for WorkersCheck {
 /// Too few alive (in total or of a listed kind) → unhealthy;
 /// else any stale → degraded; else healthy. The reported MeshHook version
 /// is that of the most recently started alive worker that reports one.
-pub fn judge_heartbeats(groups: &[HeartbeatGroup], thresholds: &WorkerThresholds) -> CheckOutcome {
+pub fn judge_heartbeats(groups: &[HeartbeatGroup], thresholds: &WorkersSettings) -> CheckOutcome {
     let alive: u64 = groups.iter().map(|g| g.alive).sum();
     let stale: u64 = groups.iter().map(|g| g.stale).sum();
     let mut versions = serde_json::Map::new();
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn classification_follows_the_documented_rules() {
-        let t = WorkerThresholds::default();
+        let t = WorkersSettings::default();
         assert_eq!(
             judge_heartbeats(&[kind("worker", 2, 0)], &t).status,
             Status::Healthy
@@ -260,14 +260,14 @@ mod tests {
             (none.status, none.reason),
             (Status::Unhealthy, Some(Reason::TooFewWorkers))
         );
-        let zero_needed = WorkerThresholds {
+        let zero_needed = WorkersSettings {
             min_alive: 0,
-            ..WorkerThresholds::default()
+            ..WorkersSettings::default()
         };
         assert_eq!(judge_heartbeats(&[], &zero_needed).status, Status::Healthy);
-        let by_kind = WorkerThresholds {
+        let by_kind = WorkersSettings {
             min_alive_by_kind: vec![("orchestrator".into(), 1)],
-            ..WorkerThresholds::default()
+            ..WorkersSettings::default()
         };
         let short = judge_heartbeats(
             &[kind("http-exec", 3, 0), kind("orchestrator", 0, 1)],
@@ -297,7 +297,7 @@ mod tests {
             stale,
             newest_alive_start: started,
         };
-        let t = WorkerThresholds::default();
+        let t = WorkersSettings::default();
         let rollout = judge_heartbeats(
             &[
                 group(Some("1.4.1"), 2, 0, Some(100.0)),

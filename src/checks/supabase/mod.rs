@@ -21,7 +21,7 @@ use crate::component::{BuildContext, Check, CheckContext, Component, Settings, S
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, Reason, Status};
-pub use settings::{GatewayService, SupabaseConfig, SupabaseMode};
+pub use settings::{GatewayService, SupabaseSettings, SupabaseMode};
 
 pub const COMPONENT: Component = Component {
     name: "supabase",
@@ -31,10 +31,10 @@ pub const COMPONENT: Component = Component {
 };
 
 fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(SupabaseConfig::from_source(env)?))
+    Ok(Box::new(SupabaseSettings::from_source(env)?))
 }
 
-impl Settings for SupabaseConfig {
+impl Settings for SupabaseSettings {
     fn secrets(&self) -> Vec<String> {
         match &self.mode {
             SupabaseMode::Gateway { anon_key, .. } => vec![anon_key.expose().to_owned()],
@@ -56,7 +56,7 @@ impl Settings for SupabaseConfig {
 
 struct SupabaseCheck {
     client: Client,
-    config: SupabaseConfig,
+    config: SupabaseSettings,
 }
 
 impl Check for SupabaseCheck {

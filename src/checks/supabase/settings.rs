@@ -17,7 +17,7 @@ const DEFAULT_CRITICAL: &[&str] = &["auth", "rest"];
 
 /// The component's settings: how to ask, and what matters.
 #[derive(Debug, Clone)]
-pub struct SupabaseConfig {
+pub struct SupabaseSettings {
     pub mode: SupabaseMode,
     /// Services whose being unhealthy makes the component unhealthy; the
     /// others only degrade it. Always a subset of the probed services.
@@ -119,14 +119,14 @@ fn http_url(variable: &'static str, raw: &str) -> Result<reqwest::Url, ConfigErr
     Ok(url)
 }
 
-impl SupabaseConfig {
+impl SupabaseSettings {
     /// `SUPABASE_*` → the mode and its settings.
-    pub fn from_source(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
+    pub fn from_source(env: &dyn Source) -> Result<SupabaseSettings, ConfigError> {
         from_source(env)
     }
 }
 
-fn from_source(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
+fn from_source(env: &dyn Source) -> Result<SupabaseSettings, ConfigError> {
     let service_names = crate::env::list(
         env.get("SUPABASE_SERVICES")
             .as_deref()
@@ -137,7 +137,7 @@ fn from_source(env: &dyn Source) -> Result<SupabaseConfig, ConfigError> {
     }
     let critical = critical_services(env, &service_names)?;
     let mode = read_mode(env, service_names)?;
-    Ok(SupabaseConfig { mode, critical })
+    Ok(SupabaseSettings { mode, critical })
 }
 
 /// `SUPABASE_CRITICAL_SERVICES`, which must name probed services only; by
