@@ -245,7 +245,10 @@ async fn guarded(
     let run = AssertUnwindSafe(async { entry.check.run(context).await }).catch_unwind();
     let outcome = match tokio::time::timeout_at(deadline, run).await {
         Ok(Ok(observed)) => observed.unwrap_or_else(CheckOutcome::from),
-        Ok(Err(_panic)) => CheckOutcome::unhealthy(Reason::QueryFailed, "check panicked"),
+        Ok(Err(panic)) => CheckOutcome::unhealthy(
+            Reason::InternalError,
+            format!("check panicked: {}", panic_message(panic.as_ref())),
+        ),
         Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
     };
     let report = ComponentReport {
@@ -255,6 +258,15 @@ async fn guarded(
         latency: started.elapsed(),
     };
     (index, report)
+}
+
+/// A panic's message, when it carries one (`panic!` with text does).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 #[cfg(test)]
@@ -447,7 +459,7 @@ mod tests {
             assert_eq!(
                 statuses(&report),
                 [
-                    ("buggy", Status::Unhealthy, Some(Reason::QueryFailed)),
+                    ("buggy", Status::Unhealthy, Some(Reason::InternalError)),
                     ("fine", Status::Healthy, None),
                 ]
             );

@@ -1,5 +1,8 @@
-//! Argument parsing → one of the modes; nothing else.
+//! The command line: arguments → one of the modes (Lambda, serve, check,
+//! heartbeat, migrate), each a short function that builds what it needs
+//! from the library; and what ended a mode → the exit code.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +11,10 @@ use clap::{Parser, Subcommand};
 use meshhook_health::checks::runs::RunsTables;
 use meshhook_health::config::{self, Config, ConfigError, Environment};
 use meshhook_health::db::{Database, DbConfig};
+use meshhook_health::failure::Failure;
+use meshhook_health::outcome::Status;
 use meshhook_health::shutdown::Shutdown;
-use meshhook_health::{heartbeat, lambda, migrate, serve, App};
+use meshhook_health::{heartbeat, lambda, migrate, report, serve, App, StartupError};
 
 /// Exit code for bad configuration or usage (`docs/API.md`, "Command line").
 const EXIT_USAGE: u8 = 2;
@@ -114,132 +119,148 @@ enum Mode {
     Migrate,
 }
 
-/// What ended a mode early.
-enum Failure {
-    Config(ConfigError),
-    Runtime(String),
+/// What ended a mode early, and so the exit code: a configuration error
+/// exits 2, anything else 1. Each carries its typed cause; the text is
+/// made only when it is printed.
+#[derive(Debug, thiserror::Error)]
+enum Exit {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Startup(#[from] StartupError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Serve(std::io::Error),
+    #[error("Lambda runtime stopped: {0}")]
+    Lambda(lambda_runtime::Error),
+    #[error("heartbeat failed ({}): {}", .0.reason.as_str(), .0)]
+    Heartbeat(Failure),
+    #[error("migration failed ({}): {}", .0.reason.as_str(), .0)]
+    Migrate(Failure),
+    /// `check` found MeshHook unhealthy: exit 1, nothing more to say (the
+    /// body is on stdout, the reasons in the log).
+    #[error("unhealthy")]
     Unhealthy,
-}
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        Self::Config(e)
-    }
 }
 
 fn run(mode: Mode) -> ExitCode {
     meshhook_health::telemetry::init();
-    // One thread: a health endpoint waits on I/O, and a Lambda container
-    // has one or two vCPUs; spawning worker threads would only cost start-up.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("meshhook-health: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_mode(mode)) {
+    match run_in_runtime(mode) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Unhealthy) => ExitCode::FAILURE,
-        Err(Failure::Config(e)) => {
-            eprintln!("meshhook-health: configuration error: {e}");
+        Err(Exit::Unhealthy) => ExitCode::FAILURE,
+        Err(e @ Exit::Config(_)) => {
+            eprintln!("meshhook-health: {e}");
             ExitCode::from(EXIT_USAGE)
         }
-        Err(Failure::Runtime(message)) => {
-            eprintln!("meshhook-health: {message}");
+        Err(e) => {
+            eprintln!("meshhook-health: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn app(lambda: bool) -> Result<Arc<App>, Failure> {
+fn run_in_runtime(mode: Mode) -> Result<(), Exit> {
+    // One thread: a health endpoint waits on I/O, and a Lambda container
+    // has one or two vCPUs; spawning worker threads would only cost start-up.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Exit::Runtime)?;
+    runtime.block_on(async {
+        match mode {
+            Mode::Lambda => lambda_mode().await,
+            Mode::Serve { listen } => serve_mode(listen).await,
+            Mode::Check => check_mode().await,
+            Mode::Heartbeat {
+                worker_id,
+                kind,
+                every,
+            } => heartbeat_mode(&worker_id, &kind, every).await,
+            Mode::Migrate => migrate_mode().await,
+        }
+    })
+}
+
+async fn app(lambda: bool) -> Result<Arc<App>, Exit> {
     let mut config = Config::load(&Environment).await?;
     config.emit_metrics = lambda;
-    App::new(config)
-        .map(Arc::new)
-        .map_err(|e| Failure::Runtime(e.to_string()))
+    Ok(Arc::new(App::new(config)?))
 }
 
-fn signals() -> Result<Shutdown, Failure> {
-    Shutdown::listen().map_err(|e| Failure::Runtime(format!("cannot listen for signals: {e}")))
+fn signals() -> Result<Shutdown, Exit> {
+    Shutdown::listen().map_err(Exit::Signals)
 }
 
-async fn run_mode(mode: Mode) -> Result<(), Failure> {
-    match mode {
-        Mode::Lambda => {
-            let app = app(true).await?;
-            app.warm_up();
-            lambda::run(app)
-                .await
-                .map_err(|e| Failure::Runtime(format!("Lambda runtime stopped: {e}")))
-        }
-        Mode::Serve { listen } => {
-            let listen = match listen {
-                Some(addr) => Some(config::parse_listen("--listen", &addr)?),
-                None => None,
-            };
-            let open_files = serve::raise_open_file_limit();
-            let app = app(false).await?;
-            let addr = listen.unwrap_or(app.config.listen);
-            let mut shutdown = signals()?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
-            app.warm_up();
-            let max_connections = serve::connection_cap(open_files);
-            tracing::info!(%addr, max_connections, "serving /health");
-            serve::serve(app, listener, max_connections, async move {
-                shutdown.recv().await
-            })
-            .await
-            .map_err(|e| Failure::Runtime(e.to_string()))
-        }
-        Mode::Check => {
-            let app = app(false).await?;
-            let report = app.evaluator.evaluate().await;
-            let configured = app.config.meshhook_version.as_deref();
-            println!(
-                "{}",
-                meshhook_health::report::render(&report, configured, false)
-            );
-            match report.status {
-                meshhook_health::outcome::Status::Unhealthy => Err(Failure::Unhealthy),
-                _ => Ok(()),
-            }
-        }
-        Mode::Heartbeat {
-            worker_id,
-            kind,
-            every,
-        } => {
-            if worker_id.trim().is_empty() {
-                return Err(ConfigError::new("--worker-id", "must not be empty").into());
-            }
-            let db = Database::new(&DbConfig::load(&Environment).await?);
-            let version = config::meshhook_version(&Environment);
-            let spec = heartbeat::Heartbeat {
-                worker_id: &worker_id,
-                kind: &kind,
-                version: version.as_deref(),
-                every,
-            };
-            heartbeat::run(&db, spec, signals()?).await.map_err(|e| {
-                Failure::Runtime(format!("heartbeat failed ({}): {e}", e.reason.as_str()))
-            })
-        }
-        Mode::Migrate => {
-            let runs = RunsTables::from_source(&Environment)?;
-            let db = Database::new(&DbConfig::load(&Environment).await?);
-            migrate::migrate(&db, &runs).await.map_err(|e| {
-                Failure::Runtime(format!("migration failed ({}): {e}", e.reason.as_str()))
-            })?;
-            eprintln!(
-                "meshhook-health: monitoring.worker_heartbeats and monitoring.runs_progress() are ready"
-            );
-            Ok(())
-        }
+async fn lambda_mode() -> Result<(), Exit> {
+    let app = app(true).await?;
+    app.warm_up();
+    lambda::run(app).await.map_err(Exit::Lambda)
+}
+
+async fn serve_mode(listen: Option<String>) -> Result<(), Exit> {
+    let listen = match listen {
+        Some(addr) => Some(config::parse_listen("--listen", &addr)?),
+        None => None,
+    };
+    let open_files = serve::raise_open_file_limit();
+    let app = app(false).await?;
+    let addr = listen.unwrap_or(app.config.listen);
+    let mut shutdown = signals()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Exit::Listen { addr, source })?;
+    app.warm_up();
+    let max_connections = serve::connection_cap(open_files);
+    tracing::info!(%addr, max_connections, "serving /health");
+    serve::serve(app, listener, max_connections, async move {
+        shutdown.recv().await
+    })
+    .await
+    .map_err(Exit::Serve)
+}
+
+async fn check_mode() -> Result<(), Exit> {
+    let app = app(false).await?;
+    let report = app.evaluator.evaluate().await;
+    let configured = app.config.meshhook_version.as_deref();
+    println!("{}", report::render(&report, configured, false));
+    match report.status {
+        Status::Unhealthy => Err(Exit::Unhealthy),
+        _ => Ok(()),
     }
+}
+
+async fn heartbeat_mode(worker_id: &str, kind: &str, every: Option<Duration>) -> Result<(), Exit> {
+    if worker_id.trim().is_empty() {
+        return Err(ConfigError::new("--worker-id", "must not be empty").into());
+    }
+    let db = Database::new(&DbConfig::load(&Environment).await?);
+    let version = config::meshhook_version(&Environment);
+    let spec = heartbeat::Heartbeat {
+        worker_id,
+        kind,
+        version: version.as_deref(),
+        every,
+    };
+    heartbeat::run(&db, spec, signals()?)
+        .await
+        .map_err(Exit::Heartbeat)
+}
+
+async fn migrate_mode() -> Result<(), Exit> {
+    let runs = RunsTables::from_source(&Environment)?;
+    let db = Database::new(&DbConfig::load(&Environment).await?);
+    migrate::migrate(&db, &runs).await.map_err(Exit::Migrate)?;
+    eprintln!(
+        "meshhook-health: monitoring.worker_heartbeats and monitoring.runs_progress() are ready"
+    );
+    Ok(())
 }

@@ -66,11 +66,14 @@ pub enum Reason {
     Paused,
     OverQuota,
     NotConfigured,
+    /// The check itself failed (a bug in this checker, caught): says
+    /// nothing about the dependency.
+    InternalError,
 }
 
 impl Reason {
     /// Every reason, in the documented order.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Self::Timeout,
         Self::Unreachable,
         Self::Tls,
@@ -98,6 +101,7 @@ impl Reason {
         Self::Paused,
         Self::OverQuota,
         Self::NotConfigured,
+        Self::InternalError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +133,7 @@ impl Reason {
             Self::Paused => "paused",
             Self::OverQuota => "over_quota",
             Self::NotConfigured => "not_configured",
+            Self::InternalError => "internal_error",
         }
     }
 }

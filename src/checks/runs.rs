@@ -197,7 +197,7 @@ impl RunsCheck {
         let text = |i: usize| row.get(i).unwrap_or("");
         let tables = &self.settings.tables;
         if !RunsTables::same(&tables.runs, text(0)) || !RunsTables::same(&tables.events, text(1)) {
-            return Ok(CheckOutcome::unhealthy(
+            return Err(Failure::new(
                 Reason::NotConfigured,
                 format!(
                     "{FUNCTION} reads {} and {}, not RUNS_TABLE={} and RUNS_EVENTS_TABLE={}; \

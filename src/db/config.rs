@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use super::connection_string::split_tls_params;
 use crate::env::{ConfigError, Source};
+use crate::failure::Failure;
+use crate::outcome::Reason;
 pub use crate::tls::SslMode;
 
 /// How long a connection attempt outside a health evaluation (warm-up, CLI
@@ -96,17 +98,24 @@ impl DbConfig {
     }
 
     /// The connection a (rotated) secret now holds, parsed with the same
-    /// root certificates and pool size as at start-up.
-    pub(super) async fn reread(&self) -> Result<Self, ConfigError> {
+    /// root certificates and pool size as at start-up. At run time, after a
+    /// refused login: a secret that cannot be read or parsed is a failure
+    /// of that login (`auth`), not a configuration error.
+    pub(super) async fn reread(&self) -> Result<Self, Failure> {
         let Some(secret_id) = &self.secret_id else {
             return Ok(self.clone());
         };
-        let raw = crate::secrets::fetch(secret_id).await?;
-        let mut config = Self::parse(
-            &crate::secrets::connection_string(&raw)?,
-            self.env_roots.clone(),
-            self.pool_max,
-        )?;
+        let fresh = async {
+            let raw = crate::secrets::fetch(secret_id).await?;
+            Self::parse(
+                &crate::secrets::connection_string(&raw)?,
+                self.env_roots.clone(),
+                self.pool_max,
+            )
+        };
+        let mut config = fresh
+            .await
+            .map_err(|e| Failure::new(Reason::Auth, e.to_string()))?;
         config.secret_id = Some(secret_id.clone());
         Ok(config)
     }
