@@ -61,24 +61,29 @@ impl Config {
         if !uses_postgres(&components_from(env)?) {
             return Self::from_source(env);
         }
-        let resolved = crate::secrets::resolve(env).await?;
-        let mut config = Self::from_source(&resolved)?;
-        if let Some(database) = &mut config.database {
-            database.set_secret_id(resolved.secret_id());
+        if env.get("DATABASE_URL").is_some() || env.get("DATABASE_SECRET_ID").is_none() {
+            return Self::from_source(env);
         }
-        Ok(config)
+        let database = DbConfig::load(env).await?;
+        Self::build(env, Some(database))
     }
 
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        Self::build(env, None)
+    }
+
+    /// Every setting from `env`; the database's as given, else from
+    /// `DATABASE_URL` when an enabled component needs it.
+    fn build(env: &dyn Source, database: Option<DbConfig>) -> Result<Self, ConfigError> {
         let enabled = components_from(env)?;
         let noncritical = match env.get("HEALTH_NONCRITICAL") {
             None => Vec::new(),
             Some(list) => parse_components("HEALTH_NONCRITICAL", &list, true)?,
         };
-        let database = if uses_postgres(&enabled) {
-            Some(DbConfig::from_source(env)?)
-        } else {
-            None
+        let database = match database {
+            Some(given) => Some(given),
+            None if uses_postgres(&enabled) => Some(DbConfig::from_source(env)?),
+            None => None,
         };
         let mut components = Vec::with_capacity(enabled.len());
         for component in enabled {

@@ -11,6 +11,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, RequestExt, Service};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -140,7 +141,7 @@ fn safe_path(path: Option<&str>) -> String {
     if !path.starts_with('/') {
         out.push('/');
     }
-    encode_into(&mut out, path, b":@/%");
+    out.extend(utf8_percent_encode(path, PATH));
     out
 }
 
@@ -158,9 +159,7 @@ fn safe_query(query: &str) -> String {
     } else {
         query
     };
-    let mut out = String::with_capacity(query.len());
-    encode_into(&mut out, query, b":@/?%");
-    out
+    utf8_percent_encode(query, QUERY).to_string()
 }
 
 /// Query parameters as a map: an overlong set keeps only `verbose`.
@@ -184,23 +183,33 @@ fn bound_query(map: &mut QueryMap) {
 
 /// A stage name: as [`safe_path`], and without `/`.
 fn safe_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    encode_into(&mut out, segment, b":@");
-    out
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
-fn encode_into(out: &mut String, text: &str, also_allowed: &[u8]) {
-    for &byte in text.as_bytes() {
-        let plain = byte.is_ascii_alphanumeric()
-            || b"-._~!$&'()*+,;=".contains(&byte)
-            || also_allowed.contains(&byte);
-        if plain {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-}
+/// What a path segment keeps as it is (RFC 3986 `pchar` without `/`):
+/// unreserved characters, sub-delims, `:` and `@`; the rest is escaped.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+/// A path: segments, `/`, and escapes already made.
+const PATH: &AsciiSet = &SEGMENT.remove(b'/').remove(b'%');
+/// A query: as a path, and `?`.
+const QUERY: &AsciiSet = &PATH.remove(b'?');
 
 async fn answer(app: &App, request: lambda_http::Request) -> http::Response<Body> {
     let stage = match request.request_context_ref() {

@@ -1,5 +1,7 @@
-//! `DATABASE_SECRET_ID`: the database connection read once at start-up from
-//! AWS Secrets Manager, through the AWS SDK's default credential chain.
+//! `DATABASE_SECRET_ID`: the database connection read from AWS Secrets
+//! Manager through the AWS SDK's default credential chain — at start-up,
+//! and again (at most once a minute) after the database refuses the login,
+//! so that a rotated password is picked up.
 //!
 //! Nothing here runs unless that variable is set and `DATABASE_URL` is not:
 //! the SDK is neither configured nor loaded otherwise, so a function that
@@ -18,77 +20,63 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use serde::Deserialize;
 
-use crate::env::{ConfigError, Source};
+use crate::env::ConfigError;
 
 const VARIABLE: &str = "DATABASE_SECRET_ID";
 
 /// RDS-style secret JSON (what RDS and Secrets Manager's rotation write).
 /// `sslmode` and `sslrootcert` are our additions, for poolers that need TLS.
 #[derive(Deserialize)]
-struct RdsSecret {
-    username: String,
-    password: String,
-    host: String,
+pub struct RdsSecret {
+    pub username: String,
+    pub password: String,
+    pub host: String,
     port: Option<serde_json::Value>,
-    dbname: Option<String>,
-    sslmode: Option<String>,
-    sslrootcert: Option<String>,
+    pub dbname: Option<String>,
+    pub sslmode: Option<String>,
+    pub sslrootcert: Option<String>,
 }
 
-/// A value in a key=value connection string, quoted.
-fn quoted(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' || c == '\\' {
-            out.push('\\');
+impl RdsSecret {
+    /// The port: a number or a numeric string, 5432 when absent.
+    pub fn port(&self) -> Result<u16, ConfigError> {
+        let invalid = || ConfigError::new(VARIABLE, "the secret's port is not a port number");
+        match &self.port {
+            None => Ok(5432),
+            Some(serde_json::Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(invalid),
+            Some(serde_json::Value::String(s)) => s.parse().map_err(|_| invalid()),
+            Some(_) => Err(invalid()),
         }
-        out.push(c);
     }
-    out.push('\'');
-    out
 }
 
-/// The connection string a secret holds: a URL or key=value string as it
-/// is, or RDS-style JSON turned into key=value.
-pub fn connection_string(secret: &str) -> Result<String, ConfigError> {
-    let secret = secret.trim();
-    if !secret.starts_with('{') {
-        return Ok(secret.to_owned());
-    }
-    let rds: RdsSecret = serde_json::from_str(secret).map_err(|_| {
-        ConfigError::new(
-            VARIABLE,
-            "the secret is JSON but not RDS-style (needs username, password, host; port and dbname optional)",
-        )
-    })?;
-    let port = match &rds.port {
-        None => "5432".to_owned(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        Some(serde_json::Value::String(s)) if s.parse::<u16>().is_ok() => s.clone(),
-        Some(_) => {
-            return Err(ConfigError::new(
+/// What a secret holds: a connection string (URL or key=value) as it is,
+/// or RDS-style JSON, read into its fields — never turned into text.
+pub enum SecretConnection {
+    Text(String),
+    Rds(RdsSecret),
+}
+
+impl SecretConnection {
+    /// Reads a secret's string; JSON that is not RDS-style is refused
+    /// without echoing it.
+    pub fn parse(secret: &str) -> Result<Self, ConfigError> {
+        let secret = secret.trim();
+        if !secret.starts_with('{') {
+            return Ok(Self::Text(secret.to_owned()));
+        }
+        let rds: RdsSecret = serde_json::from_str(secret).map_err(|_| {
+            ConfigError::new(
                 VARIABLE,
-                "the secret's port is not a port number",
-            ))
-        }
-    };
-    let mut parts = vec![
-        format!("host={}", quoted(&rds.host)),
-        format!("port={port}"),
-        format!("user={}", quoted(&rds.username)),
-        format!("password={}", quoted(&rds.password)),
-    ];
-    if let Some(dbname) = &rds.dbname {
-        parts.push(format!("dbname={}", quoted(dbname)));
+                "the secret is JSON but not RDS-style (needs username, password, host; port and dbname optional)",
+            )
+        })?;
+        rds.port()?;
+        Ok(Self::Rds(rds))
     }
-    if let Some(mode) = &rds.sslmode {
-        parts.push(format!("sslmode={}", quoted(mode)));
-    }
-    if let Some(root) = &rds.sslrootcert {
-        parts.push(format!("sslrootcert={}", quoted(root)));
-    }
-    Ok(parts.join(" "))
 }
 
 /// Carries the SDK's HTTP requests over a client of the same kind as the
@@ -178,46 +166,9 @@ pub async fn fetch(secret_id: &str) -> Result<String, ConfigError> {
     })
 }
 
-/// The environment with `DATABASE_URL` filled in from the secret when
-/// `DATABASE_SECRET_ID` stands in for it.
-pub struct Resolved<'a> {
-    base: &'a dyn Source,
-    database_url: Option<String>,
-    secret_id: Option<String>,
-}
-
-impl Resolved<'_> {
-    /// The secret `DATABASE_URL` was read from, if it was.
-    pub fn secret_id(&self) -> Option<&str> {
-        self.secret_id.as_deref()
-    }
-}
-
-impl Source for Resolved<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        match (&self.database_url, name) {
-            (Some(url), "DATABASE_URL") => Some(url.clone()),
-            _ => self.base.get(name),
-        }
-    }
-}
-
-/// Reads the secret only when `DATABASE_URL` is unset and
-/// `DATABASE_SECRET_ID` is set; otherwise fetches nothing.
-pub async fn resolve(env: &dyn Source) -> Result<Resolved<'_>, ConfigError> {
-    let (database_url, secret_id) = match (env.get("DATABASE_URL"), env.get(VARIABLE)) {
-        (None, Some(secret_id)) => {
-            let secret_id = secret_id.trim().to_owned();
-            let url = connection_string(&fetch(&secret_id).await?)?;
-            (Some(url), Some(secret_id))
-        }
-        _ => (None, None),
-    };
-    Ok(Resolved {
-        base: env,
-        database_url,
-        secret_id,
-    })
+/// Reads and parses the secret `secret_id`.
+pub async fn connection(secret_id: &str) -> Result<SecretConnection, ConfigError> {
+    SecretConnection::parse(&fetch(secret_id).await?)
 }
 
 #[cfg(test)]
@@ -225,31 +176,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rds_json_becomes_a_quoted_key_value_string() {
-        let s = connection_string(
+    fn rds_json_is_read_into_its_fields_and_the_text_passes_through() {
+        let secret = SecretConnection::parse(
             r#"{"username":"app","password":"p'a ss\\","engine":"postgres","host":"db.example.com","port":6543,"dbname":"postgres","dbInstanceIdentifier":"x"}"#,
         )
         .unwrap();
+        let SecretConnection::Rds(rds) = secret else {
+            panic!("RDS-style JSON")
+        };
+        assert_eq!(rds.password, "p'a ss\\");
         assert_eq!(
-            s,
-            r#"host='db.example.com' port=6543 user='app' password='p\'a ss\\' dbname='postgres'"#
+            (rds.host.as_str(), rds.port().unwrap()),
+            ("db.example.com", 6543)
         );
-        let parsed = crate::db::DbConfig::parse(&s, Default::default(), 1).unwrap();
-        assert_eq!(parsed.password(), Some("p'a ss\\"));
+        assert_eq!(rds.dbname.as_deref(), Some("postgres"));
+        let SecretConnection::Text(url) = SecretConnection::parse(" postgres://u:p@h/d ").unwrap()
+        else {
+            panic!("a URL")
+        };
+        assert_eq!(url, "postgres://u:p@h/d");
     }
 
     #[test]
-    fn urls_pass_through_and_bad_json_never_echoes() {
-        assert_eq!(
-            connection_string(" postgres://u:p@h/d ").unwrap(),
-            "postgres://u:p@h/d"
-        );
-        let error = connection_string(r#"{"user":"u","password":"hunter2"}"#).unwrap_err();
-        assert_eq!(error.variable, "DATABASE_SECRET_ID");
-        assert!(!error.to_string().contains("hunter2"));
-        let error =
-            connection_string(r#"{"username":"u","password":"hunter2","host":"h","port":"x"}"#)
-                .unwrap_err();
-        assert!(!error.to_string().contains("hunter2"));
+    fn bad_json_never_echoes() {
+        for secret in [
+            r#"{"user":"u","password":"hunter2"}"#,
+            r#"{"username":"u","password":"hunter2","host":"h","port":"x"}"#,
+            r#"{"username":"u","password":"hunter2","host":"h","port":70000}"#,
+        ] {
+            let error = SecretConnection::parse(secret).err().unwrap();
+            assert_eq!(error.variable, "DATABASE_SECRET_ID");
+            assert!(!error.to_string().contains("hunter2"));
+        }
     }
 }

@@ -466,11 +466,11 @@ async fn logs_are_json_lines_per_evaluation_and_never_carry_secrets() {
 
 /// A directory for PATH whose `apt-get` and `sudo` only record that they
 /// were called (and fail), with the marker file they write.
-fn recording_installers() -> (support::TempDir, std::path::PathBuf) {
-    let dir = support::TempDir::new("installers");
-    let marker = dir.0.join("installed");
+fn recording_installers() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = support::temp_dir("installers");
+    let marker = dir.path().join("installed");
     for tool in ["apt-get", "sudo"] {
-        let path = dir.0.join(tool);
+        let path = dir.path().join(tool);
         std::fs::write(
             &path,
             format!(
@@ -504,7 +504,7 @@ async fn make_run_checks_the_callers_database_as_it_is() {
             "PATH",
             format!(
                 "{}:{}",
-                installers.0.display(),
+                installers.path().display(),
                 std::env::var("PATH").unwrap_or_default()
             ),
         )

@@ -9,17 +9,15 @@ use std::process::{Command, Stdio};
 
 mod support;
 
-use support::TempDir;
-
 struct Stubs {
-    dir: TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Stubs {
     fn new(stack_exists: bool) -> Stubs {
-        let dir = TempDir::new("deploy");
+        let dir = support::temp_dir("deploy");
         let exists = if stack_exists { 0 } else { 1 };
-        let log = dir.0.join("sam.log");
+        let log = dir.path().join("sam.log");
         let scripts = [
             (
                 "sam",
@@ -38,7 +36,7 @@ impl Stubs {
             ),
         ];
         for (name, text) in scripts {
-            let path = dir.0.join(name);
+            let path = dir.path().join(name);
             std::fs::write(&path, text).unwrap();
             std::process::Command::new("chmod")
                 .arg("+x")
@@ -54,8 +52,11 @@ impl Stubs {
         let out = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/deploy.sh"))
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.dir.0.display()))
-            .env("HOME", &self.dir.0)
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", self.dir.path().display()),
+            )
+            .env("HOME", self.dir.path())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
@@ -68,7 +69,7 @@ impl Stubs {
 
     /// The calls to sam, each as its arguments.
     fn calls(&self) -> Vec<Vec<String>> {
-        std::fs::read_to_string(self.dir.0.join("sam.log"))
+        std::fs::read_to_string(self.dir.path().join("sam.log"))
             .unwrap_or_default()
             .lines()
             .map(|l| {

@@ -10,24 +10,23 @@ use std::time::{Duration, Instant};
 
 use support::docs::{block, operations_sql};
 use support::postgres::Postgres;
-use support::TempDir;
 
 /// A directory whose `meshhook-health` is the binary under test, for PATH.
-struct BinDir(TempDir);
+struct BinDir(tempfile::TempDir);
 
 impl BinDir {
     fn new() -> BinDir {
-        let dir = TempDir::new("first-deploy");
+        let dir = support::temp_dir("first-deploy");
         std::os::unix::fs::symlink(
             env!("CARGO_BIN_EXE_meshhook-health"),
-            dir.0.join("meshhook-health"),
+            dir.path().join("meshhook-health"),
         )
         .unwrap();
         BinDir(dir)
     }
 
     fn path(&self) -> String {
-        format!("{}:/usr/bin:/bin", self.0 .0.display())
+        format!("{}:/usr/bin:/bin", self.0.path().display())
     }
 }
 

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use meshhook_health::config::Config;
 use meshhook_health::App;
 use support::tls::Pki;
-use support::{verbose, Postgres, TempDir};
+use support::{verbose, Postgres};
+use tempfile::TempDir;
 
 /// Only the database component, against `url`.
 fn app(url: &str, extra: &[(&str, &str)]) -> std::sync::Arc<App> {
@@ -55,7 +56,7 @@ fn url(host: &str, pg: &Postgres, params: &str) -> String {
 }
 
 fn write(dir: &TempDir, name: &str, text: &str) -> String {
-    let path = dir.0.join(name);
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
@@ -90,7 +91,7 @@ async fn require_and_prefer_encrypt_and_disable_does_not() {
 fn tls_only_server() -> (Pki, Postgres, TempDir, String) {
     let pki = Pki::new(&["localhost"]);
     let pg = Postgres::dedicated_tls(&pki, true);
-    let dir = TempDir::new("tls");
+    let dir = support::temp_dir("tls");
     let bundle = write(
         &dir,
         "bundle.pem",
@@ -162,7 +163,7 @@ async fn verify_modes_check_the_chain_and_verify_full_the_host_name() {
 #[tokio::test]
 async fn the_ca_layer_lets_the_deployed_function_verify_full() {
     let (_pki, pg, dir, bundle) = tls_only_server();
-    let zip = dir.0.join("ca-layer.zip");
+    let zip = dir.path().join("ca-layer.zip");
     let root = env!("CARGO_MANIFEST_DIR");
     let made = std::process::Command::new(format!("{root}/scripts/ca-layer.sh"))
         .env("CA", &bundle)
@@ -170,7 +171,7 @@ async fn the_ca_layer_lets_the_deployed_function_verify_full() {
         .output()
         .unwrap();
     assert!(made.status.success(), "{made:?}");
-    let opt = dir.0.join("opt");
+    let opt = dir.path().join("opt");
     let unzipped = std::process::Command::new("unzip")
         .args(["-q", "-d"])
         .arg(&opt)

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::connection_string::split_tls_params;
+use super::connection_string::{split_tls_params, TlsParams};
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::Reason;
+use crate::secrets::SecretConnection;
 pub use crate::tls::SslMode;
 
 /// How long a connection attempt outside a health evaluation (warm-up, CLI
@@ -86,15 +87,41 @@ impl DbConfig {
     /// As [`DbConfig::from_source`], reading the connection from Secrets
     /// Manager when `DATABASE_SECRET_ID` stands in for `DATABASE_URL`.
     pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
-        let resolved = crate::secrets::resolve(env).await?;
-        let mut config = Self::from_source(&resolved)?;
-        config.set_secret_id(resolved.secret_id());
+        let secret_id = match (env.get("DATABASE_URL"), env.get("DATABASE_SECRET_ID")) {
+            (None, Some(secret_id)) => secret_id.trim().to_owned(),
+            _ => return Self::from_source(env),
+        };
+        let secret = crate::secrets::connection(&secret_id).await?;
+        let mut config =
+            Self::from_secret_connection(secret, EnvRoots::from_source(env)?, pool_max(env)?)?;
+        config.secret_id = Some(secret_id);
         Ok(config)
     }
 
-    /// Records that the connection came from the secret `secret_id`.
-    pub fn set_secret_id(&mut self, secret_id: Option<&str>) {
-        self.secret_id = secret_id.map(str::to_owned);
+    /// A secret's connection: its text parsed as `DATABASE_URL` is, or its
+    /// RDS-style fields set one by one.
+    fn from_secret_connection(
+        secret: SecretConnection,
+        env_roots: EnvRoots,
+        pool_max: usize,
+    ) -> Result<Self, ConfigError> {
+        let rds = match secret {
+            SecretConnection::Text(text) => return Self::parse(&text, env_roots, pool_max),
+            SecretConnection::Rds(rds) => rds,
+        };
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&rds.host)
+            .port(rds.port()?)
+            .user(&rds.username)
+            .password(&rds.password);
+        if let Some(dbname) = &rds.dbname {
+            pg.dbname(dbname);
+        }
+        let tls = TlsParams {
+            sslmode: rds.sslmode,
+            sslrootcert: rds.sslrootcert,
+        };
+        Self::checked(pg, tls, env_roots, pool_max)
     }
 
     /// The connection a (rotated) secret now holds, parsed with the same
@@ -106,12 +133,8 @@ impl DbConfig {
             return Ok(self.clone());
         };
         let fresh = async {
-            let raw = crate::secrets::fetch(secret_id).await?;
-            Self::parse(
-                &crate::secrets::connection_string(&raw)?,
-                self.env_roots.clone(),
-                self.pool_max,
-            )
+            let secret = crate::secrets::connection(secret_id).await?;
+            Self::from_secret_connection(secret, self.env_roots.clone(), self.pool_max)
         };
         let mut config = fresh
             .await
@@ -124,15 +147,25 @@ impl DbConfig {
     /// `sslrootcert` are taken out first: tokio-postgres knows neither the
     /// verify modes nor root certificates, and TLS is ours to set up.
     pub fn parse(raw: &str, env_roots: EnvRoots, pool_max: usize) -> Result<Self, ConfigError> {
-        let split = split_tls_params(raw.trim())?;
-        let mut pg: tokio_postgres::Config =
-            split.rest.parse().map_err(|e: tokio_postgres::Error| {
-                // tokio-postgres' parse errors name an option, never its value.
-                ConfigError::new(
-                    "DATABASE_URL",
-                    format!("not a valid Postgres URL or key=value string ({e})"),
-                )
-            })?;
+        let (rest, tls) = split_tls_params(raw.trim())?;
+        let pg: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
+            // tokio-postgres' parse errors name an option, never its value.
+            ConfigError::new(
+                "DATABASE_URL",
+                format!("not a valid Postgres URL or key=value string ({e})"),
+            )
+        })?;
+        Self::checked(pg, tls, env_roots, pool_max)
+    }
+
+    /// The settings every connection needs, checked, with TLS set up from
+    /// libpq's `sslmode` and `sslrootcert`.
+    fn checked(
+        mut pg: tokio_postgres::Config,
+        tls: TlsParams,
+        env_roots: EnvRoots,
+        pool_max: usize,
+    ) -> Result<Self, ConfigError> {
         if pg.get_hosts().is_empty() {
             return Err(ConfigError::new("DATABASE_URL", "names no host"));
         }
@@ -150,7 +183,7 @@ impl DbConfig {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
-        let ssl_mode = match split.sslmode.as_deref() {
+        let ssl_mode = match tls.sslmode.as_deref() {
             None => SslMode::Prefer,
             Some(v) => SslMode::parse(v).ok_or_else(|| {
                 ConfigError::new(
@@ -165,7 +198,7 @@ impl DbConfig {
             _ => tokio_postgres::config::SslMode::Require,
         });
         let roots = match ssl_mode {
-            SslMode::VerifyCa | SslMode::VerifyFull => Some(roots(split.sslrootcert, &env_roots)?),
+            SslMode::VerifyCa | SslMode::VerifyFull => Some(roots(tls.sslrootcert, &env_roots)?),
             _ => None,
         };
         Ok(Self {

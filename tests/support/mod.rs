@@ -324,29 +324,13 @@ impl Drop for Running {
     }
 }
 
-/// A fresh directory under the system's temporary one, removed when dropped.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    /// `meshhook-health-<what>-<pid>-<nanos>`.
-    pub fn new(what: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "meshhook-health-{what}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory under the system's temporary one, named after `what`,
+/// removed when dropped.
+pub fn temp_dir(what: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("meshhook-health-{what}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Runs `serve` mode in this process on a free port; returns its address.
