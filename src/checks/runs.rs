@@ -40,7 +40,9 @@ pub const COMPONENT: Component = Component {
     read_settings,
 };
 
-/// Most in-flight runs looked at; counts stop there.
+/// Most in-flight runs the function looks at (its `limit` in
+/// migrations/0002_runs_progress.sql, which a test keeps equal to this):
+/// counts stop there, so `RUNS_UNHEALTHY_MIN_STALLED` may not exceed it.
 pub const CAP: u64 = 10_000;
 
 /// The function the check calls and `migrate` creates.
@@ -288,6 +290,11 @@ pub fn judge_progress(progress: &Progress, settings: &RunsSettings) -> CheckOutc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_is_the_functions_own_limit() {
+        assert!(MIGRATION.contains(&format!("limit {CAP}\n")), "migrations/0002 limits to {CAP}");
+    }
 
     fn settings_of(pairs: &[(&str, &str)]) -> Result<RunsSettings, ConfigError> {
         RunsSettings::from_source(&crate::env::pairs(pairs))
