@@ -1,0 +1,272 @@
+//! The `database` component: whether MeshHook can write, now and tomorrow.
+//!
+//! `SELECT 1` succeeds on a database that MeshHook cannot use: Supabase
+//! puts a project whose disk fills into read-only mode (`ALTER SYSTEM SET
+//! default_transaction_read_only = on` and a reload), a `DATABASE_URL` may
+//! point at a replica, the client connection slots may all be taken (ours is
+//! already open; MeshHook's next one is refused), transaction IDs may near
+//! wraparound, a Free project may near its size limit. So one statement
+//! reads, on the evaluation's shared session (still one round trip):
+//!
+//! - `read_only`: in recovery, or `default_transaction_read_only` on as the
+//!   server or the database sets it. Not as this role or session sets it:
+//!   an operator may well make the health role read-only, and that is no
+//!   outage. Postgres shows a session only its own effective value, so when
+//!   the role sets it (`ALTER ROLE … SET`, kept in `pg_db_role_setting`),
+//!   the server's value is hidden; the database's is still read from that
+//!   catalog, and the reading is `null` when neither tells. (The checker
+//!   never `SET`s it in its session; a transaction pooler that let another
+//!   client's `SET` leak into a shared server connection could.)
+//! - `connections`: client backends in use against the slots a
+//!   non-superuser may take. Postgres hides the `backend_type` of other
+//!   roles' sessions from a role without `pg_read_all_stats`, so such a row
+//!   counts when it has a user and a database and is not a WAL sender — what
+//!   a client backend has, and what autovacuum and the server's own
+//!   processes lack.
+//! - `xid_age`: the oldest `age(datfrozenxid)` among databases that allow
+//!   connections.
+//! - `size_bytes`: `pg_database_size()`, only when a limit is configured,
+//!   and at most once per `DATABASE_SIZE_EVERY_SECS`: it walks the
+//!   database's files, which costs milliseconds on a database with tens of
+//!   thousands of relations (BENCHMARKS.md).
+//!
+//! Every catalog read here is open to any role: the health role needs no
+//! grant. A reading that cannot be made is `null`, said in the log, and
+//! never decides the status by itself.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::time::Instant;
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::db::pool::lock;
+use crate::env::{number, ConfigError, Source};
+use crate::failure::Failure;
+use crate::outcome::{CheckOutcome, Reason};
+
+mod readings;
+pub use readings::{judge_readings, statement, Readings};
+
+pub const COMPONENT: Component = Component {
+    name: "database",
+    enabled_by_default: true,
+    uses_postgres: true,
+    read_settings,
+};
+
+/// `age(datfrozenxid)` at which Postgres starts warning, 40 million
+/// transactions before it refuses writes: unhealthy from here.
+pub const XID_AGE_UNHEALTHY: u64 = 2_107_483_648;
+
+/// The `database` component's thresholds (`DATABASE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub connections_degraded_pct: u64,
+    pub xid_age_degraded: u64,
+    /// Measured only when a limit is set.
+    pub size: Option<SizeLimit>,
+}
+
+/// `DATABASE_SIZE_*`: a plan's database size limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeLimit {
+    pub limit_bytes: u64,
+    pub degraded_pct: u64,
+    /// The size is read at most this often (zero: every evaluation).
+    pub every: Duration,
+}
+
+fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
+    Ok(Box::new(DatabaseSettings::from_source(env)?))
+}
+
+impl DatabaseSettings {
+    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let connections_degraded_pct = number(env, "DATABASE_CONNECTIONS_DEGRADED_PCT", 90, 1, 100)?;
+        let xid_age_degraded = number(
+            env,
+            "DATABASE_XID_AGE_DEGRADED",
+            1_300_000_000,
+            1,
+            XID_AGE_UNHEALTHY - 1,
+        )?;
+        let degraded_pct = number(env, "DATABASE_SIZE_DEGRADED_PCT", 80, 1, 100)?;
+        let every_secs = number(env, "DATABASE_SIZE_EVERY_SECS", 300, 0, 86_400)?;
+        let size = env
+            .get("DATABASE_SIZE_LIMIT_BYTES")
+            .map(|raw| parse_size(&raw))
+            .transpose()?
+            .map(|limit_bytes| SizeLimit {
+                limit_bytes,
+                degraded_pct,
+                every: Duration::from_secs(every_secs),
+            });
+        Ok(Self {
+            connections_degraded_pct,
+            xid_age_degraded,
+            size,
+        })
+    }
+}
+
+/// Largest size limit taken: far beyond any plan, and small enough that
+/// `limit × percent` never overflows.
+const MAX_SIZE_LIMIT: u64 = 1 << 60;
+
+/// `DATABASE_SIZE_LIMIT_BYTES`: a number of bytes, or a number with `MB`,
+/// `GB` or `TB` (powers of 1,024; case and a space before the unit do not
+/// matter).
+fn parse_size(raw: &str) -> Result<u64, ConfigError> {
+    let refused = || {
+        ConfigError::new(
+            "DATABASE_SIZE_LIMIT_BYTES",
+            "expected a number of bytes, or a number with MB, GB or TB (e.g. 500MB, 8GB), at most 1 EiB",
+        )
+    };
+    let text = raw.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let shift = match unit.trim_start().to_ascii_uppercase().as_str() {
+        "" => 0,
+        "MB" => 20,
+        "GB" => 30,
+        "TB" => 40,
+        _ => return Err(refused()),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|bytes| (1..=MAX_SIZE_LIMIT).contains(bytes))
+        .ok_or_else(refused)
+}
+
+impl Settings for DatabaseSettings {
+    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
+        Ok(Box::new(DatabaseCheck {
+            statement: statement(false),
+            statement_with_size: statement(true),
+            thresholds: self.clone(),
+            size: Mutex::default(),
+        }))
+    }
+}
+
+
+/// The size's latest reading and when it was last asked for.
+#[derive(Default)]
+struct SizeSample {
+    asked: Option<Instant>,
+    bytes: Option<u64>,
+}
+
+struct DatabaseCheck {
+    statement: String,
+    statement_with_size: String,
+    thresholds: DatabaseSettings,
+    size: Mutex<SizeSample>,
+}
+
+impl Check for DatabaseCheck {
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
+        Box::pin(self.observe(context))
+    }
+}
+
+impl DatabaseCheck {
+    /// Whether this evaluation reads the size. The time is taken when
+    /// asked, not when answered: a size that cannot be read in time is not
+    /// asked for again at every evaluation.
+    fn size_due(&self) -> bool {
+        let Some(limit) = &self.thresholds.size else {
+            return false;
+        };
+        let mut sample = lock(&self.size);
+        let due = sample.asked.is_none_or(|at| at.elapsed() >= limit.every);
+        if due {
+            sample.asked = Some(Instant::now());
+        }
+        due
+    }
+
+    async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        let with_size = self.size_due();
+        let sql = if with_size {
+            &self.statement_with_size
+        } else {
+            &self.statement
+        };
+        let messages = context.postgres()?.simple_query(sql).await?;
+        let mut readings = messages
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .and_then(Readings::parse)
+            .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected database readings"))?;
+        if self.thresholds.size.is_some() {
+            let mut sample = lock(&self.size);
+            if with_size {
+                sample.bytes = readings.size_bytes;
+            }
+            readings.size_bytes = sample.bytes;
+        }
+        Ok(judge_readings(&readings, &self.thresholds))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {
+        DatabaseSettings::from_source(&crate::env::pairs(pairs))
+    }
+
+    #[test]
+    fn defaults_and_refused_values_name_their_variable() {
+        let t = thresholds(&[]).unwrap();
+        assert_eq!((t.connections_degraded_pct, t.xid_age_degraded, t.size.clone()), (90, 1_300_000_000, None));
+        for (key, value) in [
+            ("DATABASE_CONNECTIONS_DEGRADED_PCT", "0"),
+            ("DATABASE_CONNECTIONS_DEGRADED_PCT", "101"),
+            ("DATABASE_XID_AGE_DEGRADED", "2107483648"),
+            ("DATABASE_XID_AGE_DEGRADED", "0"),
+            ("DATABASE_SIZE_DEGRADED_PCT", "0"),
+            ("DATABASE_SIZE_EVERY_SECS", "-1"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "500 MiB"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "0"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "-5GB"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "99999999TB"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "1.5GB"),
+        ] {
+            assert_eq!(thresholds(&[(key, value)]).unwrap_err().variable, key, "{value}");
+        }
+        assert!(thresholds(&[("DATABASE_XID_AGE_DEGRADED", "2107483647")]).is_ok());
+    }
+
+    #[test]
+    fn size_limits_take_bytes_or_binary_units() {
+        for (raw, bytes) in [
+            ("524288000", 524_288_000),
+            ("500MB", 500 << 20),
+            ("500 mb", 500 << 20),
+            ("8GB", 8 << 30),
+            ("1TB", 1 << 40),
+        ] {
+            assert_eq!(parse_size(raw).unwrap(), bytes, "{raw}");
+        }
+        let t = thresholds(&[("DATABASE_SIZE_LIMIT_BYTES", "500MB")]).unwrap();
+        let size = t.size.unwrap();
+        assert_eq!((size.degraded_pct, size.every), (80, Duration::from_secs(300)));
+    }
+}

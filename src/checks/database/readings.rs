@@ -1,0 +1,377 @@
+//! The `database` component's one statement, what it reads, and the
+//! judgement of those readings.
+
+use serde_json::{json, Value};
+
+use super::{DatabaseSettings, XID_AGE_UNHEALTHY};
+use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Status, Unit};
+
+/// The statement, with the size reading or a NULL in its place. Simple
+/// protocol, no parameters: it runs through transaction-mode poolers.
+/// (Public for `make bench`, which times it against `SELECT 1`.)
+///
+/// Its shape is kept cheap to plan, since planning is most of its cost:
+/// `current_setting()` rather than the `pg_settings` view (which builds
+/// every setting), `pg_stat_get_activity()` rather than the
+/// `pg_stat_activity` view (which joins two catalogs), one pass over
+/// `pg_database` for the transaction-ID age and this database's oid, one
+/// over `pg_db_role_setting` for the two settings Postgres keeps there
+/// (its `name=value` array read as text: a boolean's value never needs
+/// the quoting that would change that text).
+pub fn statement(with_size: bool) -> String {
+    let size = if with_size {
+        // The privilege test keeps a role that may not read the size from
+        // failing the whole statement: its reading is NULL instead.
+        "CASE WHEN has_database_privilege(current_database(), 'CONNECT') \
+              THEN pg_database_size(current_database()) END"
+    } else {
+        "NULL::bigint"
+    };
+    format!(
+        "SELECT pg_is_in_recovery(), \
+           current_setting('default_transaction_read_only')::bool, \
+           rs.database_read_only, rs.role_sets_it, act.used, \
+           current_setting('max_connections')::int \
+             - current_setting('superuser_reserved_connections')::int \
+             - coalesce(current_setting('reserved_connections', true)::int, 0), \
+           d.xid_age, {size} \
+         FROM (SELECT max(age(datfrozenxid)) FILTER (WHERE datallowconn) AS xid_age, \
+                      max(oid) FILTER (WHERE datname = current_database()) AS oid \
+                 FROM pg_database) d, \
+         LATERAL (SELECT bool_or(rtrim(split_part(split_part(s.setconfig::text, \
+                                   'default_transaction_read_only=', 2), ',', 1), '}}')::bool) \
+                           FILTER (WHERE s.setrole = 0 AND s.setdatabase = d.oid) AS database_read_only, \
+                         count(*) FILTER (WHERE s.setrole = to_regrole(quote_ident(session_user)) \
+                                            AND s.setdatabase IN (0, d.oid)) > 0 AS role_sets_it \
+                    FROM pg_db_role_setting s \
+                   WHERE position('default_transaction_read_only=' IN s.setconfig::text) > 0) rs, \
+         (SELECT count(*) AS used FROM pg_stat_get_activity(NULL) a \
+           WHERE a.backend_type = 'client backend' \
+              OR (a.backend_type IS NULL AND a.datid IS NOT NULL AND a.usesysid IS NOT NULL \
+                  AND a.pid NOT IN (SELECT pid FROM pg_stat_get_wal_senders()))) act"
+    )
+}
+
+/// What one statement read. `None` is a reading that could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Readings {
+    pub in_recovery: bool,
+    /// `default_transaction_read_only` as this session has it.
+    pub session_read_only: bool,
+    /// `ALTER DATABASE … SET default_transaction_read_only`, when set.
+    pub database_read_only: Option<bool>,
+    /// This role sets `default_transaction_read_only` itself (`ALTER ROLE
+    /// … SET`), so the session's value says nothing of the server's.
+    pub role_sets_it: bool,
+    pub connections_used: u64,
+    /// Slots a non-superuser may take; `None` when the settings leave none.
+    pub connections_limit: Option<u64>,
+    pub xid_age: Option<u64>,
+    pub size_bytes: Option<u64>,
+}
+
+impl Readings {
+    /// Whether a MeshHook session would be read-only: in recovery, else the
+    /// database's setting (read from the catalog, so also one made after
+    /// this session started), else the session's own value — which is the
+    /// server's (configuration file, `ALTER SYSTEM`, `ALTER ROLE ALL`)
+    /// unless this role sets it; `None` when nothing tells.
+    pub fn read_only(&self) -> Option<bool> {
+        if self.in_recovery {
+            return Some(true);
+        }
+        let server = (!self.role_sets_it).then_some(self.session_read_only);
+        self.database_read_only.or(server)
+    }
+
+    pub(super) fn parse(row: &tokio_postgres::SimpleQueryRow) -> Option<Self> {
+        let flag = |i: usize| match row.get(i) {
+            Some("t") => Some(Some(true)),
+            Some("f") => Some(Some(false)),
+            None => Some(None),
+            Some(_) => None,
+        };
+        let count = |i: usize| row.get(i).map(str::parse::<u64>).transpose().ok();
+        let limit = row.get(5)?.parse::<i64>().ok()?;
+        Some(Self {
+            in_recovery: flag(0)??,
+            session_read_only: flag(1)??,
+            database_read_only: flag(2)?,
+            role_sets_it: flag(3)??,
+            connections_used: count(4)??,
+            connections_limit: u64::try_from(limit).ok().filter(|&l| l > 0),
+            xid_age: count(6)?,
+            size_bytes: count(7)?,
+        })
+    }
+}
+
+/// One rule's finding: it holds (a status, its reason, the log text), the
+/// reading it needs could not be made (a note for the log), or it is clear.
+enum Finding {
+    Holds(Status, Reason, String),
+    Unknown(&'static str),
+    Clear,
+}
+
+/// Each rule in order, worst first: read-only, no free slot, wraparound
+/// near its hard point → unhealthy; slots nearly taken, transaction IDs
+/// past the warning age, size near the limit → degraded. The first rule
+/// that holds gives the reason; the log text names every one that holds,
+/// then every reading that could not be made.
+pub fn judge_readings(readings: &Readings, settings: &DatabaseSettings) -> CheckOutcome {
+    let findings = [
+        read_only(readings),
+        connections(readings, settings),
+        xid_age(readings, settings),
+        size(readings, settings),
+    ];
+    let mut all = Aggregate::default();
+    for finding in &findings {
+        if let Finding::Holds(status, reason, text) = finding {
+            all.add(*status, Some(*reason), Some(text.clone()));
+        }
+    }
+    for finding in &findings {
+        if let Finding::Unknown(note) = finding {
+            all.note((*note).to_owned());
+        }
+    }
+    let mut outcome = all.into_outcome().with_facts(facts(readings));
+    outcome.metrics = metrics(readings, settings);
+    outcome
+}
+
+fn read_only(r: &Readings) -> Finding {
+    match r.read_only() {
+        Some(true) if r.in_recovery => Finding::Holds(
+            Status::Unhealthy,
+            Reason::ReadOnly,
+            "the server is in recovery (a standby): it takes no writes".to_owned(),
+        ),
+        Some(true) => Finding::Holds(
+            Status::Unhealthy,
+            Reason::ReadOnly,
+            "default_transaction_read_only is on for the server or the database: \
+             every new transaction is read-only"
+                .to_owned(),
+        ),
+        Some(false) => Finding::Clear,
+        None => Finding::Unknown(
+            "read_only unknown: this role sets default_transaction_read_only itself \
+             (ALTER ROLE … SET), which hides the server's value",
+        ),
+    }
+}
+
+fn connections(r: &Readings, settings: &DatabaseSettings) -> Finding {
+    let used = r.connections_used;
+    let pct = settings.connections_degraded_pct;
+    match r.connections_limit {
+        Some(limit) if used >= limit => Finding::Holds(
+            Status::Unhealthy,
+            Reason::ConnectionsExhausted,
+            format!("{used} of {limit} client connection slots in use"),
+        ),
+        Some(limit) if used * 100 >= limit * pct => Finding::Holds(
+            Status::Degraded,
+            Reason::ConnectionsNearLimit,
+            format!("{used} of {limit} client connection slots in use (at least {pct}%)"),
+        ),
+        Some(_) => Finding::Clear,
+        None => Finding::Unknown("connections unknown: the settings leave no slot to a non-superuser"),
+    }
+}
+
+fn xid_age(r: &Readings, settings: &DatabaseSettings) -> Finding {
+    match r.xid_age {
+        Some(age) if age >= XID_AGE_UNHEALTHY => Finding::Holds(
+            Status::Unhealthy,
+            Reason::WraparoundNear,
+            format!("oldest datfrozenxid age {age}: Postgres refuses writes 40 million transactions on"),
+        ),
+        Some(age) if age >= settings.xid_age_degraded => Finding::Holds(
+            Status::Degraded,
+            Reason::WraparoundNear,
+            format!("oldest datfrozenxid age {age} (at least {})", settings.xid_age_degraded),
+        ),
+        Some(_) => Finding::Clear,
+        None => Finding::Unknown("xid_age unknown: no database allows connections"),
+    }
+}
+
+fn size(r: &Readings, settings: &DatabaseSettings) -> Finding {
+    let Some(size) = &settings.size else {
+        return Finding::Clear;
+    };
+    match r.size_bytes {
+        Some(bytes)
+            if u128::from(bytes) * 100
+                >= u128::from(size.limit_bytes) * u128::from(size.degraded_pct) =>
+        {
+            Finding::Holds(
+                Status::Degraded,
+                Reason::SizeNearLimit,
+                format!(
+                    "database size {bytes} bytes of a {} byte limit (at least {}%)",
+                    size.limit_bytes, size.degraded_pct
+                ),
+            )
+        }
+        Some(_) => Finding::Clear,
+        None => Finding::Unknown("size_bytes unknown: this role may not read the database's size"),
+    }
+}
+
+/// The verbose body's readings; `null` for one that could not be made.
+fn facts(r: &Readings) -> Facts {
+    vec![
+        ("read_only", r.read_only().map_or(Value::Null, Value::Bool)),
+        (
+            "connections",
+            r.connections_limit.map_or(Value::Null, |limit| {
+                json!({"used": r.connections_used, "limit": limit})
+            }),
+        ),
+        ("xid_age", r.xid_age.map_or(Value::Null, |a| json!(a))),
+        ("size_bytes", r.size_bytes.map_or(Value::Null, |b| json!(b))),
+    ]
+}
+
+/// The EMF figures of the readings that were made.
+fn metrics(r: &Readings, settings: &DatabaseSettings) -> Vec<MetricSet> {
+    let mut values = Vec::new();
+    if let Some(limit) = r.connections_limit {
+        let percent = r.connections_used as f64 * 100.0 / limit as f64;
+        values.push(("DatabaseConnectionsUsedPercent", Unit::Percent, (percent * 10.0).round() / 10.0));
+    }
+    if let Some(age) = r.xid_age {
+        values.push(("DatabaseXidAge", Unit::Count, age as f64));
+    }
+    if let (Some(_), Some(bytes)) = (&settings.size, r.size_bytes) {
+        values.push(("DatabaseSizeBytes", Unit::Bytes, bytes as f64));
+    }
+    if values.is_empty() {
+        return Vec::new();
+    }
+    vec![MetricSet {
+        dimension: ("Component", "database".to_owned()),
+        values,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::ConfigError;
+
+    fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {
+        DatabaseSettings::from_source(&crate::env::pairs(pairs))
+    }
+
+    fn writable() -> Readings {
+        Readings {
+            connections_used: 5,
+            connections_limit: Some(57),
+            xid_age: Some(48_211),
+            ..Readings::default()
+        }
+    }
+
+    #[test]
+    fn every_rule_in_order_worst_first() {
+        let t = thresholds(&[
+            ("DATABASE_SIZE_LIMIT_BYTES", "1000"),
+            ("DATABASE_XID_AGE_DEGRADED", "1000000"),
+        ])
+        .unwrap();
+        let of = |change: &dyn Fn(&mut Readings)| {
+            let mut r = writable();
+            r.size_bytes = Some(10);
+            change(&mut r);
+            let outcome = judge_readings(&r, &t);
+            (outcome.status, outcome.reason)
+        };
+        use Status::{Degraded, Healthy, Unhealthy};
+        assert_eq!(of(&|_| {}), (Healthy, None));
+        assert_eq!(of(&|r| r.in_recovery = true), (Unhealthy, Some(Reason::ReadOnly)));
+        assert_eq!(of(&|r| r.session_read_only = true), (Unhealthy, Some(Reason::ReadOnly)));
+        assert_eq!(
+            of(&|r| {
+                r.session_read_only = true;
+                r.database_read_only = Some(false);
+            }),
+            (Healthy, None),
+            "the database's setting wins over the server's"
+        );
+        assert_eq!(
+            of(&|r| {
+                r.session_read_only = true;
+                r.role_sets_it = true;
+            }),
+            (Healthy, None),
+            "the role's own setting is no outage"
+        );
+        assert_eq!(of(&|r| r.database_read_only = Some(true)), (Unhealthy, Some(Reason::ReadOnly)));
+        assert_eq!(of(&|r| r.connections_used = 57), (Unhealthy, Some(Reason::ConnectionsExhausted)));
+        assert_eq!(of(&|r| r.connections_used = 52), (Degraded, Some(Reason::ConnectionsNearLimit)));
+        assert_eq!(of(&|r| r.connections_used = 51), (Healthy, None), "51 < 57 × 90%");
+        assert_eq!(of(&|r| r.xid_age = Some(XID_AGE_UNHEALTHY)), (Unhealthy, Some(Reason::WraparoundNear)));
+        assert_eq!(of(&|r| r.xid_age = Some(1_000_000)), (Degraded, Some(Reason::WraparoundNear)));
+        assert_eq!(of(&|r| r.size_bytes = Some(800)), (Degraded, Some(Reason::SizeNearLimit)));
+        assert_eq!(of(&|r| r.size_bytes = Some(799)), (Healthy, None));
+        assert_eq!(
+            of(&|r| {
+                r.size_bytes = Some(900);
+                r.connections_used = 57;
+            }),
+            (Unhealthy, Some(Reason::ConnectionsExhausted)),
+            "worst wins"
+        );
+    }
+
+    #[test]
+    fn a_reading_that_cannot_be_made_is_null_and_decides_nothing() {
+        let t = thresholds(&[("DATABASE_SIZE_LIMIT_BYTES", "1000")]).unwrap();
+        let r = Readings {
+            session_read_only: true,
+            role_sets_it: true,
+            connections_limit: None,
+            xid_age: None,
+            size_bytes: None,
+            ..writable()
+        };
+        let outcome = judge_readings(&r, &t);
+        assert_eq!((outcome.status, outcome.reason), (Status::Healthy, None));
+        let facts: serde_json::Map<String, Value> =
+            outcome.facts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        assert_eq!(
+            Value::Object(facts),
+            json!({"read_only": null, "connections": null, "xid_age": null, "size_bytes": null})
+        );
+        let log = outcome.error.unwrap();
+        for reading in ["read_only", "connections", "xid_age", "size_bytes"] {
+            assert!(log.contains(&format!("{reading} unknown")), "{log}");
+        }
+        assert!(log.contains("ALTER ROLE"), "{log}");
+        assert!(outcome.metrics.is_empty());
+    }
+
+    #[test]
+    fn facts_and_metrics_of_a_healthy_database() {
+        let t = thresholds(&[("DATABASE_SIZE_LIMIT_BYTES", "1000")]).unwrap();
+        let outcome = judge_readings(
+            &Readings {
+                size_bytes: Some(10),
+                ..writable()
+            },
+            &t,
+        );
+        assert_eq!(outcome.error, None);
+        assert_eq!(outcome.facts[0], ("read_only", json!(false)));
+        assert_eq!(outcome.facts[1], ("connections", json!({"used": 5, "limit": 57})));
+        let names: Vec<_> = outcome.metrics[0].values.iter().map(|v| v.0).collect();
+        assert_eq!(names, ["DatabaseConnectionsUsedPercent", "DatabaseXidAge", "DatabaseSizeBytes"]);
+        assert_eq!(outcome.metrics[0].values[0].2, 8.8);
+    }
+}
