@@ -18,12 +18,13 @@
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
+
+mod statement;
 
 pub const COMPONENT: Component = Component {
     name: "queue",
@@ -107,49 +108,6 @@ impl QueueSettings {
             dead_letter_window_secs,
         })
     }
-
-    /// The one statement: a row per queue with its name and
-    /// `"<ready> <oldest_ready_secs> <dead_letters_recent>"`, or NULL when
-    /// the queue's table (or the `pgmq` schema) does not exist. Each queue
-    /// costs one `query_to_xml` call, whose query reads the dead-letter queue
-    /// only when `to_regclass` finds it.
-    fn statement(&self) -> String {
-        let literal = |sql: &str| format!("'{}'", sql.replace('\'', "''"));
-        let rows: Vec<String> = self
-            .names
-            .iter()
-            .map(|name| {
-                let queue = format!("pgmq.q_{name}");
-                let dlq = format!("pgmq.q_{name}{}", self.dlq_suffix);
-                // One scan of pgmq's `vt` index yields both: the count
-                // (capped) and, as its first row, the oldest.
-                let ready = "SELECT count(*) || ' ' || \
-                     coalesce(floor(extract(epoch FROM now() - min(vt)))::bigint, 0) || ' ' || ";
-                let rest = format!(
-                    " AS v FROM (SELECT vt FROM {queue} WHERE vt <= now() ORDER BY vt LIMIT {CAP}) r"
-                );
-                // msg_id grows with enqueued_at: the newest CAP dead letters
-                // hold every recent one (up to the cap) without a full scan.
-                let dead = format!(
-                    "(SELECT count(*) FROM (SELECT enqueued_at FROM {dlq} ORDER BY msg_id DESC LIMIT {CAP}) d \
-                     WHERE enqueued_at >= now() - interval '{window} seconds')",
-                    window = self.dead_letter_window_secs,
-                );
-                format!(
-                    "SELECT {name}, CASE WHEN to_regclass({queue_text}) IS NOT NULL THEN \
-                     substring(query_to_xml({ready} || CASE WHEN to_regclass({dlq_text}) IS NULL THEN '0' ELSE {dead} END || {rest}, \
-                     false, true, '')::text FROM '<v>([^<]*)</v>') END",
-                    name = literal(name),
-                    queue_text = literal(&queue),
-                    dlq_text = literal(&dlq),
-                    ready = literal(ready),
-                    dead = literal(&dead),
-                    rest = literal(&rest),
-                )
-            })
-            .collect();
-        rows.join(" UNION ALL ")
-    }
 }
 
 impl Settings for QueueSettings {
@@ -193,37 +151,12 @@ impl Check for QueueCheck {
 impl QueueCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let messages = context.postgres()?.simple_query(&self.sql).await?;
-        let states = parse(&messages)
+        let states = statement::parse(&messages)
             .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected queue row"))?;
         Ok(judge_waiting_jobs(&states, &self.settings))
     }
 }
 
-fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<QueueState>> {
-    let mut states = Vec::new();
-    for message in messages {
-        let SimpleQueryMessage::Row(row) = message else {
-            continue;
-        };
-        let measured = match row.get(1) {
-            None => None,
-            Some(text) => {
-                let mut numbers = text.split(' ').map(str::parse::<u64>);
-                let mut next = || numbers.next()?.ok();
-                Some(Measured {
-                    ready: next()?,
-                    oldest_ready_secs: next()?,
-                    dead_letters_recent: next()?,
-                })
-            }
-        };
-        states.push(QueueState {
-            name: row.get(0)?.to_owned(),
-            measured,
-        });
-    }
-    Some(states)
-}
 
 /// Per queue: table missing → unhealthy (`schema_missing`); oldest ready
 /// job at or past the unhealthy threshold → unhealthy (`queue_stalled`);
@@ -234,41 +167,7 @@ pub fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings) -> Ch
     let mut metrics = Vec::new();
     let mut queues = Map::new();
     for state in states {
-        let (status, reason, error) = match state.measured {
-            None => (
-                Status::Unhealthy,
-                Some(Reason::SchemaMissing),
-                Some(format!(
-                    "pgmq queue table pgmq.q_{} does not exist",
-                    state.name
-                )),
-            ),
-            Some(m) if m.oldest_ready_secs >= settings.unhealthy_after_secs => (
-                Status::Unhealthy,
-                Some(Reason::QueueStalled),
-                Some(format!(
-                    "{}: oldest ready job waited {} s (unhealthy from {} s)",
-                    state.name, m.oldest_ready_secs, settings.unhealthy_after_secs
-                )),
-            ),
-            Some(m) if m.oldest_ready_secs >= settings.degraded_after_secs => (
-                Status::Degraded,
-                Some(Reason::QueueBacklog),
-                Some(format!(
-                    "{}: oldest ready job waited {} s (degraded from {} s)",
-                    state.name, m.oldest_ready_secs, settings.degraded_after_secs
-                )),
-            ),
-            Some(m) if m.dead_letters_recent > 0 => (
-                Status::Degraded,
-                Some(Reason::DeadLetters),
-                Some(format!(
-                    "{}: {} dead letters in the last {} s",
-                    state.name, m.dead_letters_recent, settings.dead_letter_window_secs
-                )),
-            ),
-            Some(_) => (Status::Healthy, None, None),
-        };
+        let (status, reason, error) = queue_finding(state, settings);
         all.add(status, reason, error);
         if let Some(m) = state.measured {
             queues.insert(
@@ -279,27 +178,61 @@ pub fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings) -> Ch
                     "dead_letters_recent": m.dead_letters_recent,
                 }),
             );
-            metrics.push(MetricSet {
-                dimension: ("Queue", state.name.clone()),
-                values: vec![
-                    ("QueueReady", Unit::Count, m.ready as f64),
-                    (
-                        "QueueOldestReadySeconds",
-                        Unit::Seconds,
-                        m.oldest_ready_secs as f64,
-                    ),
-                    (
-                        "DeadLettersRecent",
-                        Unit::Count,
-                        m.dead_letters_recent as f64,
-                    ),
-                ],
-            });
+            metrics.push(queue_metrics(&state.name, m));
         }
     }
     let mut outcome = all.into_outcome().with_facts(vec![("queues", Value::Object(queues))]);
     outcome.metrics = metrics;
     outcome
+}
+
+/// One queue's status, reason and log text.
+fn queue_finding(
+    state: &QueueState,
+    settings: &QueueSettings,
+) -> (Status, Option<Reason>, Option<String>) {
+    let name = &state.name;
+    let Some(m) = state.measured else {
+        return (
+            Status::Unhealthy,
+            Some(Reason::SchemaMissing),
+            Some(format!("pgmq queue table pgmq.q_{name} does not exist")),
+        );
+    };
+    let waited = m.oldest_ready_secs;
+    if waited >= settings.unhealthy_after_secs {
+        let text = format!(
+            "{name}: oldest ready job waited {waited} s (unhealthy from {} s)",
+            settings.unhealthy_after_secs
+        );
+        (Status::Unhealthy, Some(Reason::QueueStalled), Some(text))
+    } else if waited >= settings.degraded_after_secs {
+        let text = format!(
+            "{name}: oldest ready job waited {waited} s (degraded from {} s)",
+            settings.degraded_after_secs
+        );
+        (Status::Degraded, Some(Reason::QueueBacklog), Some(text))
+    } else if m.dead_letters_recent > 0 {
+        let text = format!(
+            "{name}: {} dead letters in the last {} s",
+            m.dead_letters_recent, settings.dead_letter_window_secs
+        );
+        (Status::Degraded, Some(Reason::DeadLetters), Some(text))
+    } else {
+        (Status::Healthy, None, None)
+    }
+}
+
+/// One queue's EMF figures, with its name as the `Queue` dimension.
+fn queue_metrics(name: &str, m: Measured) -> MetricSet {
+    MetricSet {
+        dimension: ("Queue", name.to_owned()),
+        values: vec![
+            ("QueueReady", Unit::Count, m.ready as f64),
+            ("QueueOldestReadySeconds", Unit::Seconds, m.oldest_ready_secs as f64),
+            ("DeadLettersRecent", Unit::Count, m.dead_letters_recent as f64),
+        ],
+    }
 }
 
 #[cfg(test)]
