@@ -202,58 +202,12 @@ pub fn judge_coverage(tables: &[(String, Coverage)], settings: &PartitionsSettin
     let mut metrics = Vec::new();
     let mut entries = Map::new();
     for (table, coverage) in tables {
-        let (status, reason, error, entry, covered_secs) = match *coverage {
-            Coverage::Unsuitable => (
-                Status::Unhealthy,
-                Some(Reason::SchemaMissing),
-                Some(format!(
-                    "{table} is missing or not range-partitioned on one time column"
-                )),
-                None,
-                None,
-            ),
-            Coverage::Unbounded => (
-                Status::Healthy,
-                None,
-                None,
-                Some(json!({"covered_until": null, "covered_secs": null})),
-                None,
-            ),
-            Coverage::None => (
-                Status::Unhealthy,
-                Some(Reason::PartitionMissing),
-                Some(format!("{table}: no partition contains now")),
-                Some(json!({"covered_until": null, "covered_secs": 0})),
-                Some(0),
-            ),
-            Coverage::Until { until, now } => {
-                let secs = (until - now).max(0.0) as u64;
-                let at = UNIX_EPOCH + Duration::from_secs(until.max(0.0) as u64);
-                let entry = json!({
-                    "covered_until": humantime::format_rfc3339_seconds(at).to_string(),
-                    "covered_secs": secs,
-                });
-                if secs < settings.ahead_secs {
-                    (
-                        Status::Degraded,
-                        Some(Reason::PartitionEnding),
-                        Some(format!(
-                            "{table}: partitions end in {secs} s (at least {} s wanted)",
-                            settings.ahead_secs
-                        )),
-                        Some(entry),
-                        Some(secs),
-                    )
-                } else {
-                    (Status::Healthy, None, None, Some(entry), Some(secs))
-                }
-            }
-        };
-        all.add(status, reason, error);
-        if let Some(entry) = entry {
+        let judged = table_finding(table, *coverage, settings);
+        all.add(judged.status, judged.reason, judged.error);
+        if let Some(entry) = judged.entry {
             entries.insert(table.clone(), entry);
         }
-        if let Some(secs) = covered_secs {
+        if let Some(secs) = judged.covered_secs {
             metrics.push(MetricSet {
                 dimension: ("Table", table.clone()),
                 values: vec![("PartitionCoveredSeconds", Unit::Seconds, secs as f64)],
@@ -263,6 +217,66 @@ pub fn judge_coverage(tables: &[(String, Coverage)], settings: &PartitionsSettin
     let mut outcome = all.into_outcome().with_facts(vec![("tables", Value::Object(entries))]);
     outcome.metrics = metrics;
     outcome
+}
+
+/// What one table's coverage means: its verdict, its verbose entry and the
+/// seconds covered (for the metric).
+struct TableFinding {
+    status: Status,
+    reason: Option<Reason>,
+    error: Option<String>,
+    entry: Option<Value>,
+    covered_secs: Option<u64>,
+}
+
+fn table_finding(table: &str, coverage: Coverage, settings: &PartitionsSettings) -> TableFinding {
+    let healthy = |entry, covered_secs| TableFinding {
+        status: Status::Healthy,
+        reason: None,
+        error: None,
+        entry: Some(entry),
+        covered_secs,
+    };
+    match coverage {
+        Coverage::Unsuitable => TableFinding {
+            status: Status::Unhealthy,
+            reason: Some(Reason::SchemaMissing),
+            error: Some(format!(
+                "{table} is missing or not range-partitioned on one time column"
+            )),
+            entry: None,
+            covered_secs: None,
+        },
+        Coverage::Unbounded => healthy(json!({"covered_until": null, "covered_secs": null}), None),
+        Coverage::None => TableFinding {
+            status: Status::Unhealthy,
+            reason: Some(Reason::PartitionMissing),
+            error: Some(format!("{table}: no partition contains now")),
+            entry: Some(json!({"covered_until": null, "covered_secs": 0})),
+            covered_secs: Some(0),
+        },
+        Coverage::Until { until, now } => {
+            let secs = (until - now).max(0.0) as u64;
+            let at = UNIX_EPOCH + Duration::from_secs(until.max(0.0) as u64);
+            let entry = json!({
+                "covered_until": humantime::format_rfc3339_seconds(at).to_string(),
+                "covered_secs": secs,
+            });
+            if secs >= settings.ahead_secs {
+                return healthy(entry, Some(secs));
+            }
+            TableFinding {
+                status: Status::Degraded,
+                reason: Some(Reason::PartitionEnding),
+                error: Some(format!(
+                    "{table}: partitions end in {secs} s (at least {} s wanted)",
+                    settings.ahead_secs
+                )),
+                entry: Some(entry),
+                covered_secs: Some(secs),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

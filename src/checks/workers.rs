@@ -163,27 +163,31 @@ impl Check for WorkersCheck {
 /// Too few alive (in total or of a listed kind) → unhealthy;
 /// else any stale → degraded; else healthy. The reported MeshHook version
 /// is that of the most recently started alive worker that reports one.
-pub fn judge_heartbeats(groups: &[HeartbeatGroup], thresholds: &WorkersSettings) -> CheckOutcome {
+pub fn judge_heartbeats(groups: &[HeartbeatGroup], settings: &WorkersSettings) -> CheckOutcome {
     let alive: u64 = groups.iter().map(|g| g.alive).sum();
     let stale: u64 = groups.iter().map(|g| g.stale).sum();
-    let mut versions = serde_json::Map::new();
-    for group in groups.iter().filter(|g| g.alive > 0) {
-        let name = group.version.as_deref().unwrap_or(UNKNOWN_VERSION);
-        let count = versions.get(name).and_then(|v| v.as_u64()).unwrap_or(0);
-        versions.insert(name.to_owned(), json!(count + group.alive));
+    let (status, reason, error) = heartbeat_finding(groups, settings, alive, stale);
+    CheckOutcome {
+        status,
+        reason,
+        facts: vec![
+            ("alive", json!(alive)),
+            ("stale", json!(stale)),
+            ("min_alive", json!(settings.min_alive)),
+            ("versions", versions(groups)),
+        ],
+        metrics: Vec::new(),
+        error,
+        meshhook_version: newest_version(groups),
     }
-    let meshhook_version = groups
-        .iter()
-        .filter(|g| g.version.is_some())
-        .filter_map(|g| Some((g.newest_alive_start?, g)))
-        .max_by(|(a, _), (b, _)| a.total_cmp(b))
-        .and_then(|(_, g)| g.version.clone());
-    let facts = vec![
-        ("alive", json!(alive)),
-        ("stale", json!(stale)),
-        ("min_alive", json!(thresholds.min_alive)),
-        ("versions", serde_json::Value::Object(versions)),
-    ];
+}
+
+fn heartbeat_finding(
+    groups: &[HeartbeatGroup],
+    settings: &WorkersSettings,
+    alive: u64,
+    stale: u64,
+) -> (Status, Option<Reason>, Option<String>) {
     let alive_of_kind = |kind: &str| -> u64 {
         groups
             .iter()
@@ -191,42 +195,43 @@ pub fn judge_heartbeats(groups: &[HeartbeatGroup], thresholds: &WorkersSettings)
             .map(|g| g.alive)
             .sum()
     };
-    let short_kind = thresholds
+    let short_kind = settings
         .min_alive_by_kind
         .iter()
         .find(|(kind, min)| alive_of_kind(kind) < *min);
-    let (status, reason, error) = if alive < thresholds.min_alive {
-        (
-            Status::Unhealthy,
-            Some(Reason::TooFewWorkers),
-            Some(format!(
-                "{alive} workers alive, {} required",
-                thresholds.min_alive
-            )),
-        )
+    if alive < settings.min_alive {
+        let text = format!("{alive} workers alive, {} required", settings.min_alive);
+        (Status::Unhealthy, Some(Reason::TooFewWorkers), Some(text))
     } else if let Some((kind, min)) = short_kind {
-        (
-            Status::Unhealthy,
-            Some(Reason::TooFewWorkers),
-            Some(format!("fewer than {min} workers of kind {kind:?} alive")),
-        )
+        let text = format!("fewer than {min} workers of kind {kind:?} alive");
+        (Status::Unhealthy, Some(Reason::TooFewWorkers), Some(text))
     } else if stale > 0 {
-        (
-            Status::Degraded,
-            Some(Reason::StaleWorkers),
-            Some(format!("{stale} workers stale")),
-        )
+        let text = format!("{stale} workers stale");
+        (Status::Degraded, Some(Reason::StaleWorkers), Some(text))
     } else {
         (Status::Healthy, None, None)
-    };
-    CheckOutcome {
-        status,
-        reason,
-        facts,
-        metrics: Vec::new(),
-        error,
-        meshhook_version,
     }
+}
+
+/// Alive workers counted by the version they report.
+fn versions(groups: &[HeartbeatGroup]) -> serde_json::Value {
+    let mut versions = serde_json::Map::new();
+    for group in groups.iter().filter(|g| g.alive > 0) {
+        let name = group.version.as_deref().unwrap_or(UNKNOWN_VERSION);
+        let count = versions.get(name).and_then(|v| v.as_u64()).unwrap_or(0);
+        versions.insert(name.to_owned(), json!(count + group.alive));
+    }
+    serde_json::Value::Object(versions)
+}
+
+/// The version of the most recently started alive worker that reports one.
+fn newest_version(groups: &[HeartbeatGroup]) -> Option<String> {
+    groups
+        .iter()
+        .filter(|g| g.version.is_some())
+        .filter_map(|g| Some((g.newest_alive_start?, g)))
+        .max_by(|(a, _), (b, _)| a.total_cmp(b))
+        .and_then(|(_, g)| g.version.clone())
 }
 
 #[cfg(test)]
