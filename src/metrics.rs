@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 use serde_json::{json, Map, Value};
 
 use crate::evaluator::EvaluationListener;
-use crate::outcome::Status;
+use crate::outcome::{MetricSet, Status};
 use crate::report::Report;
 
 pub const DEFAULT_NAMESPACE: &str = "MeshHook/Health";
@@ -42,93 +42,98 @@ fn healthy(status: Status) -> u8 {
     u8::from(status == Status::Healthy)
 }
 
-/// The EMF documents for one evaluation, one JSON text per line.
+/// The EMF documents for one evaluation, one JSON text per line: the
+/// overall pair and the first component in the first document, a document
+/// per further component, then one per component figure set.
 pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
-    let timestamp = report
-        .checked_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let overall = json!({
-        "Namespace": namespace,
-        "Dimensions": [[]],
-        "Metrics": [
-            {"Name": "Healthy", "Unit": "None"},
-            {"Name": "Unhealthy", "Unit": "None"},
-        ],
-    });
-    let per_component = json!({
-        "Namespace": namespace,
-        "Dimensions": [["Component"]],
-        "Metrics": [
-            {"Name": "ComponentHealthy", "Unit": "None"},
-            {"Name": "LatencyMs", "Unit": "Milliseconds"},
-        ],
-    });
-    let document = |directives: Vec<&Value>, members: Map<String, Value>| {
+    let emf = Emf {
+        namespace,
+        timestamp: report
+            .checked_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    };
+    let overall = emf.directive(&[], &[("Healthy", "None"), ("Unhealthy", "None")]);
+    let mut overall_members = Map::new();
+    overall_members.insert("Healthy".into(), json!(healthy(report.status)));
+    overall_members.insert(
+        "Unhealthy".into(),
+        json!(u8::from(report.status == Status::Unhealthy)),
+    );
+    if report.components.is_empty() {
+        return vec![emf.document(vec![&overall], overall_members)];
+    }
+    let per_component = emf.directive(
+        &["Component"],
+        &[("ComponentHealthy", "None"), ("LatencyMs", "Milliseconds")],
+    );
+    let mut out = Vec::new();
+    for (i, c) in report.components.iter().enumerate() {
+        let (mut members, directives) = if i == 0 {
+            (overall_members.clone(), vec![&overall, &per_component])
+        } else {
+            (Map::new(), vec![&per_component])
+        };
+        members.insert("Component".into(), json!(c.name));
+        members.insert("ComponentHealthy".into(), json!(healthy(c.outcome.status)));
+        members.insert(
+            "LatencyMs".into(),
+            json!(crate::report::round_ms(c.latency)),
+        );
+        out.push(emf.document(directives, members));
+    }
+    for set in report.components.iter().flat_map(|c| &c.outcome.metrics) {
+        out.push(emf.figures(set));
+    }
+    out
+}
+
+/// The parts every document of one evaluation shares.
+struct Emf<'a> {
+    namespace: &'a str,
+    timestamp: u64,
+}
+
+impl Emf<'_> {
+    /// A `CloudWatchMetrics` directive: the dimensions and (name, unit) pairs.
+    fn directive(&self, dimensions: &[&str], metrics: &[(&str, &str)]) -> Value {
+        json!({
+            "Namespace": self.namespace,
+            "Dimensions": [dimensions],
+            "Metrics": metrics
+                .iter()
+                .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+                .collect::<Vec<_>>(),
+        })
+    }
+
+    fn document(&self, directives: Vec<&Value>, members: Map<String, Value>) -> String {
         let mut root = Map::new();
         root.insert(
             "_aws".into(),
-            json!({"Timestamp": timestamp, "CloudWatchMetrics": directives}),
+            json!({"Timestamp": self.timestamp, "CloudWatchMetrics": directives}),
         );
         root.extend(members);
         Value::Object(root).to_string()
-    };
-    let overall_members = || {
-        let mut m = Map::new();
-        m.insert("Healthy".into(), json!(healthy(report.status)));
-        m.insert(
-            "Unhealthy".into(),
-            json!(u8::from(report.status == Status::Unhealthy)),
-        );
-        m
-    };
-    if report.components.is_empty() {
-        return vec![document(vec![&overall], overall_members())];
     }
-    let mut out: Vec<String> = report
-        .components
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let mut members = if i == 0 {
-                overall_members()
-            } else {
-                Map::new()
-            };
-            members.insert("Component".into(), json!(c.name));
-            members.insert("ComponentHealthy".into(), json!(healthy(c.outcome.status)));
-            members.insert(
-                "LatencyMs".into(),
-                json!(crate::report::round_ms(c.latency)),
-            );
-            let directives = if i == 0 {
-                vec![&overall, &per_component]
-            } else {
-                vec![&per_component]
-            };
-            document(directives, members)
-        })
-        .collect();
-    for set in report.components.iter().flat_map(|c| &c.outcome.metrics) {
+
+    /// One component's own figures, under their dimension.
+    fn figures(&self, set: &MetricSet) -> String {
         let (dimension, value) = &set.dimension;
-        let directive = json!({
-            "Namespace": namespace,
-            "Dimensions": [[dimension]],
-            "Metrics": set
-                .values
-                .iter()
-                .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
-                .collect::<Vec<_>>(),
-        });
+        let units: Vec<(&str, &str)> = set
+            .values
+            .iter()
+            .map(|(name, unit, _)| (*name, unit.as_str()))
+            .collect();
+        let directive = self.directive(&[dimension], &units);
         let mut members = Map::new();
         members.insert((*dimension).to_owned(), json!(value));
         for (name, _, number) in &set.values {
             members.insert((*name).to_owned(), json!(number));
         }
-        out.push(document(vec![&directive], members));
+        self.document(vec![&directive], members)
     }
-    out
 }
 
 /// Prints each evaluation's lines to stdout in one write, so that
