@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use reqwest::header::HeaderValue;
 use reqwest::{Client, RequestBuilder, StatusCode};
 
-use super::settings::is_jwt_shaped;
+use super::keys::is_jwt_shaped;
 use super::{read_body, realtime, status_outcome, transport_failure, GatewayService};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason};

@@ -10,6 +10,7 @@
 //! workflows without, say, Realtime), `healthy` otherwise.
 
 mod gateway;
+mod keys;
 mod management;
 mod realtime;
 pub mod settings;

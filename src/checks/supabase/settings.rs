@@ -4,6 +4,7 @@
 //! (`SUPABASE_SERVICES`) and which of them MeshHook cannot run without
 //! (`SUPABASE_CRITICAL_SERVICES`).
 
+use super::keys;
 use crate::env::{ConfigError, Secret, Source};
 
 /// Services probed when `SUPABASE_SERVICES` is unset: Auth (every MeshHook
@@ -163,43 +164,57 @@ fn critical_services(env: &dyn Source, probed: &[String]) -> Result<Vec<String>,
     Ok(critical)
 }
 
+/// The Management API when its token and project are both set, else the
+/// project gateway.
 fn read_mode(env: &dyn Source, service_names: Vec<String>) -> Result<SupabaseMode, ConfigError> {
-
-    let token = env.get("SUPABASE_ACCESS_TOKEN");
-    let project_ref = env.get("SUPABASE_PROJECT_REF");
-    if let (Some(token), Some(project_ref)) = (token, project_ref) {
-        let project_ref = project_ref.trim().to_owned();
-        if !project_ref.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(ConfigError::new(
-                "SUPABASE_PROJECT_REF",
-                "expected the project's reference id (letters and digits)",
-            ));
+    match (env.get("SUPABASE_ACCESS_TOKEN"), env.get("SUPABASE_PROJECT_REF")) {
+        (Some(token), Some(project_ref)) => {
+            management_mode(env, &token, &project_ref, service_names)
         }
-        for name in &service_names {
-            if !MANAGEMENT_SERVICES.contains(&name.as_str()) {
-                return Err(ConfigError::new(
-                    "SUPABASE_SERVICES",
-                    format!(
-                        "unknown service {name:?} (expected some of {})",
-                        MANAGEMENT_SERVICES.join(", ")
-                    ),
-                ));
-            }
-        }
-        let api_url = http_url(
-            "SUPABASE_API_URL",
-            env.get("SUPABASE_API_URL")
-                .as_deref()
-                .unwrap_or("https://api.supabase.com"),
-        )?;
-        return Ok(SupabaseMode::Management {
-            api_url,
-            access_token: Secret::new(token.trim()),
-            project_ref,
-            services: service_names,
-        });
+        _ => gateway_mode(env, &service_names),
     }
+}
 
+fn management_mode(
+    env: &dyn Source,
+    token: &str,
+    project_ref: &str,
+    services: Vec<String>,
+) -> Result<SupabaseMode, ConfigError> {
+    let project_ref = project_ref.trim().to_owned();
+    if !project_ref.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ConfigError::new(
+            "SUPABASE_PROJECT_REF",
+            "expected the project's reference id (letters and digits)",
+        ));
+    }
+    if let Some(name) = services
+        .iter()
+        .find(|name| !MANAGEMENT_SERVICES.contains(&name.as_str()))
+    {
+        return Err(ConfigError::new(
+            "SUPABASE_SERVICES",
+            format!(
+                "unknown service {name:?} (expected some of {})",
+                MANAGEMENT_SERVICES.join(", ")
+            ),
+        ));
+    }
+    let api_url = http_url(
+        "SUPABASE_API_URL",
+        env.get("SUPABASE_API_URL")
+            .as_deref()
+            .unwrap_or("https://api.supabase.com"),
+    )?;
+    Ok(SupabaseMode::Management {
+        api_url,
+        access_token: Secret::new(token.trim()),
+        project_ref,
+        services,
+    })
+}
+
+fn gateway_mode(env: &dyn Source, service_names: &[String]) -> Result<SupabaseMode, ConfigError> {
     let url = env.get("SUPABASE_URL").ok_or_else(|| {
         ConfigError::new(
             "SUPABASE_URL",
@@ -213,84 +228,25 @@ fn read_mode(env: &dyn Source, service_names: Vec<String>) -> Result<SupabaseMod
             "is required together with SUPABASE_URL",
         )
     })?;
-    if anon_key
-        .trim()
-        .chars()
-        .any(|c| c.is_ascii_control() || !c.is_ascii())
-    {
-        return Err(ConfigError::new(
-            "SUPABASE_ANON_KEY",
-            "contains characters a header cannot carry",
-        ));
-    }
-    refuse_secret_key(anon_key.trim())?;
-    let mut services = Vec::new();
-    for name in &service_names {
-        services.push(GatewayService::parse(name).ok_or_else(|| {
-            ConfigError::new(
-                "SUPABASE_SERVICES",
-                format!(
-                    "unknown service {name:?} (expected some of auth, realtime, rest, storage)"
-                ),
-            )
-        })?);
-    }
+    let anon_key = keys::publishable_key(&anon_key)?;
+    let services = service_names
+        .iter()
+        .map(|name| {
+            GatewayService::parse(name).ok_or_else(|| {
+                ConfigError::new(
+                    "SUPABASE_SERVICES",
+                    format!(
+                        "unknown service {name:?} (expected some of auth, realtime, rest, storage)"
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(SupabaseMode::Gateway {
         url,
-        anon_key: Secret::new(anon_key.trim()),
+        anon_key: Secret::new(anon_key),
         services,
     })
-}
-
-/// A key that bypasses row-level security has no place in a public
-/// function, and the probes need no privilege: a secret key (`sb_secret_…`)
-/// or a legacy JWT whose `role` claim is `service_role` is refused. The
-/// message never repeats the key.
-fn refuse_secret_key(key: &str) -> Result<(), ConfigError> {
-    let refused = |what: &str| {
-        Err(ConfigError::new(
-            "SUPABASE_ANON_KEY",
-            format!(
-                "is {what}, which bypasses row-level security; use the project's publishable key \
-                 (sb_publishable_…) or legacy anon key (Project Settings → API Keys)"
-            ),
-        ))
-    };
-    if key.starts_with("sb_secret_") {
-        return refused("a secret key (sb_secret_…)");
-    }
-    if jwt_role(key).as_deref() == Some("service_role") {
-        return refused("a service_role key");
-    }
-    Ok(())
-}
-
-/// Legacy Supabase keys are JWTs (three base64url parts) and also go in
-/// `Authorization`; newer `sb_…` keys go only in `apikey`.
-pub(super) fn is_jwt_shaped(key: &str) -> bool {
-    let parts: Vec<&str> = key.split('.').collect();
-    !key.starts_with("sb_")
-        && parts.len() == 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
-/// The `role` claim of a JWT-shaped key (its signature is not checked:
-/// this only reads what the key claims to be).
-fn jwt_role(key: &str) -> Option<String> {
-    use base64::Engine;
-    if !is_jwt_shaped(key) {
-        return None;
-    }
-    let payload = key.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("role")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -400,6 +356,6 @@ mod tests {
             pairs.push(("SUPABASE_ANON_KEY", &key));
             assert!(from_source(&env(&pairs)).is_ok(), "{key}");
         }
-        assert_eq!(jwt_role(&jwt("anon")).as_deref(), Some("anon"));
+        assert_eq!(keys::jwt_role(&jwt("anon")).as_deref(), Some("anon"));
     }
 }
