@@ -96,33 +96,8 @@ impl Config {
         let timeout = Duration::from_millis(number(env, "HEALTH_TIMEOUT_MS", 150, 1, 60_000)?);
         let cache_ttl =
             Duration::from_millis(number(env, "HEALTH_CACHE_TTL_MS", 1000, 0, 3_600_000)?);
-        let unhealthy_status = match env.get("HEALTH_UNHEALTHY_STATUS").as_deref().map(str::trim) {
-            None | Some("500") => 500,
-            Some("503") => 503,
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "HEALTH_UNHEALTHY_STATUS",
-                    "must be 500 or 503",
-                ))
-            }
-        };
-        let listen = match (env.get("HEALTH_LISTEN"), env.get("PORT")) {
-            (Some(addr), _) => parse_listen("HEALTH_LISTEN", &addr)?,
-            // The convention of Railway, Cloud Run, Heroku and Fly.io: the
-            // platform names the port and routes to every interface.
-            (None, Some(port)) => {
-                let port = port
-                    .trim()
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| {
-                        ConfigError::new("PORT", "expected a port number from 1 to 65535")
-                    })?;
-                SocketAddr::from(([0, 0, 0, 0], port))
-            }
-            (None, None) => SocketAddr::from(([127, 0, 0, 1], 3000)),
-        };
+        let unhealthy_status = unhealthy_status(env)?;
+        let listen = listen(env)?;
         Ok(Self {
             components,
             database,
@@ -132,11 +107,7 @@ impl Config {
             details_token: env.get("HEALTH_DETAILS_TOKEN").map(Secret::new),
             meshhook_version: meshhook_version(env),
             listen,
-            metrics_namespace: match env.get("HEALTH_METRICS_NAMESPACE") {
-                Some(raw) => crate::metrics::namespace(raw.trim())
-                    .map_err(|problem| ConfigError::new("HEALTH_METRICS_NAMESPACE", problem))?,
-                None => crate::metrics::DEFAULT_NAMESPACE.to_owned(),
-            },
+            metrics_namespace: metrics_namespace(env)?,
             emit_metrics: false,
         })
     }
@@ -173,6 +144,48 @@ fn uses_postgres(components: &[&Component]) -> bool {
 /// it. Never this checker's own (that is `--version`).
 pub fn meshhook_version(env: &dyn Source) -> Option<String> {
     env.get("MESHHOOK_VERSION").map(|v| v.trim().to_owned())
+}
+
+/// `HEALTH_UNHEALTHY_STATUS`: 500 or 503.
+fn unhealthy_status(env: &dyn Source) -> Result<u16, ConfigError> {
+    match env.get("HEALTH_UNHEALTHY_STATUS").as_deref().map(str::trim) {
+        None | Some("500") => Ok(500),
+        Some("503") => Ok(503),
+        Some(_) => Err(ConfigError::new(
+            "HEALTH_UNHEALTHY_STATUS",
+            "must be 500 or 503",
+        )),
+    }
+}
+
+/// Where `serve` listens: `HEALTH_LISTEN`, else every interface on `PORT`
+/// (the convention of Railway, Cloud Run, Heroku and Fly.io: the platform
+/// names the port and routes to every interface), else 127.0.0.1:3000.
+fn listen(env: &dyn Source) -> Result<SocketAddr, ConfigError> {
+    match (env.get("HEALTH_LISTEN"), env.get("PORT")) {
+        (Some(addr), _) => parse_listen("HEALTH_LISTEN", &addr),
+        (None, Some(port)) => {
+            let port = port
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    ConfigError::new("PORT", "expected a port number from 1 to 65535")
+                })?;
+            Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+        }
+        (None, None) => Ok(SocketAddr::from(([127, 0, 0, 1], 3000))),
+    }
+}
+
+/// `HEALTH_METRICS_NAMESPACE`, checked as CloudWatch would.
+fn metrics_namespace(env: &dyn Source) -> Result<String, ConfigError> {
+    match env.get("HEALTH_METRICS_NAMESPACE") {
+        Some(raw) => crate::metrics::namespace(raw.trim())
+            .map_err(|problem| ConfigError::new("HEALTH_METRICS_NAMESPACE", problem)),
+        None => Ok(crate::metrics::DEFAULT_NAMESPACE.to_owned()),
+    }
 }
 
 /// Parses a listen address for `HEALTH_LISTEN` or `--listen`.
