@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EVENT ?= events/http-api-default-stage.json
 
-.PHONY: help run test test-stress lint scan fmt build package verify-package ca-layer deploy invoke release image bench clean
+.PHONY: help run test test-image test-stress lint scan fmt build package verify-package ca-layer deploy invoke release image bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -12,9 +12,13 @@ run: ## Build, start a throwaway Postgres + demo heartbeat, serve /health on 127
 	@scripts/provision.sh run
 	@scripts/run-local.sh
 
-test: ## Run every test (unit, real-Postgres integration, CLI, Lambda events, real monitors)
+test: ## Run every test (unit, real-Postgres integration, CLI, scripts, Lambda events, real monitors); ends with "N passed, N failed, N skipped"
 	@scripts/provision.sh test
-	cargo test --locked --lib --bins --tests
+	@scripts/test.sh --lib --bins --test it
+
+test-image: ## Build the container image with podman and check it (user, entrypoint, size, an answer)
+	@scripts/provision.sh image
+	@scripts/test.sh --test image
 
 test-stress: ## make test 10 times in a row beside stress-ng --cpu 2 (RUNS=n to change); proves the suite holds on a busy machine
 	@scripts/test-stress.sh

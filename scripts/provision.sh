@@ -6,11 +6,12 @@
 #   test     PostgreSQL server binaries, PgBouncer (pooler tests), Prometheus
 #            blackbox_exporter, promtool (Debian's prometheus) and
 #            monitoring-plugins' check_http (real monitors), zip and unzip
-#            (the CA layer). tests/make.rs checks that every command the
+#            (the CA layer). tests/it/make.rs checks that every command the
 #            tests and the scripts they run call is here or on a fresh
 #            Debian with build-essential, git, curl and ca-certificates.
 #   stress   what `make test-stress` adds: stress-ng
-#   image    what `make image` needs: podman (builds the image; docker works too)
+#   image    what `make image` and `make test-image` need: podman (`make
+#            image` also takes docker where its engine runs)
 #   package  what `make verify-package` needs: readelf (binutils), unzip,
 #            qemu-user-static and the aarch64 loader and libc (libc6-arm64-cross)
 #   scan     what `make scan` needs to make checkov a virtual environment:
@@ -44,7 +45,9 @@ for purpose in "${@:-test}"; do
         have unzip /usr/bin/unzip || missing+=(unzip)
         ;;
     image)
-        have podman /usr/bin/podman || have docker /usr/bin/docker || missing+=(podman)
+        # podman even beside a docker client: `make test-image` builds with
+        # podman (a docker client without its engine builds nothing).
+        have podman /usr/bin/podman || missing+=(podman)
         ;;
     stress)
         have stress-ng /usr/bin/stress-ng || missing+=(stress-ng)

@@ -10,7 +10,7 @@ scripts/provision.sh test stress
 logs=$(mktemp -d)
 
 # Compile once before the load starts; every run then tests, not builds.
-cargo test --locked --lib --bins --tests --no-run >"$logs/build.log" 2>&1 ||
+cargo test --locked --lib --bins --test it --no-run >"$logs/build.log" 2>&1 ||
     { cat "$logs/build.log" >&2; exit 1; }
 
 stress-ng --cpu 2 --timeout "$((runs * 900))s" --quiet &
@@ -30,7 +30,7 @@ for run in $(seq 1 "$runs"); do
         failed=$((failed + 1))
         outcome="FAILED (log: $log)"
     fi
-    tests=$(awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed", p, f}' "$log")
+    tests=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -1)
     printf 'run %2d/%d: %s in %4d s (%s)\n' "$run" "$runs" "$outcome" $((SECONDS - started)) "$tests"
     if [ "$outcome" != passed ]; then grep -E '^test .* FAILED$|panicked at' "$log" | head -20 || true; fi
 done

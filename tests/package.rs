@@ -8,6 +8,8 @@
 //! `MESHHOOK_BOOTSTRAP` (the unzipped binary) and `MESHHOOK_RUNNER` (the
 //! emulator command, e.g. `qemu-aarch64-static -L /usr/aarch64-linux-gnu`).
 
+// Part of the shared helpers: the rest serve the other tests.
+#[allow(dead_code)]
 mod support;
 
 use std::process::{Command, Stdio};

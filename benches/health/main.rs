@@ -11,7 +11,7 @@
 //! apply each load, [`report`] writes the results.
 
 #[path = "../../tests/support/mod.rs"]
-#[allow(unused_imports)]
+#[allow(unused_imports, dead_code)]
 mod support;
 
 mod drivers;

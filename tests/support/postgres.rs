@@ -141,7 +141,8 @@ fn template() -> &'static Path {
 }
 
 /// A PostgreSQL program (e.g. `pgbench`) from the same installation as the
-/// server the tests run.
+/// server the tests run. (`make bench` runs pgbench.)
+#[allow(dead_code)]
 pub fn program(name: &str) -> PathBuf {
     bin_dir().join(name)
 }

@@ -17,8 +17,10 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, Notify};
 
-/// What the function posted for one invocation.
+/// What the function posted for one invocation. (`id` and `at` are read by
+/// `make bench`, which times the handler.)
 #[derive(Debug, Clone)]
+#[allow(dead_code)]
 pub struct Answer {
     pub id: String,
     /// `response` or `error` (`other` for any other post).
@@ -235,6 +237,7 @@ impl RuntimeApi {
     }
 
     /// Forgets queued events and what was seen (for the next process).
+    #[allow(dead_code)] // make bench
     pub fn reset(&self) {
         *self.state.seen.lock().unwrap() = Seen::default();
         self.state.events.lock().unwrap().clear();
@@ -242,6 +245,7 @@ impl RuntimeApi {
 
     /// When the function first asked for work since the last reset: the
     /// end of its Init phase.
+    #[allow(dead_code)] // make bench
     pub fn first_next(&self) -> Option<Instant> {
         self.state.seen.lock().unwrap().first_next
     }
@@ -272,6 +276,7 @@ impl RuntimeApi {
     }
 
     /// Handler time of each answer: its arrival minus its hand-out.
+    #[allow(dead_code)] // make bench
     pub fn handler_times(&self, answers: &[Answer]) -> Vec<Duration> {
         let seen = self.state.seen.lock().unwrap();
         answers

@@ -1,13 +1,11 @@
 //! `/health` end to end through the shared HTTP handler, against real
 //! Postgres clusters and the Supabase stand-in.
 
-mod support;
-
 use std::time::{Duration, SystemTime};
 
+use crate::support::{call, get, supabase, verbose, Stack, SLACK};
 use http::{Method, StatusCode};
 use serde_json::json;
-use support::{call, get, supabase, verbose, Stack, SLACK};
 use wiremock::ResponseTemplate;
 
 #[tokio::test]
@@ -52,7 +50,13 @@ async fn public_body_names_no_host_port_user_or_error() {
         .await;
     let app = stack.app();
     for target in ["/health", "/health?verbose=1"] {
-        let answer = call(&app, Method::GET, target, Some(support::DETAILS_TOKEN)).await;
+        let answer = call(
+            &app,
+            Method::GET,
+            target,
+            Some(crate::support::DETAILS_TOKEN),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
         for leak in [
             "secretuser",
@@ -124,7 +128,7 @@ async fn frozen_database_answers_unhealthy_within_the_deadline_and_recovers() {
     let mut stack = Stack::dedicated().await;
     stack.set("HEALTH_TIMEOUT_MS", "300");
     let app = stack.app();
-    support::until_healthy(&app).await;
+    crate::support::until_healthy(&app).await;
 
     stack.pg().freeze();
     for _ in 0..2 {
@@ -146,7 +150,7 @@ async fn supabase_with(
     route: &str,
     template: ResponseTemplate,
     services: &str,
-) -> (Stack, support::Answer) {
+) -> (Stack, crate::support::Answer) {
     let mut stack = Stack::new().await;
     stack.set("SUPABASE_SERVICES", services);
     stack.supabase.answer(route, template).await;
@@ -562,7 +566,7 @@ async fn verbose_body_needs_the_right_token() {
         &app,
         Method::GET,
         "/health?verbose=1",
-        Some(support::DETAILS_TOKEN),
+        Some(crate::support::DETAILS_TOKEN),
     )
     .await;
     let body = right.json();
@@ -590,7 +594,7 @@ async fn verbose_body_needs_the_right_token() {
         &no_token.app(),
         Method::GET,
         "/health?verbose=1",
-        Some(support::DETAILS_TOKEN),
+        Some(crate::support::DETAILS_TOKEN),
     )
     .await;
     assert!(answer.json().get("checks").is_none());

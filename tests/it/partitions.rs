@@ -3,12 +3,10 @@
 //! Partition bounds are set relative to the transaction's `now()`, so every
 //! case holds on any day.
 
-mod support;
-
+use crate::support::pgbouncer::PgBouncer;
+use crate::support::{verbose, Answer, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::pgbouncer::PgBouncer;
-use support::{verbose, Answer, Stack};
 
 /// A stack watching the database and `tables` (default: workflow_events).
 async fn stack_watching(tables: Option<&str>) -> Stack {

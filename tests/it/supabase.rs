@@ -4,12 +4,10 @@
 //! Realtime's WebSocket handshake do not), and Supabase's own statuses read
 //! as what they mean.
 
-mod support;
-
+use crate::support::supabase::{fixture, json, Supabase, ANON_KEY};
+use crate::support::{verbose, Stack};
 use http::StatusCode;
 use serde_json::Value;
-use support::supabase::{fixture, json, Supabase, ANON_KEY};
-use support::{verbose, Stack};
 use wiremock::ResponseTemplate;
 
 /// The verbose body of a fresh app built from `stack`.
@@ -24,7 +22,7 @@ async fn a_publishable_key_with_the_default_services_reads_healthy_on_a_2026_pro
     let stack = Stack::new().await;
     // The stand-in refuses the Data API root to this key, as hosted
     // projects do since spring 2026.
-    let root = support::http_client()
+    let root = crate::support::http_client()
         .get(format!("{}/rest/v1/", stack.supabase.url()))
         .header("apikey", ANON_KEY)
         .send()
@@ -164,8 +162,14 @@ async fn the_management_api_says_paused_and_over_quota_too() {
         let mut stack = Stack::new().await;
         let api_url = stack.supabase.url();
         stack
-            .set("SUPABASE_ACCESS_TOKEN", support::supabase::ACCESS_TOKEN)
-            .set("SUPABASE_PROJECT_REF", support::supabase::PROJECT_REF)
+            .set(
+                "SUPABASE_ACCESS_TOKEN",
+                crate::support::supabase::ACCESS_TOKEN,
+            )
+            .set(
+                "SUPABASE_PROJECT_REF",
+                crate::support::supabase::PROJECT_REF,
+            )
             .set("SUPABASE_API_URL", &api_url)
             .set("SUPABASE_SERVICES", "auth,rest");
         stack

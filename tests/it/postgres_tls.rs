@@ -1,14 +1,12 @@
 //! `sslmode` with libpq's meanings, against real Postgres servers with TLS
 //! certificates made at test time.
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::tls::Pki;
+use crate::support::{verbose, Postgres};
 use meshhook_health::config::Config;
 use meshhook_health::App;
-use support::tls::Pki;
-use support::{verbose, Postgres};
 use tempfile::TempDir;
 
 /// Only the database component, against `url`.
@@ -18,7 +16,7 @@ fn app(url: &str, extra: &[(&str, &str)]) -> std::sync::Arc<App> {
         ("DATABASE_URL", url),
         ("HEALTH_TIMEOUT_MS", "2000"),
         ("HEALTH_CACHE_TTL_MS", "0"),
-        ("HEALTH_DETAILS_TOKEN", support::DETAILS_TOKEN),
+        ("HEALTH_DETAILS_TOKEN", crate::support::DETAILS_TOKEN),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -91,7 +89,7 @@ async fn require_and_prefer_encrypt_and_disable_does_not() {
 fn tls_only_server() -> (Pki, Postgres, TempDir, String) {
     let pki = Pki::new(&["localhost"]);
     let pg = Postgres::dedicated_tls(&pki, true);
-    let dir = support::temp_dir("tls");
+    let dir = crate::support::temp_dir("tls");
     let bundle = write(
         &dir,
         "bundle.pem",
@@ -179,7 +177,7 @@ async fn the_ca_layer_lets_the_deployed_function_verify_full() {
         .status()
         .unwrap();
     assert!(unzipped.success());
-    let in_layer = support::template::CA_PATH
+    let in_layer = crate::support::template::CA_PATH
         .strip_prefix("/opt/")
         .expect("a layer's files are under /opt");
     let check = |rootcert: Option<&std::path::Path>| {

@@ -4,16 +4,14 @@
 //! dead-letter queue as MeshHook does it), messages aged by moving
 //! `vt`/`enqueued_at` back.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::pgbouncer::PgBouncer;
+use crate::support::runtime_api::RuntimeApi;
+use crate::support::{verbose, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::pgbouncer::PgBouncer;
-use support::runtime_api::RuntimeApi;
-use support::{verbose, Stack};
 
 /// A healthy stack with pgmq installed and queue `workflow_jobs` (and,
 /// unless `dlq` is false, `workflow_jobs_dlq`) created, the queue component
@@ -30,7 +28,7 @@ async fn queue_stack(dlq: bool) -> Stack {
 }
 
 async fn install(stack: &Stack) {
-    stack.sql(support::pgmq::install_sql()).await;
+    stack.sql(crate::support::pgmq::install_sql()).await;
 }
 
 /// `pgmq.send` without delay; returns the message id.
@@ -135,7 +133,7 @@ async fn a_job_ready_for_400_seconds_is_unhealthy_with_500() {
     assert_eq!(body["details"]["queue"], "unhealthy");
     assert_eq!(body["checks"]["queue"]["reason"], "queue_stalled");
     // The public body says no more than the status.
-    let public = support::get(&stack.app(), "/health").await.json();
+    let public = crate::support::get(&stack.app(), "/health").await.json();
     assert_eq!(
         public["details"],
         json!({"database":"healthy","workers":"healthy","queue":"unhealthy"})
@@ -364,13 +362,13 @@ async fn lambda_mode_prints_queue_metrics_per_queue() {
     send(&stack, "workflow_jobs").await;
     send(&stack, "workflow_jobs").await;
     age(&stack, "workflow_jobs", 75).await;
-    let api = RuntimeApi::start(vec![support::runtime_api::event("scheduled.json")]).await;
+    let api = RuntimeApi::start(vec![crate::support::runtime_api::event("scheduled.json")]).await;
     let child = api.spawn_function(&stack.env);
     let results = api.results(1, Duration::from_secs(20)).await;
     assert_eq!(results[0].0, "response", "{results:?}");
     let stdout = child.kill_and_read_stdout();
 
-    let documents: Vec<Value> = stdout.lines().map(support::emf::check).collect();
+    let documents: Vec<Value> = stdout.lines().map(crate::support::emf::check).collect();
     let per_queue: Vec<&Value> = documents
         .iter()
         .filter(|d| d.get("Queue").is_some())
@@ -413,8 +411,8 @@ async fn lambda_mode_prints_queue_metrics_per_queue() {
 /// the queue block) with `role` for the health role, run as written.
 async fn documented_grants(stack: &Stack, role: &str) {
     let grants = [
-        support::docs::operations_sql("<!-- role: base -->"),
-        support::docs::operations_sql("<!-- role: queue -->"),
+        crate::support::docs::operations_sql("<!-- role: base -->"),
+        crate::support::docs::operations_sql("<!-- role: queue -->"),
     ]
     .concat()
     .replace("meshhook_health", role)
@@ -428,7 +426,7 @@ async fn a_role_with_only_the_documented_grants_can_measure_the_queues() {
     let mut stack = queue_stack(true).await;
     let role = format!("health_{}", stack.db);
     documented_grants(&stack, &role).await;
-    let url = support::as_role(&stack.env["DATABASE_URL"], &role);
+    let url = crate::support::as_role(&stack.env["DATABASE_URL"], &role);
     stack.set("DATABASE_URL", &url);
     dead_letter(&stack).await;
     let (queue, body) = queue_entry(&stack).await;
@@ -449,7 +447,7 @@ async fn the_documented_grants_do_not_fail_without_a_dead_letter_queue() {
     let mut stack = queue_stack(false).await;
     let role = format!("health_{}", stack.db);
     documented_grants(&stack, &role).await;
-    let url = support::as_role(&stack.env["DATABASE_URL"], &role);
+    let url = crate::support::as_role(&stack.env["DATABASE_URL"], &role);
     stack.set("DATABASE_URL", &url);
     send(&stack, "workflow_jobs").await;
     let (queue, body) = queue_entry(&stack).await;

@@ -3,14 +3,12 @@
 //! them (nor the database port) reaches a response body or header, public or
 //! verbose; and the password, keys and token reach no log line at any level.
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
+use crate::support::net::{Behaviour, BlackHole, RawPeer};
+use crate::support::{call, Postgres, Supabase};
 use http::Method;
-use support::net::{Behaviour, BlackHole, RawPeer};
-use support::{call, Postgres, Supabase};
 use wiremock::ResponseTemplate;
 
 const USER: &str = "user_zq81x";
@@ -123,7 +121,7 @@ async fn no_secret_or_internal_reaches_a_response_or_a_log() {
             "nothing listening",
             &[(
                 "DATABASE_URL",
-                database_url(support::postgres::free_port(), PASSWORD, DBNAME, ""),
+                database_url(crate::support::postgres::free_port(), PASSWORD, DBNAME, ""),
             )],
         ),
         with(

@@ -2,11 +2,11 @@
 //! within the deadline, from a cold process (its first request) and from a
 //! warm one (a process that has answered before, with its connections).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::net::{Behaviour, BlackHole, RawPeer};
+use crate::support::{get, verbose, Answer, Postgres, Stack, SLACK};
 use futures_util::future::BoxFuture;
 use http::StatusCode;
 use meshhook_health::component::{Check, CheckContext};
@@ -15,12 +15,10 @@ use meshhook_health::evaluator::{CheckSet, ComponentCheck};
 use meshhook_health::failure::Failure;
 use meshhook_health::outcome::CheckOutcome;
 use meshhook_health::App;
-use support::net::{Behaviour, BlackHole, RawPeer};
-use support::{get, verbose, Answer, Postgres, Stack, SLACK};
 use wiremock::ResponseTemplate;
 
 fn within_deadline(stack: &Stack, answer: &Answer) {
-    // For the README's failure table: `cargo test --test faults -- --nocapture --test-threads 1`.
+    // For docs/FAILURES.md's table: `cargo test --test it faults:: -- --nocapture --test-threads 1`.
     eprintln!(
         "measured: {} -> {} in {:.1} ms (deadline {} ms)",
         std::thread::current().name().unwrap_or("?"),
@@ -67,7 +65,7 @@ async fn frozen_database_answers_within_deadline_on_every_request_and_recovers_a
         .set("HEALTH_TIMEOUT_MS", "150")
         .set("HEALTH_COMPONENTS", "database,workers");
     let app = stack.app();
-    support::until_healthy(&app).await;
+    crate::support::until_healthy(&app).await;
     stack.pg().freeze();
     for _ in 0..10 {
         let answer = verbose(&app).await;
@@ -135,7 +133,7 @@ async fn black_holed_traffic_is_unhealthy_within_the_deadline_warm_and_recovers(
     let mut stack = stack_with_timeout("150").await;
     let proxy = stack.behind_proxy().await;
     let app = stack.app();
-    support::until_healthy(&app).await;
+    crate::support::until_healthy(&app).await;
     proxy.black_hole();
     for _ in 0..3 {
         unhealthy(&stack, &verbose(&app).await, "database", "timeout");
@@ -236,7 +234,7 @@ async fn supabase_that_answers_after_two_seconds() {
     let stack = stack_with_timeout("150").await;
     for route in ["/auth/v1/health", "/realtime/v1/websocket"] {
         let slow = ResponseTemplate::new(200)
-            .set_body_string(support::supabase::fixture("auth_health.json"))
+            .set_body_string(crate::support::supabase::fixture("auth_health.json"))
             .set_delay(Duration::from_secs(2));
         stack.supabase.answer(route, slow).await;
     }
@@ -270,7 +268,7 @@ async fn supabase_that_answers_503() {
 async fn supabase_going_silent_after_answering_is_unhealthy_in_time() {
     let stack = stack_with_timeout("150").await;
     let app = stack.app();
-    support::until_healthy(&app).await;
+    crate::support::until_healthy(&app).await;
     stack.supabase.hang("/auth/v1/health").await;
     stack.supabase.hang("/realtime/v1/websocket").await;
     for _ in 0..2 {
@@ -306,8 +304,8 @@ async fn a_panicking_check_costs_its_component_not_the_answer_or_the_process() {
             database: None,
         };
         let app = Arc::new(App::with_checks(config, checks));
-        let (addr, server) = support::spawn_serve(app.clone()).await;
-        let client = support::http_client();
+        let (addr, server) = crate::support::spawn_serve(app.clone()).await;
+        let client = crate::support::http_client();
         for _ in 0..3 {
             let response = client
                 .get(format!("http://{addr}/health"))

@@ -3,11 +3,9 @@
 //! validates against the declared schema (OpenAPI 3.1 schemas are JSON
 //! Schema 2020-12).
 
-mod support;
-
+use crate::support::{Stack, DETAILS_TOKEN};
 use http::Method;
 use serde_json::{json, Value};
-use support::{Stack, DETAILS_TOKEN};
 use wiremock::ResponseTemplate;
 
 fn spec() -> Value {
@@ -161,10 +159,10 @@ async fn answer_conforms(
 /// The verbose answer (with the details token) of `stack`'s app served on a
 /// free port, checked against the spec; its status and JSON body.
 async fn verbose_conforms(spec: &Value, stack: &Stack) -> (u16, Value) {
-    let (addr, _server) = support::spawn_serve(stack.app()).await;
+    let (addr, _server) = crate::support::spawn_serve(stack.app()).await;
     let url = format!("http://{addr}/health?verbose=1");
     let (status, body) = answer_conforms(
-        &support::http_client(),
+        &crate::support::http_client(),
         spec,
         url,
         &Method::GET,
@@ -181,8 +179,8 @@ async fn real_answers_match_the_openapi_document() {
     let mut stack = Stack::new().await;
     stack.set("SUPABASE_SERVICES", "auth,realtime,storage");
     let healthy = stack.app();
-    let (addr, _server) = support::spawn_serve(healthy).await;
-    let client = support::http_client();
+    let (addr, _server) = crate::support::spawn_serve(healthy).await;
+    let client = crate::support::http_client();
 
     // (method, target, token, spec path)
     let requests: Vec<(Method, &str, Option<&str>, &str)> = vec![
@@ -232,11 +230,11 @@ async fn real_answers_match_the_openapi_document() {
         "DATABASE_URL",
         "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
     );
-    let (addr, _unhealthy_server) = support::spawn_serve(stack.app()).await;
+    let (addr, _unhealthy_server) = crate::support::spawn_serve(stack.app()).await;
     let statuses = answer(format!("http://{addr}"), requests[..4].to_vec()).await;
     assert_eq!(statuses, [500, 500, 500, 500]);
     stack.set("HEALTH_UNHEALTHY_STATUS", "503");
-    let (addr, _server_503) = support::spawn_serve(stack.app()).await;
+    let (addr, _server_503) = crate::support::spawn_serve(stack.app()).await;
     assert_eq!(
         answer(format!("http://{addr}"), requests[..2].to_vec()).await,
         [503, 503]
@@ -247,7 +245,7 @@ async fn real_answers_match_the_openapi_document() {
 async fn queue_answers_match_the_openapi_document() {
     let spec = spec();
     let mut stack = Stack::new().await;
-    stack.sql(support::pgmq::install_sql()).await;
+    stack.sql(crate::support::pgmq::install_sql()).await;
     stack
         .sql(
             "SELECT pgmq.create('workflow_jobs'); SELECT pgmq.create('workflow_jobs_dlq'); \
@@ -259,8 +257,8 @@ async fn queue_answers_match_the_openapi_document() {
     stack
         .set("HEALTH_COMPONENTS", "database,supabase,workers,queue")
         .set("QUEUE_NAMES", "workflow_jobs,not_created");
-    let (addr, _server) = support::spawn_serve(stack.app()).await;
-    let client = support::http_client();
+    let (addr, _server) = crate::support::spawn_serve(stack.app()).await;
+    let client = crate::support::http_client();
     for token in [None, Some(DETAILS_TOKEN)] {
         let url = format!("http://{addr}/health?verbose=1");
         let (status, body) =
@@ -282,9 +280,9 @@ async fn runs_and_partitions_answers_match_the_openapi_document() {
     let spec = spec();
     let mut stack = Stack::new().await;
     // The shipped migration file, applied as other migration tools would.
-    stack.sql(&support::meshhook::schema(1)).await;
+    stack.sql(&crate::support::meshhook::schema(1)).await;
     stack
-        .sql(include_str!("../migrations/0002_runs_progress.sql"))
+        .sql(include_str!("../../migrations/0002_runs_progress.sql"))
         .await;
     stack
         .set("HEALTH_COMPONENTS", "database,workers,runs,partitions")
@@ -292,7 +290,9 @@ async fn runs_and_partitions_answers_match_the_openapi_document() {
     let mut seen = Vec::new();
     for runs in ["", "running"] {
         if !runs.is_empty() {
-            stack.sql(&support::meshhook::run(runs, 900, &[800])).await;
+            stack
+                .sql(&crate::support::meshhook::run(runs, 900, &[800]))
+                .await;
         }
         let (_, body) = verbose_conforms(&spec, &stack).await;
         seen.push((
@@ -316,7 +316,7 @@ async fn runs_and_partitions_answers_match_the_openapi_document() {
 #[test]
 fn the_document_declares_api_gateways_own_answer_for_unrouted_methods() {
     let spec = spec();
-    let template = support::template::load();
+    let template = crate::support::template::load();
     let events = template["Resources"]["HealthFunction"]["Properties"]["Events"]
         .as_object()
         .unwrap();

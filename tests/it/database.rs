@@ -4,25 +4,23 @@
 //! lowered thresholds, and logins refused the way Supavisor and PgBouncer
 //! refuse them.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::net::{Behaviour, RawPeer};
+use crate::support::pgbouncer::PgBouncer;
+use crate::support::{as_role, until_healthy, verbose, Postgres, Stack};
 use http::StatusCode;
 use serde_json::Value;
-use support::net::{Behaviour, RawPeer};
-use support::pgbouncer::PgBouncer;
-use support::{as_role, until_healthy, verbose, Postgres, Stack};
 
 /// Asks `url` (a serve process's `/health?verbose=1`) until `wanted`
 /// holds of (status, body), or panics after 20 s with the last answer.
 async fn serve_until(url: &str, wanted: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
-    let client = support::http_client();
+    let client = crate::support::http_client();
     let started = Instant::now();
     loop {
         let response = client
             .get(url)
-            .bearer_auth(support::DETAILS_TOKEN)
+            .bearer_auth(crate::support::DETAILS_TOKEN)
             .send()
             .await
             .unwrap();
@@ -70,7 +68,7 @@ async fn supabase_read_only_mode_answers_500_read_only_on_the_pooled_session_and
     let url = as_role(&stack.env["DATABASE_URL"], "health");
     stack.set("DATABASE_URL", &url);
     stack.sql("GRANT USAGE ON SCHEMA monitoring TO health; GRANT SELECT ON monitoring.worker_heartbeats TO health").await;
-    let (_serve, health) = support::serve_process(&stack.env);
+    let (_serve, health) = crate::support::serve_process(&stack.env);
     let verbose_url = format!("{health}?verbose=1");
     let (_, body) = serve_until(&verbose_url, |s, _| s == 200).await;
     assert_eq!(body["checks"]["database"]["read_only"], false, "{body}");

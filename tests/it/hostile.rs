@@ -4,8 +4,6 @@
 //! invocation error — never a panic, a hang or a 5xx of the function's own —
 //! and the process keeps serving.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,7 +228,7 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> u16 {
 
 #[tokio::test]
 async fn hostile_http_requests_get_clear_answers_and_the_server_keeps_serving() {
-    let (addr, server) = support::spawn_serve(quiet_app()).await;
+    let (addr, server) = crate::support::spawn_serve(quiet_app()).await;
     let get = |target: &str| {
         format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes()
     };

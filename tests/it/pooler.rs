@@ -2,13 +2,11 @@
 //! (PgBouncer with round-robin over several server connections), with a
 //! control proving that named prepared statements break there.
 
-mod support;
-
 use std::collections::HashSet;
 
+use crate::support::pgbouncer::PgBouncer;
+use crate::support::{verbose, Stack};
 use http::StatusCode;
-use support::pgbouncer::PgBouncer;
-use support::{verbose, Stack};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 #[tokio::test]

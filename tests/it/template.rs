@@ -4,13 +4,11 @@
 //! through is one the binary accepts (a bad value fails at deploy, not at
 //! the function's init).
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
+use crate::support::template::{load, pattern, Params};
 use serde_json::{json, Value};
-use support::template::{load, pattern, Params};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
 
@@ -163,7 +161,7 @@ fn the_ca_layer_ends_where_the_function_reads_pgsslrootcert() {
     );
     assert_eq!(
         function["Environment"]["Variables"]["PGSSLROOTCERT"],
-        json!({"Fn::If": ["HasCaLayer", support::template::CA_PATH, ""]})
+        json!({"Fn::If": ["HasCaLayer", crate::support::template::CA_PATH, ""]})
     );
 }
 

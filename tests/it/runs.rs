@@ -1,18 +1,16 @@
 //! The `runs` component against a database of MeshHook's shape
-//! (`support::meshhook`): runs and their event log, row-level security on
+//! (`crate::support::meshhook`): runs and their event log, row-level security on
 //! both, the function made by the real `meshhook-health migrate`. Ages are
 //! set relative to the database's `now()`, so every case holds on any day.
-
-mod support;
 
 use std::collections::HashMap;
 use std::process::Output;
 
+use crate::support::meshhook::{self, run};
+use crate::support::pgbouncer::PgBouncer;
+use crate::support::{as_role, verbose, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::meshhook::{self, run};
-use support::pgbouncer::PgBouncer;
-use support::{as_role, verbose, Stack};
 
 /// `meshhook-health migrate` with `env`.
 fn migrate(env: &HashMap<String, String>) -> Output {
@@ -194,8 +192,8 @@ async fn a_least_privilege_role_set_up_as_documented_sees_every_run_through_row_
     let owner_url = stack.env["DATABASE_URL"].clone();
     let role = format!("health_{}", stack.db);
     let grants = [
-        support::docs::operations_sql("<!-- role: base -->"),
-        support::docs::operations_sql("<!-- role: runs -->"),
+        crate::support::docs::operations_sql("<!-- role: base -->"),
+        crate::support::docs::operations_sql("<!-- role: runs -->"),
     ]
     .concat()
     .replace("meshhook_health", &role)
@@ -336,7 +334,7 @@ async fn event_partitions_older_than_the_lookback_are_pruned() {
     let stack = runs_stack().await;
     stack.sql(&run("running", 60, &[30])).await;
     // The function's own statement, with its parameters filled in.
-    let migration = include_str!("../migrations/0002_runs_progress.sql");
+    let migration = include_str!("../../migrations/0002_runs_progress.sql");
     let start = migration.find("return query").unwrap() + "return query".len();
     let end = start + migration[start..].find(";\nend").unwrap();
     let statement = migration[start..end]

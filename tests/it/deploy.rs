@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod support;
-
 struct Stubs {
     dir: tempfile::TempDir,
 }
 
 impl Stubs {
     fn new(stack_exists: bool) -> Stubs {
-        let dir = support::temp_dir("deploy");
+        let dir = crate::support::temp_dir("deploy");
         let exists = if stack_exists { 0 } else { 1 };
         let log = dir.path().join("sam.log");
         let scripts = [
@@ -225,7 +223,10 @@ fn sam_reads_the_overrides_as_the_script_writes_them() {
         .status()
         .is_ok_and(|s| s.success());
     if !has_sam {
-        eprintln!("SKIPPED: aws-sam-cli is not installed (pip install aws-sam-cli)");
+        crate::support::skip(
+            "deploy::sam_reads_the_overrides_as_the_script_writes_them",
+            "aws-sam-cli is not installed (pip install aws-sam-cli)",
+        );
         return;
     }
     let out = Command::new("python3")

@@ -4,14 +4,12 @@
 //! connection), and memory stays flat. They assert connection counts and
 //! the truth of every answer, not how fast the machine is.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::latency::Latency;
-use support::{Postgres, Stack};
+use crate::support::latency::Latency;
+use crate::support::{Postgres, Stack};
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -33,7 +31,7 @@ async fn flood(url: &str, total: usize, connections: usize) -> usize {
         let (next, ok, other, url) = (next.clone(), ok.clone(), other.clone(), url.to_owned());
         tokio::spawn(async move {
             // One client per worker: one keep-alive connection each.
-            let client = support::http_client();
+            let client = crate::support::http_client();
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let response = client.get(&url).send().await.unwrap();
                 let status = response.status();
@@ -77,18 +75,19 @@ async fn burst_without_cache_is_all_healthy(supabase_delay: Duration) {
         .set("HEALTH_CACHE_TTL_MS", "0")
         .set("DATABASE_POOL_MAX", "1")
         .set("HEALTH_TIMEOUT_MS", "300");
-    let auth = support::supabase::json(200, support::supabase::fixture("auth_health.json"))
-        .set_delay(supabase_delay);
+    let auth =
+        crate::support::supabase::json(200, crate::support::supabase::fixture("auth_health.json"))
+            .set_delay(supabase_delay);
     stack.supabase.answer("/auth/v1/health", auth).await;
-    let realtime = support::supabase::WebSocketUpgrade {
-        key: support::supabase::ANON_KEY.to_owned(),
+    let realtime = crate::support::supabase::WebSocketUpgrade {
+        key: crate::support::supabase::ANON_KEY.to_owned(),
         delay: supabase_delay,
     };
     stack
         .supabase
         .answer("/realtime/v1/websocket", realtime)
         .await;
-    let (_server, url) = support::serve_process(&stack.env);
+    let (_server, url) = crate::support::serve_process(&stack.env);
     assert_eq!(
         flood(&url, 1_000, 100).await,
         1_000,
@@ -113,7 +112,7 @@ async fn a_flood_costs_the_database_one_evaluation_per_cache_window_and_no_memor
         .await;
     let mut stack = Stack::on(pg).await;
     stack.unset("HEALTH_CACHE_TTL_MS"); // the default, 1000 ms
-    let (server, url) = support::serve_process(&stack.env);
+    let (server, url) = crate::support::serve_process(&stack.env);
 
     assert_eq!(flood(&url, 500, 50).await, 500);
     let rss_warm = rss_kib(server.0.id());
@@ -161,7 +160,7 @@ async fn a_flood_costs_the_database_one_evaluation_per_cache_window_and_no_memor
 async fn without_cache_fifty_concurrent_requests_never_hold_more_than_pool_max_connections() {
     let mut stack = Stack::dedicated().await;
     stack.set("HEALTH_CACHE_TTL_MS", "0");
-    let (_server, url) = support::serve_process(&stack.env);
+    let (_server, url) = crate::support::serve_process(&stack.env);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = Arc::new(AtomicUsize::new(0));
     let sampler = {
@@ -216,9 +215,9 @@ async fn eleven_hundred_clients_with_unfinished_headers_do_not_starve_health() {
     // The test holds those sockets itself: it needs its own limit raised.
     let ours = meshhook_health::serve::raise_open_file_limit().unwrap_or(0);
     if ours < (SLOW_CLIENTS as u64) * 2 + 256 {
-        eprintln!(
-            "SKIPPED eleven_hundred_clients_with_unfinished_headers_do_not_starve_health: \
-             this machine's hard open-file limit ({ours}) is too low to hold the clients"
+        crate::support::skip(
+            "floods::eleven_hundred_clients_with_unfinished_headers_do_not_starve_health",
+            &format!("this machine's hard open-file limit ({ours}) is too low to hold the clients"),
         );
         return;
     }
@@ -226,7 +225,7 @@ async fn eleven_hundred_clients_with_unfinished_headers_do_not_starve_health() {
     stack
         .set("HEALTH_CACHE_TTL_MS", "0")
         .set("HEALTH_TIMEOUT_MS", "1000");
-    let port = support::postgres::free_port();
+    let port = crate::support::postgres::free_port();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"));
     command
         .env_clear()
@@ -250,8 +249,8 @@ async fn eleven_hundred_clients_with_unfinished_headers_do_not_starve_health() {
             Ok(())
         });
     }
-    let server = support::Running(command.spawn().unwrap());
-    support::wait_for_port(port);
+    let server = crate::support::Running(command.spawn().unwrap());
+    crate::support::wait_for_port(port);
     // It raised its soft limit to the hard one.
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.0.id())).unwrap();
     let open_files: Vec<&str> = limits
@@ -283,7 +282,7 @@ async fn eleven_hundred_clients_with_unfinished_headers_do_not_starve_health() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let asked = Instant::now();
-    let answer = support::http_client()
+    let answer = crate::support::http_client()
         .get(format!("http://127.0.0.1:{port}/health"))
         .send()
         .await
@@ -291,7 +290,7 @@ async fn eleven_hundred_clients_with_unfinished_headers_do_not_starve_health() {
     let elapsed = asked.elapsed();
     assert_eq!(answer.status(), 200);
     assert!(
-        elapsed < stack.timeout() + support::SLACK,
+        elapsed < stack.timeout() + crate::support::SLACK,
         "/health took {elapsed:?} while {SLOW_CLIENTS} clients held unfinished headers"
     );
     drop(slow);

@@ -3,13 +3,11 @@
 //! page), `Healthy` is 0 for a degraded one too (the optional, slower
 //! `DegradedAlarm`).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::runtime_api::{event, RuntimeApi};
+use crate::support::Stack;
 use serde_json::{json, Value};
-use support::runtime_api::{event, RuntimeApi};
-use support::Stack;
 use wiremock::ResponseTemplate;
 
 #[tokio::test]
@@ -51,7 +49,7 @@ async fn a_degraded_evaluation_never_counts_as_unhealthy() {
     // the first component; both declared in the same directive.
     let overall: Vec<(Value, Value)> = stdout
         .lines()
-        .map(support::emf::check)
+        .map(crate::support::emf::check)
         .filter(|d| d.get("Healthy").is_some())
         .map(|d| {
             let directive = &d["_aws"]["CloudWatchMetrics"][0];

@@ -1,15 +1,13 @@
 //! The binary end to end: `check`, `migrate`, `heartbeat`, `serve`, Lambda
 //! mode against a Runtime API stand-in, usage and configuration errors.
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::postgres::free_port;
-use support::runtime_api::{event, RuntimeApi};
-use support::{Postgres, Running, Stack};
+use crate::support::postgres::free_port;
+use crate::support::runtime_api::{event, RuntimeApi};
+use crate::support::{Postgres, Running, Stack};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
 
@@ -260,8 +258,8 @@ async fn serve_answers_get_and_head_alike_and_stops_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    support::wait_for_port(port);
-    let client = support::http_client();
+    crate::support::wait_for_port(port);
+    let client = crate::support::http_client();
     let url = format!("http://127.0.0.1:{port}/health");
     let get = client.get(&url).send().await.unwrap();
     assert_eq!(get.status(), 200);
@@ -305,12 +303,12 @@ async fn serve_listens_on_every_interface_at_port_when_only_port_is_set() {
             .spawn()
             .unwrap(),
     );
-    support::wait_for_port(port);
+    crate::support::wait_for_port(port);
     let listening = std::fs::read_to_string("/proc/net/tcp").unwrap();
     // 0.0.0.0:port in LISTEN state (0A), as the kernel lists it.
     let wildcard = format!("00000000:{port:04X} 00000000:0000 0A");
     assert!(listening.contains(&wildcard), "not bound to 0.0.0.0:{port}");
-    let answer = support::http_client()
+    let answer = crate::support::http_client()
         .get(format!("http://127.0.0.1:{port}/health"))
         .send()
         .await
@@ -351,7 +349,7 @@ async fn lambda_mode_answers_events_and_survives_unknown_ones() {
     // Metrics: three evaluations (two HTTP events, one scheduled; the cache
     // is off), each one EMF document per component plus the database's
     // capacity figures, `Healthy` once.
-    let all: Vec<serde_json::Value> = stdout.lines().map(support::emf::check).collect();
+    let all: Vec<serde_json::Value> = stdout.lines().map(crate::support::emf::check).collect();
     assert_eq!(all.len(), 12, "{stdout}");
     let (documents, capacity): (Vec<_>, Vec<_>) = all
         .into_iter()
@@ -455,9 +453,9 @@ async fn logs_are_json_lines_per_evaluation_and_never_carry_secrets() {
         assert_eq!(evaluations, 1, "{stderr}");
         for secret in [
             password,
-            support::supabase::ANON_KEY,
+            crate::support::supabase::ANON_KEY,
             "sb_publishable_wrong_but_secret_7731",
-            support::DETAILS_TOKEN,
+            crate::support::DETAILS_TOKEN,
         ] {
             assert!(!stderr.contains(secret), "{secret} reached a log");
         }
@@ -467,7 +465,7 @@ async fn logs_are_json_lines_per_evaluation_and_never_carry_secrets() {
 /// A directory for PATH whose `apt-get` and `sudo` only record that they
 /// were called (and fail), with the marker file they write.
 fn recording_installers() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = support::temp_dir("installers");
+    let dir = crate::support::temp_dir("installers");
     let marker = dir.path().join("installed");
     for tool in ["apt-get", "sudo"] {
         let path = dir.path().join(tool);
@@ -512,7 +510,7 @@ async fn make_run_checks_the_callers_database_as_it_is() {
         .env("DATABASE_URL", &stack.env["DATABASE_URL"])
         .env("MESHHOOK_HEALTH_BIN", BIN)
         .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HEALTH_DETAILS_TOKEN", support::DETAILS_TOKEN)
+        .env("HEALTH_DETAILS_TOKEN", crate::support::DETAILS_TOKEN)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -521,10 +519,10 @@ async fn make_run_checks_the_callers_database_as_it_is() {
         .unwrap();
     let mut running = Running(child);
     let url = format!("http://127.0.0.1:{port}/health");
-    let (status, _) = support::wait_for_health(&url, Duration::from_secs(30)).await;
-    let bytes = support::http_client()
+    let (status, _) = crate::support::wait_for_health(&url, Duration::from_secs(30)).await;
+    let bytes = crate::support::http_client()
         .get(format!("{url}?verbose=1"))
-        .bearer_auth(support::DETAILS_TOKEN)
+        .bearer_auth(crate::support::DETAILS_TOKEN)
         .send()
         .await
         .unwrap()

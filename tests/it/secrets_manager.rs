@@ -2,13 +2,11 @@
 //! stand-in (reached through `AWS_ENDPOINT_URL_SECRETS_MANAGER`), in both
 //! secret formats, by the real binary.
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 
+use crate::support::{Postgres, DETAILS_TOKEN};
 use serde_json::json;
-use support::{Postgres, DETAILS_TOKEN};
 use wiremock::matchers::{body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -179,7 +177,7 @@ async fn without_the_variable_secrets_manager_is_never_called() {
 
 /// One verbose answer of a `serve` process: status and the database's reason.
 async fn database_reason(url: &str) -> (u16, Option<String>) {
-    let response = support::http_client()
+    let response = crate::support::http_client()
         .get(format!("{url}?verbose=1"))
         .bearer_auth(DETAILS_TOKEN)
         .send()
@@ -214,7 +212,7 @@ async fn a_rotated_database_password_is_picked_up_without_a_restart() {
     ] {
         env.insert(key.into(), value.into());
     }
-    let (_process, health) = support::serve_process(&env);
+    let (_process, health) = crate::support::serve_process(&env);
     assert_eq!(database_reason(&health).await, (200, None));
     assert_eq!(secret_reads(&server).await, 1, "read once at start-up");
 

@@ -1,11 +1,10 @@
-//! No leak per timed-out evaluation. Alone in its own test binary, because
-//! it counts the process's file descriptors.
-
-mod support;
+//! No leak per timed-out evaluation. It counts the process's file
+//! descriptors and tasks, so it runs alone: the test re-runs itself in a
+//! fresh process of this binary, where no other test opens anything.
 
 use std::time::Duration;
 
-use support::Stack;
+use crate::support::Stack;
 
 /// Tasks alive on this test's runtime.
 fn alive_tasks() -> usize {
@@ -14,16 +13,48 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-#[tokio::test]
-async fn a_thousand_timed_out_evaluations_leak_nothing() {
+/// Set in the child process that runs the measurement alone.
+const ALONE: &str = "MESHHOOK_HEALTH_TEST_ALONE";
+
+#[test]
+fn a_thousand_timed_out_evaluations_leak_nothing() {
+    if std::env::var_os(ALONE).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "leaks::a_thousand_timed_out_evaluations_leak_nothing",
+                "--test-threads",
+                "1",
+                "--nocapture",
+            ])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "the measurement ran: {text}");
+        return;
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(measure());
+}
+
+async fn measure() {
     let mut stack = Stack::dedicated().await;
     stack
         .set("HEALTH_COMPONENTS", "database,workers")
         .set("HEALTH_TIMEOUT_MS", "10")
         .set("HEALTH_CACHE_TTL_MS", "0");
     let app = stack.app();
-    let (addr, _server) = support::spawn_serve(app.clone()).await;
-    let client = support::http_client();
+    let (addr, _server) = crate::support::spawn_serve(app.clone()).await;
+    let client = crate::support::http_client();
     let url = format!("http://{addr}/health");
     // Healthy first: with a 10 ms deadline, a busy machine may need a few
     // tries before the first connection is in place.
@@ -35,7 +66,7 @@ async fn a_thousand_timed_out_evaluations_leak_nothing() {
         }
     };
     healthy().await;
-    let fds_before = support::open_fds();
+    let fds_before = crate::support::open_fds();
     let tasks_before = alive_tasks();
 
     stack.pg().freeze();
@@ -51,12 +82,16 @@ async fn a_thousand_timed_out_evaluations_leak_nothing() {
     // of the discarded one: the same resources as before the faults.
     healthy().await;
     let started = std::time::Instant::now();
-    while (support::open_fds() != fds_before || alive_tasks() != tasks_before)
+    while (crate::support::open_fds() != fds_before || alive_tasks() != tasks_before)
         && started.elapsed() < Duration::from_secs(5)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(support::open_fds(), fds_before, "file descriptors leaked");
+    assert_eq!(
+        crate::support::open_fds(),
+        fds_before,
+        "file descriptors leaked"
+    );
     assert_eq!(alive_tasks(), tasks_before, "tasks leaked");
     let started = std::time::Instant::now();
     while stack.pg().connections_of_health().await > 1

@@ -31,7 +31,10 @@ fn targets_name_the_missing_tool_in_one_line() {
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED: no /usr/bin/make");
+        crate::support::skip(
+            "make::targets_name_the_missing_tool_in_one_line",
+            "no /usr/bin/make",
+        );
         return;
     }
     // (target, the target the line names, the tools it may name)
@@ -79,6 +82,7 @@ fn targets_that_need_packages_provision_them() {
     for (target, purpose) in [
         ("run", "run"),
         ("test", "test"),
+        ("test-image", "image"),
         ("verify-package", "package"),
         ("image", "image"),
         ("bench", "test"),

@@ -3,20 +3,18 @@
 //! function will make — which must answer healthy. Checked before the
 //! heartbeats start too, to keep the documented order honest.
 
-mod support;
-
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::docs::{block, operations_sql};
-use support::postgres::Postgres;
+use crate::support::docs::{block, operations_sql};
+use crate::support::postgres::Postgres;
 
 /// A directory whose `meshhook-health` is the binary under test, for PATH.
 struct BinDir(tempfile::TempDir);
 
 impl BinDir {
     fn new() -> BinDir {
-        let dir = support::temp_dir("first-deploy");
+        let dir = crate::support::temp_dir("first-deploy");
         std::os::unix::fs::symlink(
             env!("CARGO_BIN_EXE_meshhook-health"),
             dir.path().join("meshhook-health"),
@@ -88,7 +86,7 @@ async fn the_documented_first_deploy_answers_healthy() {
     .replace("database postgres", &format!("database {db}"));
     pg.execute(&db, &roles).await;
     let check = step("<!-- first-deploy: check -->");
-    let health_url = support::as_role(&owner, &health);
+    let health_url = crate::support::as_role(&owner, &health);
 
     // Before any heartbeat the check is unhealthy: the order matters.
     let out = run(&bin, &check, &health_url);
@@ -100,11 +98,11 @@ async fn the_documented_first_deploy_answers_healthy() {
 
     // 4. the sidecar, as the workers' role, until it is stopped.
     let sidecar = step("<!-- first-deploy: heartbeat -->");
-    let mut heartbeat = support::Running(start(
+    let mut heartbeat = crate::support::Running(start(
         shell(&bin, sidecar.trim())
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
-        &support::as_role(&owner, &worker),
+        &crate::support::as_role(&owner, &worker),
     ));
     let started = Instant::now();
     loop {

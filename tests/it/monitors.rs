@@ -7,15 +7,13 @@
 //! Both are Debian packages (`prometheus-blackbox-exporter`,
 //! `monitoring-plugins-basic`) that `scripts/provision.sh` installs.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::postgres::free_port;
-use support::{Running, Stack};
+use crate::support::postgres::free_port;
+use crate::support::{Running, Stack};
 
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/monitors");
 
@@ -40,7 +38,7 @@ impl Blackbox {
         .spawn()
         .expect("start prometheus-blackbox-exporter (scripts/provision.sh installs it)");
         let process = Running(process);
-        support::wait_for_port(port);
+        crate::support::wait_for_port(port);
         Blackbox {
             port,
             _process: process,
@@ -53,7 +51,7 @@ impl Blackbox {
             "http://127.0.0.1:{}/probe?module={module}&target=http://{app}/health",
             self.port
         );
-        let text = support::http_client()
+        let text = crate::support::http_client()
             .get(url)
             .send()
             .await
@@ -155,7 +153,7 @@ async fn check_http(app: SocketAddr) -> (i32, String) {
 #[tokio::test]
 async fn real_monitors_see_healthy_degraded_down_and_back_up() {
     let stack = Stack::dedicated().await;
-    let (app, _server) = support::spawn_serve(stack.app()).await;
+    let (app, _server) = crate::support::spawn_serve(stack.app()).await;
     let blackbox = Blackbox::start();
 
     // Healthy: every module up, check_http OK.

@@ -1,14 +1,12 @@
 //! Every sample event in `events/` decoded and answered by the real Lambda
 //! handler, plus events the function must refuse without dying.
 
-mod support;
-
+use crate::support::runtime_api::event;
+use crate::support::Stack;
 use lambda_runtime::{Context, LambdaEvent};
 use meshhook_health::App;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use support::runtime_api::event;
-use support::Stack;
 
 async fn invoke(app: &App, payload: &str) -> Result<Value, String> {
     let raw = RawValue::from_string(payload.to_owned()).map_err(|e| e.to_string())?;
