@@ -85,12 +85,17 @@ impl App {
             checks,
             database: config.database.as_ref().map(db::Database::new),
         };
-        Ok(Self::with_checks(config, checks))
+        Ok(Self::assemble(config, checks))
     }
 
     /// An app whose checks are given rather than built from the
-    /// configuration (tests use it to plant a misbehaving check).
+    /// configuration: the tests' seam for planting a misbehaving check.
+    #[cfg(feature = "test-seams")]
     pub fn with_checks(config: Config, checks: CheckSet) -> Self {
+        Self::assemble(config, checks)
+    }
+
+    fn assemble(config: Config, checks: CheckSet) -> Self {
         let mut listeners: Vec<Box<dyn EvaluationListener>> =
             vec![Box::new(telemetry::EvaluationLog {
                 redactor: telemetry::Redactor::new(config.secrets()),

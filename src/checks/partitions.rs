@@ -197,7 +197,7 @@ pub fn coverage(mut ranges: Vec<(f64, f64)>, now: f64) -> Coverage {
 /// partition contains now → unhealthy (`partition_missing`); covered for
 /// less than `ahead_secs` → degraded (`partition_ending`); else healthy.
 /// The worst table decides.
-pub fn judge_coverage(tables: &[(String, Coverage)], settings: &PartitionsSettings) -> CheckOutcome {
+pub(crate) fn judge_coverage(tables: &[(String, Coverage)], settings: &PartitionsSettings) -> CheckOutcome {
     let mut all = Aggregate::default();
     let mut metrics = Vec::new();
     let mut entries = Map::new();

@@ -230,7 +230,7 @@ impl RunsCheck {
 /// `RUNS_UNHEALTHY_MIN_STALLED` stalled and nothing in flight moving →
 /// unhealthy (`engine_stalled`); any stalled → degraded (`runs_stalled`);
 /// else healthy.
-pub fn judge_progress(progress: &Progress, settings: &RunsSettings) -> CheckOutcome {
+pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> CheckOutcome {
     if progress.rows_hidden {
         // What a filtered view counts is not the truth: no facts, no metrics.
         return CheckOutcome::unhealthy(

@@ -163,7 +163,7 @@ impl Check for WorkersCheck {
 /// Too few alive (in total or of a listed kind) → unhealthy;
 /// else any stale → degraded; else healthy. The reported MeshHook version
 /// is that of the most recently started alive worker that reports one.
-pub fn judge_heartbeats(groups: &[HeartbeatGroup], settings: &WorkersSettings) -> CheckOutcome {
+pub(crate) fn judge_heartbeats(groups: &[HeartbeatGroup], settings: &WorkersSettings) -> CheckOutcome {
     let alive: u64 = groups.iter().map(|g| g.alive).sum();
     let stale: u64 = groups.iter().map(|g| g.stale).sum();
     let (status, reason, error) = heartbeat_finding(groups, settings, alive, stale);

@@ -124,12 +124,14 @@ impl Database {
         self.pool().get().await.map_err(pool_failure)
     }
 
-    /// Connections this process holds now (for tests and logs).
+    /// Connections this process holds now (a test seam).
+    #[cfg(feature = "test-seams")]
     pub fn open_connections(&self) -> usize {
         self.pool().status().size
     }
 
-    /// Of those, the ones in the pool, not lent to a session (for tests).
+    /// Of those, the ones in the pool, not lent to a session (a test seam).
+    #[cfg(feature = "test-seams")]
     pub fn idle_connections(&self) -> usize {
         self.pool().status().available
     }

@@ -119,7 +119,7 @@ enum Finding {
 /// past the warning age, size near the limit → degraded. The first rule
 /// that holds gives the reason; the log text names every one that holds,
 /// then every reading that could not be made.
-pub fn judge_readings(readings: &Readings, settings: &DatabaseSettings) -> CheckOutcome {
+pub(crate) fn judge_readings(readings: &Readings, settings: &DatabaseSettings) -> CheckOutcome {
     let findings = [
         read_only(readings),
         connections(readings, settings),

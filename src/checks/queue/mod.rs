@@ -162,7 +162,7 @@ impl QueueCheck {
 /// job at or past the unhealthy threshold → unhealthy (`queue_stalled`);
 /// past the degraded one → degraded (`queue_backlog`); recent dead letters
 /// → degraded (`dead_letters`). The worst queue decides.
-pub fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome {
+pub(crate) fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings) -> CheckOutcome {
     let mut all = Aggregate::default();
     let mut metrics = Vec::new();
     let mut queues = Map::new();
