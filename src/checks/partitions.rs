@@ -19,7 +19,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
@@ -67,9 +66,10 @@ impl PartitionsSettings {
     /// (`missing`, `unsuitable` — not range-partitioned on one time column —,
     /// `default` — a default partition exists — or `ranges`), the database's
     /// `now()` and, for `ranges`, every partition's bounds as
-    /// `"<from> <to>"` epoch seconds joined by commas (`-inf`/`inf` for
-    /// MINVALUE/MAXVALUE). The chain is followed in Rust: a recursive query
-    /// costs more to plan, and the simple protocol plans every time.
+    /// two aligned arrays of epoch seconds, the ranges' starts and ends
+    /// (`-Infinity`/`Infinity` for MINVALUE/MAXVALUE). The chain is followed
+    /// in Rust: a recursive query costs more to plan, and an unnamed
+    /// statement is planned every time.
     /// `pg_get_expr` runs once per partition (the `OFFSET 0` keeps the
     /// planner from repeating it per use).
     fn statement(&self) -> String {
@@ -78,20 +78,22 @@ impl PartitionsSettings {
             .iter()
             .map(|table| {
                 format!(
-                    "SELECT '{table}', CASE WHEN t.r IS NULL THEN 'missing' \
+                    "SELECT '{table}'::text, CASE WHEN t.r IS NULL THEN 'missing' \
                        WHEN pt.partrelid IS NULL OR pt.partstrat <> 'r' OR pt.partnatts <> 1 \
                          OR a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) \
                          THEN 'unsuitable' \
                        WHEN pt.partdefid <> 0 THEN 'default' ELSE 'ranges' END, \
-                     extract(epoch FROM now()), \
-                     (SELECT string_agg( \
-                        coalesce(extract(epoch FROM substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz)::text, '-inf') \
-                        || ' ' || \
-                        coalesce(extract(epoch FROM substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz)::text, 'inf'), ',') \
+                     extract(epoch FROM now())::float8, \
+                     ranges.starts, ranges.ends \
+                   FROM (SELECT to_regclass('{table}') AS r) t \
+                   LEFT JOIN LATERAL (SELECT \
+                        array_agg(coalesce(extract(epoch FROM substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz)::float8, \
+                                           '-Infinity')) AS starts, \
+                        array_agg(coalesce(extract(epoch FROM substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz)::float8, \
+                                           'Infinity')) AS ends \
                       FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
                             JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = t.r OFFSET 0) bounds \
-                      WHERE b LIKE 'FOR VALUES FROM %') \
-                   FROM (SELECT to_regclass('{table}') AS r) t \
+                      WHERE b LIKE 'FOR VALUES FROM %') ranges ON true \
                    LEFT JOIN pg_partitioned_table pt ON pt.partrelid = t.r \
                    LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]"
                 )
@@ -140,36 +142,32 @@ impl Check for PartitionsCheck {
 
 impl PartitionsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let messages = context.postgres()?.simple_query(&self.sql).await?;
-        let tables = parse(&messages)
-            .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected partitions row"))?;
+        let rows = context.postgres()?.query(&self.sql).await?;
+        let tables = rows
+            .iter()
+            .map(table_coverage)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Failure::new(Reason::BadResponse, "unexpected partitions row"))?;
         Ok(judge_coverage(&tables, &self.settings))
     }
 }
 
-fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<(String, Coverage)>> {
-    let mut tables = Vec::new();
-    for message in messages {
-        let SimpleQueryMessage::Row(row) = message else {
-            continue;
-        };
-        let coverage = match row.get(1)? {
-            "missing" | "unsuitable" => Coverage::Unsuitable,
-            "default" => Coverage::Unbounded,
-            "ranges" => {
-                let now = row.get(2)?.parse::<f64>().ok()?;
-                let mut ranges = Vec::new();
-                for pair in row.get(3).unwrap_or("").split(',').filter(|p| !p.is_empty()) {
-                    let (from, to) = pair.split_once(' ')?;
-                    ranges.push((from.parse::<f64>().ok()?, to.parse::<f64>().ok()?));
-                }
-                coverage(ranges, now)
-            }
-            _ => return None,
-        };
-        tables.push((row.get(0)?.to_owned(), coverage));
-    }
-    Some(tables)
+/// One row per table, by type: its name and what the catalog says.
+fn table_coverage(row: &tokio_postgres::Row) -> Result<(String, Coverage), tokio_postgres::Error> {
+    let kind: String = row.try_get(1)?;
+    let coverage = match kind.as_str() {
+        "default" => Coverage::Unbounded,
+        "ranges" => {
+            let now: f64 = row.try_get(2)?;
+            let starts: Option<Vec<f64>> = row.try_get(3)?;
+            let ends: Option<Vec<f64>> = row.try_get(4)?;
+            let ranges = starts.unwrap_or_default().into_iter().zip(ends.unwrap_or_default());
+            coverage(ranges.collect(), now)
+        }
+        // "missing" or "unsuitable"
+        _ => Coverage::Unsuitable,
+    };
+    Ok((row.try_get(0)?, coverage))
 }
 
 /// Partitions `[from, to)` (non-overlapping, as Postgres guarantees) and

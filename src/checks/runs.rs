@@ -16,7 +16,7 @@
 //! a role that does not own the tables), so an empty view never reads
 //! healthy.
 //!
-//! One simple-protocol statement per evaluation (pooler-safe), the
+//! One unnamed statement per evaluation (pooler-safe, typed rows), the
 //! database's clock. Its cost is flat in finished runs and in the size of
 //! the event log: running runs come from the status index, each one's
 //! latest event from the per-partition `(run_id, ts)` index, and partitions
@@ -25,7 +25,6 @@
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
@@ -176,9 +175,9 @@ impl Check for RunsCheck {
 
 impl RunsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let messages = context
+        let rows = context
             .postgres()?
-            .simple_query(&self.sql)
+            .query(&self.sql)
             .await
             .map_err(|mut failure| {
                 if failure.reason == Reason::SchemaMissing {
@@ -189,40 +188,42 @@ impl RunsCheck {
                 }
                 failure
             })?;
-        let row = messages
-            .iter()
-            .find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some(row),
-                _ => None,
-            })
+        let row = rows
+            .first()
             .ok_or_else(|| Failure::new(Reason::BadResponse, "runs_progress returned no row"))?;
-        let text = |i: usize| row.get(i).unwrap_or("");
+        let unexpected = |_| Failure::new(Reason::BadResponse, "unexpected runs_progress row");
+        let (runs, events): (String, String) = (
+            row.try_get(0).map_err(unexpected)?,
+            row.try_get(1).map_err(unexpected)?,
+        );
         let tables = &self.settings.tables;
-        if !RunsTables::same(&tables.runs, text(0)) || !RunsTables::same(&tables.events, text(1)) {
+        if !RunsTables::same(&tables.runs, &runs) || !RunsTables::same(&tables.events, &events) {
             return Err(Failure::new(
                 Reason::NotConfigured,
                 format!(
-                    "{FUNCTION} reads {} and {}, not RUNS_TABLE={} and RUNS_EVENTS_TABLE={}; \
+                    "{FUNCTION} reads {runs} and {events}, not RUNS_TABLE={} and RUNS_EVENTS_TABLE={}; \
                      run `meshhook-health migrate` with these settings",
-                    text(0),
-                    text(1),
-                    tables.runs,
-                    tables.events
+                    tables.runs, tables.events
                 ),
             ));
         }
-        let count = |i: usize| text(i).parse::<u64>().ok();
-        let progress = (|| {
-            Some(Progress {
-                in_flight: count(2)?,
-                stalled: count(3)?,
-                oldest_stalled_secs: count(4)?,
-                last_progress_secs: row.get(5).map(str::parse::<u64>).transpose().ok()?,
-                rows_hidden: text(6) == "t",
-            })
-        })()
-        .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected runs_progress row"))?;
+        let progress = Progress::from_row(row).map_err(unexpected)?;
         Ok(judge_progress(&progress, &self.settings))
+    }
+}
+
+impl Progress {
+    /// The function's counts, by type (its `returns table` columns 2–6).
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let count = |i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+        let last: Option<i64> = row.try_get(5)?;
+        Ok(Self {
+            in_flight: count(2)?,
+            stalled: count(3)?,
+            oldest_stalled_secs: count(4)?,
+            last_progress_secs: last.map(|n| u64::try_from(n).unwrap_or(0)),
+            rows_hidden: row.try_get(6)?,
+        })
     }
 }
 

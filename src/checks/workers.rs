@@ -7,7 +7,6 @@
 
 use futures_util::future::BoxFuture;
 use serde_json::json;
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
@@ -100,6 +99,20 @@ pub struct HeartbeatGroup {
     pub newest_alive_start: Option<f64>,
 }
 
+impl HeartbeatGroup {
+    /// One row of the statement, by type.
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let count = |i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+        Ok(Self {
+            kind: row.try_get(0)?,
+            version: row.try_get(1)?,
+            alive: count(2)?,
+            stale: count(3)?,
+            newest_alive_start: row.try_get(4)?,
+        })
+    }
+}
+
 pub struct WorkersCheck {
     sql: String,
     thresholds: WorkersSettings,
@@ -109,13 +122,13 @@ impl WorkersCheck {
     pub fn new(thresholds: WorkersSettings) -> Self {
         // The thresholds are integers from our own configuration, so they are
         // written into the text: the statement then needs no parameters and
-        // runs with the simple protocol, which transaction poolers accept.
+        // runs as an unnamed statement, which transaction poolers accept.
         let sql = format!(
             "SELECT kind, nullif(version, ''), \
                 count(*) FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds'), \
                 count(*) FILTER (WHERE last_seen_at < now() - interval '{stale} seconds'), \
                 extract(epoch FROM max(started_at) \
-                    FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds')) \
+                    FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds'))::float8 \
              FROM monitoring.worker_heartbeats \
              WHERE last_seen_at >= now() - interval '{forget} seconds' \
              GROUP BY 1, 2",
@@ -126,27 +139,12 @@ impl WorkersCheck {
     }
 
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let messages = context.postgres()?.simple_query(&self.sql).await?;
-        let mut groups = Vec::new();
-        for message in &messages {
-            let SimpleQueryMessage::Row(row) = message else {
-                continue;
-            };
-            let number = |i| row.get(i).and_then(|v: &str| v.parse::<u64>().ok());
-            let newest = row.get(4).map(str::parse::<f64>).transpose();
-            match (row.get(0), number(2), number(3), newest) {
-                (Some(kind), Some(alive), Some(stale), Ok(newest_alive_start)) => {
-                    groups.push(HeartbeatGroup {
-                        kind: kind.to_owned(),
-                        version: row.get(1).map(str::to_owned),
-                        alive,
-                        stale,
-                        newest_alive_start,
-                    })
-                }
-                _ => return Err(Failure::new(Reason::BadResponse, "unexpected heartbeat row")),
-            }
-        }
+        let rows = context.postgres()?.query(&self.sql).await?;
+        let groups = rows
+            .iter()
+            .map(HeartbeatGroup::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Failure::new(Reason::BadResponse, "unexpected heartbeat row"))?;
         Ok(judge_heartbeats(&groups, &self.thresholds))
     }
 }

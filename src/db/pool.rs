@@ -3,7 +3,8 @@
 //!
 //! Two facts shape this module:
 //! - Transaction-mode poolers (Supavisor on 6543, PgBouncer) reject named
-//!   prepared statements, so everything here uses the simple query protocol.
+//!   prepared statements, so every statement here is an unnamed one
+//!   (`query_typed`), sent with its execution in one write.
 //! - A Lambda container is frozen between invocations; its pooled connection
 //!   may have died meanwhile. A query that fails because the connection is
 //!   closed is retried once on a fresh connection, so a stale connection is
@@ -23,7 +24,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::future::{BoxFuture, Shared};
 use futures_util::FutureExt;
 use tokio::time::Instant;
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use tokio_postgres::{NoTls, Row};
 
 use super::config::{DbConfig, DEFAULT_CONNECT_TIMEOUT};
 use super::error::{connection_lost, pool_failure, postgres_failure};
@@ -56,7 +57,7 @@ fn build_pool(config: &DbConfig) -> Pool {
     let manager_config = ManagerConfig {
         // `is_closed` only: a round trip on every checkout would double
         // the cost of an evaluation; dead connections are caught by the
-        // retry in `Session::simple_query` instead.
+        // retry in `Session::query` instead.
         recycling_method: RecyclingMethod::Fast,
     };
     let manager = match config.ssl_mode {
@@ -279,9 +280,13 @@ impl Session<'_> {
         Ok((slot.generation, lease))
     }
 
-    /// Runs one statement with the simple query protocol (pooler-safe),
-    /// retrying once on a fresh connection if the connection turned out dead.
-    pub async fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Failure> {
+    /// Runs one statement as an unnamed statement without parameters
+    /// (`query_typed`: Parse, Bind, Execute and Sync in one write, no
+    /// prepared statement left behind, so transaction poolers take it),
+    /// answering typed rows; statements of concurrent checks are pipelined
+    /// on the one connection. Retried once on a fresh connection if the
+    /// connection turned out dead.
+    pub async fn query(&self, sql: &str) -> Result<Vec<Row>, Failure> {
         let mut stale = None;
         loop {
             let (generation, lease) = self.lease(stale).await?;
@@ -289,11 +294,11 @@ impl Session<'_> {
                 lease: &lease,
                 done: false,
             };
-            let result = lease.client().simple_query(sql).await;
+            let result = lease.client().query_typed(sql, &[]).await;
             guard.done = true;
             drop(guard);
             match result {
-                Ok(messages) => return Ok(messages),
+                Ok(rows) => return Ok(rows),
                 Err(e)
                     if stale.is_none() && (connection_lost(&e) || lease.client().is_closed()) =>
                 {

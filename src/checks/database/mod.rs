@@ -39,7 +39,6 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::db::pool::lock;
@@ -210,14 +209,11 @@ impl DatabaseCheck {
         } else {
             &self.statement
         };
-        let messages = context.postgres()?.simple_query(sql).await?;
-        let mut readings = messages
-            .iter()
-            .find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some(row),
-                _ => None,
-            })
-            .and_then(Readings::parse)
+        let rows = context.postgres()?.query(sql).await?;
+        let mut readings = rows
+            .first()
+            .map(Readings::from_row)
+            .and_then(Result::ok)
             .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected database readings"))?;
         if self.thresholds.size.is_some() {
             let mut sample = lock(&self.size);

@@ -6,8 +6,9 @@ use serde_json::{json, Value};
 use super::{DatabaseSettings, XID_AGE_UNHEALTHY};
 use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Status, Unit};
 
-/// The statement, with the size reading or a NULL in its place. Simple
-/// protocol, no parameters: it runs through transaction-mode poolers.
+/// The statement, with the size reading or a NULL in its place. No
+/// parameters: it runs as an unnamed statement through transaction-mode
+/// poolers.
 /// (Public for `make bench`, which times it against `SELECT 1`.)
 ///
 /// Its shape is kept cheap to plan, since planning is most of its cost:
@@ -84,24 +85,21 @@ impl Readings {
         self.database_read_only.or(server)
     }
 
-    pub(super) fn parse(row: &tokio_postgres::SimpleQueryRow) -> Option<Self> {
-        let flag = |i: usize| match row.get(i) {
-            Some("t") => Some(Some(true)),
-            Some("f") => Some(Some(false)),
-            None => Some(None),
-            Some(_) => None,
-        };
-        let count = |i: usize| row.get(i).map(str::parse::<u64>).transpose().ok();
-        let limit = row.get(5)?.parse::<i64>().ok()?;
-        Some(Self {
-            in_recovery: flag(0)??,
-            session_read_only: flag(1)??,
-            database_read_only: flag(2)?,
-            role_sets_it: flag(3)??,
-            connections_used: count(4)??,
+    /// The statement's one row, by type: a column of another type (or a
+    /// NULL where there can be none) is an error.
+    pub(super) fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let limit: i32 = row.try_get(5)?;
+        let xid_age: Option<i32> = row.try_get(6)?;
+        let size_bytes: Option<i64> = row.try_get(7)?;
+        Ok(Self {
+            in_recovery: row.try_get(0)?,
+            session_read_only: row.try_get(1)?,
+            database_read_only: row.try_get(2)?,
+            role_sets_it: row.try_get(3)?,
+            connections_used: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or(0),
             connections_limit: u64::try_from(limit).ok().filter(|&l| l > 0),
-            xid_age: count(6)?,
-            size_bytes: count(7)?,
+            xid_age: xid_age.and_then(|a| u64::try_from(a).ok()),
+            size_bytes: size_bytes.and_then(|b| u64::try_from(b).ok()),
         })
     }
 }

@@ -6,25 +6,29 @@
 //! ran out), how long the oldest ready one has waited, and how many messages
 //! reached the queue's dead-letter queue recently.
 //!
-//! All queues are measured by one statement, with the simple protocol so
-//! that transaction poolers accept it. Its cost does not grow with the
-//! queue: one walk of pgmq's `vt` index from its start gives the oldest
-//! ready message and the count, which stops at [`CAP`]. A queue whose table
-//! is missing must not fail the statement for the others (nor make a
-//! missing dead-letter queue an error), so each table is read through
-//! `query_to_xml` only when `to_regclass` finds it: Postgres' one way to run
-//! SQL against a table that may not exist inside a single plain statement. The statement holds no state between
-//! evaluations, so a queue created or dropped later is seen at once.
+//! All queues are measured in one round trip, with unnamed statements that
+//! transaction poolers accept (`statement.rs` says how a missing table is
+//! kept from failing the rest). Its cost does not grow with the queue: one
+//! walk of pgmq's `vt` index from its start gives the oldest ready message
+//! and the count, which stops at [`CAP`]. A queue created or dropped later
+//! is seen at the next evaluation.
+
+use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
+use tokio_postgres::Row;
 
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::db::pool::lock;
+use crate::db::Session;
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
 
 mod statement;
+
+use statement::Tables;
 
 pub const COMPONENT: Component = Component {
     name: "queue",
@@ -113,8 +117,9 @@ impl QueueSettings {
 impl Settings for QueueSettings {
     fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
         Ok(Box::new(QueueCheck {
-            sql: self.statement(),
+            presence: self.presence(),
             settings: self.clone(),
+            known: Mutex::default(),
         }))
     }
 }
@@ -135,8 +140,11 @@ pub struct Measured {
 }
 
 pub struct QueueCheck {
-    sql: String,
+    presence: String,
     settings: QueueSettings,
+    /// The tables that existed at the last evaluation, and the numbers
+    /// statement for them.
+    known: Mutex<Option<(Tables, Option<String>)>>,
 }
 
 impl Check for QueueCheck {
@@ -150,11 +158,69 @@ impl Check for QueueCheck {
 
 impl QueueCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let messages = context.postgres()?.simple_query(&self.sql).await?;
-        let states = statement::parse(&messages)
-            .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected queue row"))?;
+        let session = context.postgres()?;
+        let known = lock(&self.known).clone();
+        let (tables, numbers) = match known {
+            // The usual case: both statements in one round trip.
+            Some((before, sql)) => {
+                let (presence, numbers) =
+                    tokio::join!(session.query(&self.presence), query(session, sql.as_deref()));
+                let now = present(&presence?)?;
+                if now == before {
+                    (now, numbers?)
+                } else {
+                    // Created or dropped since: count the tables as they are.
+                    self.remeasure(session, now).await?
+                }
+            }
+            None => {
+                let now = present(&session.query(&self.presence).await?)?;
+                self.remeasure(session, now).await?
+            }
+        };
+        let measured = statement::numbers(&numbers).map_err(unexpected)?;
+        let states: Vec<QueueState> = self
+            .settings
+            .names
+            .iter()
+            .zip(&tables.0)
+            .map(|(name, (exists, _))| QueueState {
+                name: name.clone(),
+                measured: exists.then(|| measured.get(name).copied()).flatten(),
+            })
+            .collect();
         Ok(judge_waiting_jobs(&states, &self.settings))
     }
+
+    /// The numbers of `tables`, remembered with them for the next evaluation.
+    async fn remeasure(
+        &self,
+        session: &Session<'_>,
+        tables: Tables,
+    ) -> Result<(Tables, Vec<Row>), Failure> {
+        let sql = self.settings.numbers(&tables);
+        let rows = query(session, sql.as_deref()).await?;
+        *lock(&self.known) = Some((tables.clone(), sql));
+        Ok((tables, rows))
+    }
+}
+
+/// The rows of `sql`, or none when there is nothing to ask.
+async fn query(session: &Session<'_>, sql: Option<&str>) -> Result<Vec<Row>, Failure> {
+    match sql {
+        Some(sql) => session.query(sql).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+fn present(rows: &[Row]) -> Result<Tables, Failure> {
+    rows.first()
+        .ok_or_else(|| unexpected("no row"))
+        .and_then(|row| statement::tables(row).map_err(unexpected))
+}
+
+fn unexpected(_: impl std::fmt::Display) -> Failure {
+    Failure::new(Reason::BadResponse, "unexpected queue row")
 }
 
 
@@ -290,12 +356,19 @@ mod tests {
     }
 
     #[test]
-    fn statement_reads_each_queue_once_and_quotes_nothing_it_did_not_validate() {
+    fn statements_read_each_existing_table_once_and_quote_nothing_they_did_not_validate() {
         let s = settings_of(&[("QUEUE_NAMES", "jobs,mail")]).unwrap();
-        let sql = s.statement();
-        assert_eq!(sql.matches("UNION ALL").count(), 1);
-        assert!(sql.contains("to_regclass('pgmq.q_jobs_dlq')"));
-        assert!(sql.contains(&format!("LIMIT {CAP}")));
+        let presence = s.presence();
+        assert!(presence.contains("to_regclass('pgmq.q_jobs_dlq')"));
+        assert_eq!(presence.matches("to_regclass").count(), 4);
+        let both = s.numbers(&Tables(vec![(true, true), (true, false)])).unwrap();
+        assert_eq!(both.matches("UNION ALL").count(), 1);
+        assert_eq!(both.matches("pgmq.q_jobs_dlq").count(), 1);
+        assert!(!both.contains("pgmq.q_mail_dlq"));
+        assert!(both.contains(&format!("LIMIT {CAP}")));
+        let one = s.numbers(&Tables(vec![(false, true), (true, false)])).unwrap();
+        assert!(!one.contains("pgmq.q_jobs") && one.contains("pgmq.q_mail "));
+        assert_eq!(s.numbers(&Tables(vec![(false, false), (false, true)])), None);
     }
 
     #[test]

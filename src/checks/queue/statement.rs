@@ -1,77 +1,97 @@
-//! The queue component's one statement and its rows.
+//! The queue component's statements and their typed rows.
+//!
+//! A statement that names a missing table fails as a whole, and a listed
+//! queue may not exist (yet) while its dead-letter queue may never. So the
+//! check asks two things, pipelined on the evaluation's connection (one
+//! round trip): which tables exist now ([`QueueSettings::presence`], catalog
+//! look-ups only), and the numbers of the tables that existed at the
+//! previous evaluation ([`QueueSettings::numbers`], built here from the
+//! validated names). When the tables changed, the numbers are asked again
+//! for the tables as they are: a second round trip, once per change.
 
-use tokio_postgres::SimpleQueryMessage;
+use std::collections::HashMap;
 
-use super::{Measured, QueueSettings, QueueState, CAP};
+use tokio_postgres::Row;
+
+use super::{Measured, QueueSettings, CAP};
+
+/// Whether each listed queue's table and its dead-letter queue's exist, in
+/// `QUEUE_NAMES` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Tables(pub Vec<(bool, bool)>);
 
 impl QueueSettings {
-    /// The one statement: a row per queue with its name and
-    /// `"<ready> <oldest_ready_secs> <dead_letters_recent>"`, or NULL when
-    /// the queue's table (or the `pgmq` schema) does not exist. Each queue
-    /// costs one `query_to_xml` call, whose query reads the dead-letter queue
-    /// only when `to_regclass` finds it.
-    pub(super) fn statement(&self) -> String {
-        let literal = |sql: &str| format!("'{}'", sql.replace('\'', "''"));
+    /// One row of booleans: each queue's table, then its dead-letter queue's.
+    pub(super) fn presence(&self) -> String {
+        let columns: Vec<String> = self
+            .names
+            .iter()
+            .flat_map(|name| {
+                [
+                    format!("to_regclass('pgmq.q_{name}') IS NOT NULL"),
+                    format!("to_regclass('pgmq.q_{name}{}') IS NOT NULL", self.dlq_suffix),
+                ]
+            })
+            .collect();
+        format!("SELECT {}", columns.join(", "))
+    }
+
+    /// A row per queue whose table exists: its name, how many messages are
+    /// ready (counted up to [`CAP`]), how long the oldest ready one has
+    /// waited, and the recent dead letters (among the newest [`CAP`]: msg_id
+    /// grows with enqueued_at, so no full scan). `None` when no table exists.
+    /// The names were validated (a-z, 0-9, _), so they go in as written.
+    pub(super) fn numbers(&self, tables: &Tables) -> Option<String> {
+        let window = self.dead_letter_window_secs;
         let rows: Vec<String> = self
             .names
             .iter()
-            .map(|name| {
-                let queue = format!("pgmq.q_{name}");
-                let dlq = format!("pgmq.q_{name}{}", self.dlq_suffix);
-                // One scan of pgmq's `vt` index yields both: the count
-                // (capped) and, as its first row, the oldest.
-                let ready = "SELECT count(*) || ' ' || \
-                     coalesce(floor(extract(epoch FROM now() - min(vt)))::bigint, 0) || ' ' || ";
-                let rest = format!(
-                    " AS v FROM (SELECT vt FROM {queue} WHERE vt <= now() ORDER BY vt LIMIT {CAP}) r"
-                );
-                // msg_id grows with enqueued_at: the newest CAP dead letters
-                // hold every recent one (up to the cap) without a full scan.
-                let dead = format!(
-                    "(SELECT count(*) FROM (SELECT enqueued_at FROM {dlq} ORDER BY msg_id DESC LIMIT {CAP}) d \
-                     WHERE enqueued_at >= now() - interval '{window} seconds')",
-                    window = self.dead_letter_window_secs,
-                );
+            .zip(&tables.0)
+            .filter(|(_, (queue, _))| *queue)
+            .map(|(name, (_, dlq))| {
+                let dead = if *dlq {
+                    format!(
+                        "(SELECT count(*) FROM (SELECT enqueued_at FROM pgmq.q_{name}{suffix} \
+                         ORDER BY msg_id DESC LIMIT {CAP}) d \
+                         WHERE enqueued_at >= now() - interval '{window} seconds')",
+                        suffix = self.dlq_suffix
+                    )
+                } else {
+                    "0::bigint".to_owned()
+                };
+                // One walk of pgmq's `vt` index gives both the count and,
+                // as its first row, the oldest.
                 format!(
-                    "SELECT {name}, CASE WHEN to_regclass({queue_text}) IS NOT NULL THEN \
-                     substring(query_to_xml({ready} || CASE WHEN to_regclass({dlq_text}) IS NULL THEN '0' ELSE {dead} END || {rest}, \
-                     false, true, '')::text FROM '<v>([^<]*)</v>') END",
-                    name = literal(name),
-                    queue_text = literal(&queue),
-                    dlq_text = literal(&dlq),
-                    ready = literal(ready),
-                    dead = literal(&dead),
-                    rest = literal(&rest),
+                    "SELECT '{name}'::text, count(*), \
+                     coalesce(floor(extract(epoch FROM now() - min(vt)))::bigint, 0), {dead} \
+                     FROM (SELECT vt FROM pgmq.q_{name} WHERE vt <= now() ORDER BY vt LIMIT {CAP}) r"
                 )
             })
             .collect();
-        rows.join(" UNION ALL ")
+        (!rows.is_empty()).then(|| rows.join(" UNION ALL "))
     }
 }
 
-/// The rows: a queue's name, and its three numbers or NULL.
-pub(super) fn parse(messages: &[SimpleQueryMessage]) -> Option<Vec<QueueState>> {
-    let mut states = Vec::new();
-    for message in messages {
-        let SimpleQueryMessage::Row(row) = message else {
-            continue;
-        };
-        let measured = match row.get(1) {
-            None => None,
-            Some(text) => {
-                let mut numbers = text.split(' ').map(str::parse::<u64>);
-                let mut next = || numbers.next()?.ok();
-                Some(Measured {
-                    ready: next()?,
-                    oldest_ready_secs: next()?,
-                    dead_letters_recent: next()?,
-                })
-            }
-        };
-        states.push(QueueState {
-            name: row.get(0)?.to_owned(),
-            measured,
-        });
+/// The presence row.
+pub(super) fn tables(row: &Row) -> Result<Tables, tokio_postgres::Error> {
+    let mut pairs = Vec::with_capacity(row.len() / 2);
+    for i in (0..row.len()).step_by(2) {
+        pairs.push((row.try_get(i)?, row.try_get(i + 1)?));
     }
-    Some(states)
+    Ok(Tables(pairs))
+}
+
+/// The numbers rows, by queue name.
+pub(super) fn numbers(rows: &[Row]) -> Result<HashMap<String, Measured>, tokio_postgres::Error> {
+    let count = |row: &Row, i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+    rows.iter()
+        .map(|row| {
+            let measured = Measured {
+                ready: count(row, 1)?,
+                oldest_ready_secs: count(row, 2)?,
+                dead_letters_recent: count(row, 3)?,
+            };
+            Ok((row.try_get(0)?, measured))
+        })
+        .collect()
 }
