@@ -10,7 +10,7 @@
 //! otherwise the table is *covered until* the upper bound of the unbroken
 //! chain of partitions that starts with the one containing `now()`.
 //!
-//! All tables are read by one simple-protocol statement (pooler-safe), with
+//! All tables are read by one unnamed statement (pooler-safe), with
 //! the database's clock. Partition bounds come from `pg_get_expr` over
 //! `pg_class.relpartbound`, whose literals are cast back to `timestamptz`
 //! in the same session, so their time zone is the one `now()` uses.
