@@ -6,20 +6,44 @@
 //! It runs on plain threads: a thread's sleep is accurate to tens of
 //! microseconds, where the async runtime's timer rounds up to whole
 //! milliseconds and would turn a 2.5 ms delay into 3–4 ms.
+//!
+//! It also counts the client's *flights*: the bytes a client sends between
+//! two answers it received. A client that pipelines its requests sends them
+//! in one flight, however many writes that takes; a flight is one round
+//! trip.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 pub struct Latency {
     port: u16,
+    flights: Arc<Flights>,
+}
+
+/// The flights of every client of the proxy.
+#[derive(Default)]
+struct Flights {
+    count: AtomicU64,
+    /// The last thing that happened was the client sending.
+    client_sent_last: AtomicBool,
+}
+
+/// Which way a pump carries bytes.
+#[derive(Clone, Copy)]
+enum Way {
+    ToServer,
+    ToClient,
 }
 
 impl Latency {
     pub fn start(upstream_port: u16, one_way: Duration) -> Latency {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let flights = Arc::new(Flights::default());
+        let counted = flights.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -30,24 +54,37 @@ impl Latency {
                     let _ = stream.set_nodelay(true);
                 }
                 let (client2, server2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                pump(client, server, one_way);
-                pump(server2, client2, one_way);
+                pump(client, server, one_way, Way::ToServer, counted.clone());
+                pump(server2, client2, one_way, Way::ToClient, counted.clone());
             }
         });
-        Latency { port }
+        Latency { port, flights }
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Flights the clients have sent so far.
+    pub fn flights(&self) -> u64 {
+        self.flights.count.load(Ordering::SeqCst)
+    }
 }
 
-/// Forwards `from` → `to`, each chunk `delay` after it was read.
-fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+/// Forwards `from` → `to`, each chunk `delay` after it was read; counts a
+/// flight when the client sends after having received (or first).
+fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration, way: Way, flights: Arc<Flights>) {
     let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let reader_flights = flights.clone();
     std::thread::spawn(move || {
         let mut buffer = vec![0u8; 64 * 1024];
         while let Ok(n) = from.read(&mut buffer) {
+            if n > 0
+                && matches!(way, Way::ToServer)
+                && !reader_flights.client_sent_last.swap(true, Ordering::SeqCst)
+            {
+                reader_flights.count.fetch_add(1, Ordering::SeqCst);
+            }
             if n == 0
                 || chunks
                     .send((Instant::now() + delay, buffer[..n].to_vec()))
@@ -62,6 +99,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
             std::thread::sleep(at.saturating_duration_since(Instant::now()));
             if to.write_all(&bytes).is_err() {
                 return;
+            }
+            if matches!(way, Way::ToClient) {
+                flights.client_sent_last.store(false, Ordering::SeqCst);
             }
         }
         let _ = to.shutdown(Shutdown::Write);
