@@ -164,8 +164,8 @@ impl QueueCheck {
             // The usual case: both statements in one round trip.
             Some((before, sql)) => {
                 let (presence, numbers) =
-                    tokio::join!(session.query(&self.presence), query(session, sql.as_deref()));
-                let now = present(&presence?)?;
+                    tokio::join!(session.query(&self.presence), statement::query(session, sql.as_deref()));
+                let now = statement::present(&presence?)?;
                 if now == before {
                     (now, numbers?)
                 } else {
@@ -174,11 +174,11 @@ impl QueueCheck {
                 }
             }
             None => {
-                let now = present(&session.query(&self.presence).await?)?;
+                let now = statement::present(&session.query(&self.presence).await?)?;
                 self.remeasure(session, now).await?
             }
         };
-        let measured = statement::numbers(&numbers).map_err(unexpected)?;
+        let measured = statement::numbers(&numbers).map_err(statement::unexpected)?;
         let states: Vec<QueueState> = self
             .settings
             .names
@@ -199,29 +199,12 @@ impl QueueCheck {
         tables: Tables,
     ) -> Result<(Tables, Vec<Row>), Failure> {
         let sql = self.settings.numbers(&tables);
-        let rows = query(session, sql.as_deref()).await?;
+        let rows = statement::query(session, sql.as_deref()).await?;
         *lock(&self.known) = Some((tables.clone(), sql));
         Ok((tables, rows))
     }
 }
 
-/// The rows of `sql`, or none when there is nothing to ask.
-async fn query(session: &Session<'_>, sql: Option<&str>) -> Result<Vec<Row>, Failure> {
-    match sql {
-        Some(sql) => session.query(sql).await,
-        None => Ok(Vec::new()),
-    }
-}
-
-fn present(rows: &[Row]) -> Result<Tables, Failure> {
-    rows.first()
-        .ok_or_else(|| unexpected("no row"))
-        .and_then(|row| statement::tables(row).map_err(unexpected))
-}
-
-fn unexpected(_: impl std::fmt::Display) -> Failure {
-    Failure::new(Reason::BadResponse, "unexpected queue row")
-}
 
 
 /// Per queue: table missing → unhealthy (`schema_missing`); oldest ready

@@ -13,6 +13,10 @@ use std::collections::HashMap;
 
 use tokio_postgres::Row;
 
+use crate::db::Session;
+use crate::failure::Failure;
+use crate::outcome::Reason;
+
 use super::{Measured, QueueSettings, CAP};
 
 /// Whether each listed queue's table and its dead-letter queue's exist, in
@@ -94,4 +98,22 @@ pub(super) fn numbers(rows: &[Row]) -> Result<HashMap<String, Measured>, tokio_p
             Ok((row.try_get(0)?, measured))
         })
         .collect()
+}
+
+/// The rows of `sql`, or none when there is nothing to ask.
+pub(super) async fn query(session: &Session<'_>, sql: Option<&str>) -> Result<Vec<Row>, Failure> {
+    match sql {
+        Some(sql) => session.query(sql).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+pub(super) fn present(rows: &[Row]) -> Result<Tables, Failure> {
+    rows.first()
+        .ok_or_else(|| unexpected("no row"))
+        .and_then(|row| tables(row).map_err(unexpected))
+}
+
+pub(super) fn unexpected(_: impl std::fmt::Display) -> Failure {
+    Failure::new(Reason::BadResponse, "unexpected queue row")
 }
