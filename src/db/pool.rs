@@ -210,8 +210,9 @@ struct Slot {
 /// A pooled connection in use by a session.
 struct Lease {
     object: Option<Object>,
-    /// Set when a query was abandoned mid-flight (deadline): the connection
-    /// may still be busy answering it, so it must not go back to the pool.
+    /// Set when a query was abandoned mid-flight (deadline: the connection
+    /// may still be busy answering it) or the connection was found dead: it
+    /// must not go back to the pool.
     abandoned: AtomicBool,
 }
 
@@ -303,6 +304,10 @@ impl Session<'_> {
                     if stale.is_none() && (connection_lost(&e) || lease.client().is_closed()) =>
                 {
                     tracing::debug!(error = %failure::chain(&e), "pooled connection was dead; retrying on a new one");
+                    // Never back into the pool: until its connection task has
+                    // seen the socket close, the pool's is_closed() check
+                    // would hand the dead connection to the retry again.
+                    lease.abandoned.store(true, Ordering::Relaxed);
                     stale = Some(generation);
                 }
                 Err(e) => return Err(postgres_failure(&e)),

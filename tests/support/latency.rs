@@ -97,11 +97,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration, way: Way, fligh
     std::thread::spawn(move || {
         while let Ok((at, bytes)) = due.recv() {
             std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            if to.write_all(&bytes).is_err() {
-                return;
-            }
+            // Before the client can see the answer: whatever it sends after
+            // reading it is a new flight.
             if matches!(way, Way::ToClient) {
                 flights.client_sent_last.store(false, Ordering::SeqCst);
+            }
+            if to.write_all(&bytes).is_err() {
+                return;
             }
         }
         let _ = to.shutdown(Shutdown::Write);
