@@ -35,7 +35,7 @@ cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-
     >"$dir/watch.log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    listening 127.0.0.1 "$port" && break
     sleep 0.1
 done
 echo "==> invoking meshhook-health with $event"

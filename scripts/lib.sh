@@ -27,10 +27,15 @@ as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# listening HOST PORT: whether something accepts connections there.
+listening() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
 free_port() {
     local p
     for p in $(seq "$1" "$(($1 + 100))"); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        if ! listening 127.0.0.1 "$p"; then echo "$p"; return; fi
     done
     return 1
 }

@@ -20,8 +20,7 @@ lport=${listen##*:}
 bin=${MESHHOOK_HEALTH_BIN:-target/release/meshhook-health}
 
 source scripts/lib.sh
-port_taken() { (exec 3<>"/dev/tcp/$host/$lport") 2>/dev/null; }
-if port_taken; then
+if listening "$host" "$lport"; then
     echo "make run: $listen is already taken by another process; pick another port: PORT=3001 make run (or HEALTH_LISTEN=127.0.0.1:3001)" >&2
     exit 1
 fi
@@ -74,7 +73,7 @@ for _ in $(seq 1 200); do
         echo "make run: meshhook-health serve did not start on $listen (its error is above); PORT=3001 make run picks another port" >&2
         exit 1
     fi
-    if port_taken; then break; fi
+    if listening "$host" "$lport"; then break; fi
     sleep 0.05
 done
 sleep 0.2 # let the demo heartbeat land

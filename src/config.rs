@@ -61,7 +61,7 @@ impl Config {
         if !uses_postgres(&components_from(env)?) {
             return Self::from_source(env);
         }
-        if env.get("DATABASE_URL").is_some() || env.get("DATABASE_SECRET_ID").is_none() {
+        if crate::db::config::secret_in_place_of_url(env).is_none() {
             return Self::from_source(env);
         }
         let database = DbConfig::load(env).await?;

@@ -26,6 +26,7 @@
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
+use crate::db::count;
 use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
@@ -215,12 +216,11 @@ impl RunsCheck {
 impl Progress {
     /// The function's counts, by type (its `returns table` columns 2–6).
     fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
-        let count = |i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
         let last: Option<i64> = row.try_get(5)?;
         Ok(Self {
-            in_flight: count(2)?,
-            stalled: count(3)?,
-            oldest_stalled_secs: count(4)?,
+            in_flight: count(row, 2)?,
+            stalled: count(row, 3)?,
+            oldest_stalled_secs: count(row, 4)?,
             last_progress_secs: last.map(|n| u64::try_from(n).unwrap_or(0)),
             rows_hidden: row.try_get(6)?,
         })

@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::db::count;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason, Status, UNKNOWN_VERSION};
@@ -102,12 +103,11 @@ pub struct HeartbeatGroup {
 impl HeartbeatGroup {
     /// One row of the statement, by type.
     fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
-        let count = |i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
         Ok(Self {
             kind: row.try_get(0)?,
             version: row.try_get(1)?,
-            alive: count(2)?,
-            stale: count(3)?,
+            alive: count(row, 2)?,
+            stale: count(row, 3)?,
             newest_alive_start: row.try_get(4)?,
         })
     }

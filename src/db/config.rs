@@ -69,6 +69,14 @@ impl EnvRoots {
     }
 }
 
+/// `DATABASE_SECRET_ID`, when it stands in for an unset `DATABASE_URL`.
+pub fn secret_in_place_of_url(env: &dyn Source) -> Option<String> {
+    match (env.get("DATABASE_URL"), env.get("DATABASE_SECRET_ID")) {
+        (None, Some(secret_id)) => Some(secret_id.trim().to_owned()),
+        _ => None,
+    }
+}
+
 impl DbConfig {
     /// Reads `DATABASE_URL` (and `PGSSLROOTCERT`, `DATABASE_CA_PEM`,
     /// `DATABASE_POOL_MAX`).
@@ -87,9 +95,8 @@ impl DbConfig {
     /// As [`DbConfig::from_source`], reading the connection from Secrets
     /// Manager when `DATABASE_SECRET_ID` stands in for `DATABASE_URL`.
     pub async fn load(env: &dyn Source) -> Result<Self, ConfigError> {
-        let secret_id = match (env.get("DATABASE_URL"), env.get("DATABASE_SECRET_ID")) {
-            (None, Some(secret_id)) => secret_id.trim().to_owned(),
-            _ => return Self::from_source(env),
+        let Some(secret_id) = secret_in_place_of_url(env) else {
+            return Self::from_source(env);
         };
         let secret = crate::secrets::connection(&secret_id).await?;
         let mut config =

@@ -16,3 +16,13 @@ pub use crate::tls::SslMode;
 pub use config::DbConfig;
 pub use error::postgres_failure;
 pub use pool::{Database, Session};
+
+/// A `bigint` count or age column as `u64` (a negative one, which counts
+/// and ages never are, reads 0); the column's type is checked.
+pub(crate) fn count(
+    row: &tokio_postgres::Row,
+    column: usize,
+) -> Result<u64, tokio_postgres::Error> {
+    row.try_get::<_, i64>(column)
+        .map(|n| u64::try_from(n).unwrap_or(0))
+}

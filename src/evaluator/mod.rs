@@ -5,10 +5,11 @@
 //! the EMF metrics).
 //!
 //! Sharing is the flood guard: requests that arrive while an evaluation runs
-//! wait for it and take its result instead of starting their own (where
-//! alexliesenfeld/health, whose 1 s cache this follows, only serialises
-//! concurrent evaluations under a mutex, each still run in turn) — also with the cache off (`HEALTH_CACHE_TTL_MS=0`), where the TTL
-//! only stops a *finished* result from being served again. A burst thus
+//! wait for it and take its result instead of starting their own — also
+//! with the cache off (`HEALTH_CACHE_TTL_MS=0`), where the TTL only stops a
+//! *finished* result from being served again. (alexliesenfeld/health, whose
+//! 1 s cache this follows, only serialises concurrent evaluations under a
+//! mutex, each still run in turn.) A burst thus
 //! costs the database one evaluation at a time, never a queue of requests
 //! for the pooled connection that would end in false `timeout`s.
 //!

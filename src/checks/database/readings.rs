@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{DatabaseSettings, XID_AGE_UNHEALTHY};
+use crate::db::count;
 use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Status, Unit};
 
 /// The statement, with the size reading or a NULL in its place. No
@@ -96,7 +97,7 @@ impl Readings {
             session_read_only: row.try_get(1)?,
             database_read_only: row.try_get(2)?,
             role_sets_it: row.try_get(3)?,
-            connections_used: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or(0),
+            connections_used: count(row, 4)?,
             connections_limit: u64::try_from(limit).ok().filter(|&l| l > 0),
             xid_age: xid_age.and_then(|a| u64::try_from(a).ok()),
             size_bytes: size_bytes.and_then(|b| u64::try_from(b).ok()),

@@ -163,8 +163,10 @@ impl QueueCheck {
         let (tables, numbers) = match known {
             // The usual case: both statements in one round trip.
             Some((before, sql)) => {
-                let (presence, numbers) =
-                    tokio::join!(session.query(&self.presence), statement::query(session, sql.as_deref()));
+                let (presence, numbers) = tokio::join!(
+                    session.query(&self.presence),
+                    statement::query(session, sql.as_deref())
+                );
                 let now = statement::present(&presence?)?;
                 if now == before {
                     (now, numbers?)
@@ -204,8 +206,6 @@ impl QueueCheck {
         Ok((tables, rows))
     }
 }
-
-
 
 /// Per queue: table missing → unhealthy (`schema_missing`); oldest ready
 /// job at or past the unhealthy threshold → unhealthy (`queue_stalled`);

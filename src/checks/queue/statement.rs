@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::Row;
 
-use crate::db::Session;
+use crate::db::{count, Session};
 use crate::failure::Failure;
 use crate::outcome::Reason;
 
@@ -87,7 +87,6 @@ pub(super) fn tables(row: &Row) -> Result<Tables, tokio_postgres::Error> {
 
 /// The numbers rows, by queue name.
 pub(super) fn numbers(rows: &[Row]) -> Result<HashMap<String, Measured>, tokio_postgres::Error> {
-    let count = |row: &Row, i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
     rows.iter()
         .map(|row| {
             let measured = Measured {
