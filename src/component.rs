@@ -2,7 +2,7 @@
 //!
 //! 1. [`Component`]: a static entry of `checks::REGISTRY` — its name, whether
 //!    it is on by default, whether it queries Postgres, how its settings are
-//!    read;
+//!    read, which figures (metrics) it measures;
 //! 2. [`Settings`]: what it read from the environment at start-up (an
 //!    error names the variable), from which its check is built; the
 //!    configuration holds each enabled one as a `config::ComponentConfig`
@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 use crate::db::Session;
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason};
+use crate::outcome::{CheckOutcome, Figure, Reason};
 
 /// A component as the registry lists it.
 pub struct Component {
@@ -35,6 +35,8 @@ pub struct Component {
     pub uses_postgres: bool,
     /// Reads the component's settings; an error names the variable at fault.
     pub read_settings: ReadSettings,
+    /// The figures its check may add to an outcome's `metrics`.
+    pub figures: &'static [Figure],
 }
 
 /// How a component reads its settings from the environment.

@@ -27,15 +27,17 @@ pub struct Config {
     pub cache_ttl: Duration,
     pub unhealthy_status: u16,
     pub details_token: Option<Secret>,
+    /// `HEALTH_METRICS_TOKEN`: enables serve mode's `GET /metrics`.
+    pub metrics_token: Option<Secret>,
     /// `MESHHOOK_VERSION`: the reported version when set; without it the
     /// workers' heartbeats tell it (`report::public_version`).
     pub meshhook_version: Option<String>,
     pub listen: SocketAddr,
     /// `HEALTH_METRICS_NAMESPACE`: where EMF metrics go.
     pub metrics_namespace: String,
-    /// Print EMF metric lines per evaluation; set by Lambda mode, not the
-    /// environment.
-    pub emit_metrics: bool,
+    /// Set by Lambda mode, not the environment: EMF metric lines per
+    /// evaluation, and no `/metrics` (that is serve mode's).
+    pub lambda: bool,
 }
 
 /// An enabled component as configured: its settings and criticality.
@@ -105,10 +107,11 @@ impl Config {
             cache_ttl,
             unhealthy_status,
             details_token: env.get("HEALTH_DETAILS_TOKEN").map(Secret::new),
+            metrics_token: env.get("HEALTH_METRICS_TOKEN").map(Secret::new),
             meshhook_version: meshhook_version(env),
             listen,
             metrics_namespace: metrics_namespace(env)?,
-            emit_metrics: false,
+            lambda: false,
         })
     }
 
@@ -122,7 +125,9 @@ impl Config {
         for component in &self.components {
             out.extend(component.settings.secrets());
         }
-        out.extend(self.details_token.as_ref().map(|t| t.expose().to_owned()));
+        for token in [&self.details_token, &self.metrics_token] {
+            out.extend(token.as_ref().map(|t| t.expose().to_owned()));
+        }
         out.retain(|s| !s.is_empty());
         out
     }

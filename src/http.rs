@@ -1,10 +1,11 @@
-//! (method, path, query, authorization) → response. Both transports — the
-//! Lambda events and the plain HTTP server — call [`respond`], so routing,
-//! status codes and headers live here once.
+//! (method, path, query, authorization, accept) → response. Both
+//! transports — the Lambda events and the plain HTTP server — call
+//! [`respond`], so routing, status codes and headers live here once.
 
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use subtle::ConstantTimeEq;
 
+use crate::env::Secret;
 use crate::outcome::Status;
 use crate::App;
 
@@ -15,6 +16,8 @@ pub struct Inbound<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub authorization: Option<&'a HeaderValue>,
+    /// `Accept`: which exposition format `/metrics` answers in.
+    pub accept: Option<&'a HeaderValue>,
     /// API Gateway stage, whose prefix the path may carry.
     pub stage: Option<&'a str>,
 }
@@ -23,6 +26,7 @@ pub struct Inbound<'a> {
 enum Route {
     Health,
     Live,
+    Metrics,
     NotFound,
 }
 
@@ -39,6 +43,7 @@ fn route(path: &str, stage: Option<&str>) -> Route {
     match path {
         "/health" => Route::Health,
         "/health/live" => Route::Live,
+        "/metrics" => Route::Metrics,
         _ => Route::NotFound,
     }
 }
@@ -54,8 +59,8 @@ fn wants_verbose(query: Option<&str>) -> bool {
 }
 
 /// Constant-time comparison of the bearer token with the configured one.
-fn authorised(app: &App, authorization: Option<&HeaderValue>) -> bool {
-    let (Some(expected), Some(given)) = (&app.config.details_token, authorization) else {
+fn authorised(expected: Option<&Secret>, authorization: Option<&HeaderValue>) -> bool {
+    let (Some(expected), Some(given)) = (expected, authorization) else {
         return false;
     };
     let Some(token) = given.as_bytes().strip_prefix(b"Bearer ") else {
@@ -80,7 +85,11 @@ fn json(status: StatusCode, body: String) -> Response<String> {
 /// transport drops the body of a HEAD answer (hyper does it itself, keeping
 /// the Content-Length of the GET answer).
 pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
-    let route = route(request.path, request.stage);
+    let route = match route(request.path, request.stage) {
+        // Off (no token, or Lambda mode): like any other unknown path.
+        Route::Metrics if app.exposition.is_none() => Route::NotFound,
+        route => route,
+    };
     if route == Route::NotFound {
         return json(StatusCode::NOT_FOUND, crate::report::error("not found"));
     }
@@ -103,9 +112,11 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
             let version = crate::report::public_version(configured, last.as_deref());
             json(StatusCode::OK, crate::report::live(version))
         }
+        Route::Metrics => metrics(app, request).await,
         _ => {
             let report = app.evaluator.report().await;
-            let verbose = wants_verbose(request.query) && authorised(app, request.authorization);
+            let token = app.config.details_token.as_ref();
+            let verbose = wants_verbose(request.query) && authorised(token, request.authorization);
             let status = match report.status {
                 Status::Healthy | Status::Degraded => StatusCode::OK,
                 Status::Unhealthy => StatusCode::from_u16(app.config.unhealthy_status)
@@ -114,6 +125,37 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
             json(status, crate::report::render(&report, configured, verbose))
         }
     }
+}
+
+/// `/metrics`: the bearer token, else 401 (Prometheus then marks the
+/// target down); with it, the last evaluation — cached or shared exactly
+/// as for `/health`, so a scrape adds no evaluation of its own.
+async fn metrics(app: &App, request: Inbound<'_>) -> Response<String> {
+    let Some(exposition) = &app.exposition else {
+        return json(StatusCode::NOT_FOUND, crate::report::error("not found"));
+    };
+    if !authorised(app.config.metrics_token.as_ref(), request.authorization) {
+        let mut response = json(
+            StatusCode::UNAUTHORIZED,
+            crate::report::error("unauthorized"),
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    app.evaluator.report().await;
+    let openmetrics = crate::prometheus::wants_openmetrics(request.accept);
+    let mut response = Response::new(exposition.encode(openmetrics));
+    let content_type = if openmetrics {
+        crate::prometheus::OPENMETRICS
+    } else {
+        crate::prometheus::CLASSIC
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 #[cfg(test)]
@@ -131,6 +173,8 @@ mod tests {
         assert_eq!(route("/prod/health", None), Route::NotFound);
         assert_eq!(route("/production/health", Some("prod")), Route::NotFound);
         assert_eq!(route("/healthz", None), Route::NotFound);
+        assert_eq!(route("/metrics/", None), Route::Metrics);
+        assert_eq!(route("/prod/metrics", Some("prod")), Route::Metrics);
         assert_eq!(route("/", None), Route::NotFound);
         assert_eq!(route("", None), Route::NotFound);
     }

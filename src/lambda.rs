@@ -222,6 +222,8 @@ async fn answer(app: &App, request: lambda_http::Request) -> http::Response<Body
         path: request.uri().path(),
         query: request.uri().query(),
         authorization: request.headers().get(http::header::AUTHORIZATION),
+        // No /metrics in Lambda mode (App::exposition is None).
+        accept: None,
         stage,
     };
     let head = request.method() == http::Method::HEAD;

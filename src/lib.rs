@@ -14,7 +14,8 @@
 //!      http.rs           routing, methods, status codes, headers (shared)
 //!         │
 //!   evaluator.rs         Evaluator: deadline, shared evaluations, cache,
-//!         │              listeners (telemetry.rs logs, metrics.rs EMF)
+//!         │              listeners (telemetry.rs logs, metrics.rs EMF,
+//!         │              prometheus/ serve mode's /metrics)
 //!      checks/           the components, one file (or folder) each, and REGISTRY
 //!         │
 //!   component.rs         a component's life: Component → Settings → Check
@@ -46,12 +47,15 @@ pub mod lambda;
 pub mod metrics;
 pub mod migrate;
 pub mod outcome;
+pub mod prometheus;
 pub mod report;
 pub mod secrets;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 mod tls;
+
+use std::sync::Arc;
 
 use component::BuildContext;
 pub use component::StartupError;
@@ -63,6 +67,8 @@ use evaluator::{CheckSet, ComponentCheck, EvaluationListener, Evaluator};
 pub struct App {
     pub config: Config,
     pub evaluator: Evaluator,
+    /// Serve mode's `/metrics`, when `HEALTH_METRICS_TOKEN` enables it.
+    pub exposition: Option<Arc<prometheus::Exposition>>,
 }
 
 impl App {
@@ -100,13 +106,22 @@ impl App {
             vec![Box::new(telemetry::EvaluationLog {
                 redactor: telemetry::Redactor::new(config.secrets()),
             })];
-        if config.emit_metrics {
+        if config.lambda {
             listeners.push(Box::new(metrics::EmfMetrics {
                 namespace: config.metrics_namespace.clone(),
             }));
         }
+        let exposition = (!config.lambda && config.metrics_token.is_some())
+            .then(|| Arc::new(prometheus::Exposition::new(&config.components)));
+        if let Some(exposition) = &exposition {
+            listeners.push(Box::new(exposition.clone()));
+        }
         let evaluator = Evaluator::new(checks, config.timeout, config.cache_ttl, listeners);
-        Self { config, evaluator }
+        Self {
+            config,
+            evaluator,
+            exposition,
+        }
     }
 
     /// Opens the database connection in the background (never blocks).

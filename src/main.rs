@@ -191,7 +191,7 @@ fn run_in_runtime(mode: Mode) -> Result<(), Exit> {
 
 async fn app(lambda: bool) -> Result<Arc<App>, Exit> {
     let mut config = Config::load(&Environment).await?;
-    config.emit_metrics = lambda;
+    config.lambda = lambda;
     Ok(Arc::new(App::new(config)?))
 }
 

@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 use serde_json::{json, Map, Value};
 
 use crate::evaluator::EvaluationListener;
-use crate::outcome::{MetricSet, Status};
+use crate::outcome::{MetricSet, Status, Unit};
 use crate::report::Report;
 
 pub const DEFAULT_NAMESPACE: &str = "MeshHook/Health";
@@ -83,9 +83,13 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
         );
         out.push(emf.document(directives, members));
     }
-    for set in report.components.iter().flat_map(|c| &c.outcome.metrics) {
-        out.push(emf.figures(set));
-    }
+    out.extend(
+        report
+            .components
+            .iter()
+            .flat_map(|c| &c.outcome.metrics)
+            .filter_map(|set| emf.figures(set)),
+    );
     out
 }
 
@@ -118,21 +122,29 @@ impl Emf<'_> {
         Value::Object(root).to_string()
     }
 
-    /// One component's own figures, under their dimension.
-    fn figures(&self, set: &MetricSet) -> String {
+    /// One component's own figures that go to CloudWatch, under their
+    /// dimension; `None` when none of them does.
+    fn figures(&self, set: &MetricSet) -> Option<String> {
         let (dimension, value) = &set.dimension;
-        let units: Vec<(&str, &str)> = set
+        let values: Vec<(&str, Unit, f64)> = set
             .values
+            .iter()
+            .filter_map(|(figure, number)| Some((figure.emf?, figure.unit, *number)))
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        let units: Vec<(&str, &str)> = values
             .iter()
             .map(|(name, unit, _)| (*name, unit.as_str()))
             .collect();
         let directive = self.directive(&[dimension], &units);
         let mut members = Map::new();
         members.insert((*dimension).to_owned(), json!(value));
-        for (name, _, number) in &set.values {
+        for (name, _, number) in &values {
             members.insert((*name).to_owned(), json!(number));
         }
-        self.document(vec![&directive], members)
+        Some(self.document(vec![&directive], members))
     }
 }
 
@@ -157,7 +169,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::outcome::{CheckOutcome, MetricSet, Reason, Unit};
+    use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason};
     use crate::report::ComponentReport;
 
     fn part(name: &'static str, outcome: CheckOutcome, ms: u64) -> ComponentReport {
@@ -234,13 +246,34 @@ mod tests {
         );
     }
 
+    const READY: Figure = Figure {
+        emf: Some("QueueReady"),
+        prometheus: Some("queue_ready_messages"),
+        label: Some("queue"),
+        help: "h",
+        unit: Unit::Count,
+    };
+    const PROMETHEUS_ONLY: Figure = Figure {
+        emf: None,
+        prometheus: Some("workers_alive"),
+        label: Some("kind"),
+        help: "h",
+        unit: Unit::Count,
+    };
+
     #[test]
     fn a_components_metric_sets_are_documents_of_their_own() {
         let mut outcome = CheckOutcome::healthy();
-        outcome.metrics = vec![MetricSet {
-            dimension: ("Queue", "jobs".into()),
-            values: vec![("QueueReady", Unit::Count, 3.0)],
-        }];
+        outcome.metrics = vec![
+            MetricSet {
+                dimension: ("Queue", "jobs".into()),
+                values: vec![(&READY, 3.0), (&PROMETHEUS_ONLY, 1.0)],
+            },
+            MetricSet {
+                dimension: ("Kind", "other".into()),
+                values: vec![(&PROMETHEUS_ONLY, 1.0)],
+            },
+        ];
         let report = Report::new(vec![part("queue", outcome, 1)], SystemTime::now());
         let docs: Vec<Value> = lines(&report, "NS")
             .iter()
@@ -249,6 +282,7 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1]["Queue"], "jobs");
         assert_eq!(docs[1]["QueueReady"], 3.0);
+        assert!(docs[1].get("workers_alive").is_none(), "{}", docs[1]);
         assert_eq!(
             docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["Queue"]])

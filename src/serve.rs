@@ -83,6 +83,7 @@ async fn answer(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> 
         path: request.uri().path(),
         query: request.uri().query(),
         authorization: request.headers().get(header::AUTHORIZATION),
+        accept: request.headers().get(header::ACCEPT),
         stage: None,
     };
     // hyper leaves out the body of a HEAD answer and keeps its length.

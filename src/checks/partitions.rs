@@ -24,13 +24,23 @@ use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Status, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "partitions",
     enabled_by_default: false,
     uses_postgres: true,
     read_settings,
+    figures: &[COVERED],
+};
+
+/// How far ahead a table's partitions reach, by table.
+const COVERED: Figure = Figure {
+    emf: Some("PartitionCoveredSeconds"),
+    prometheus: Some("partitions_covered_seconds"),
+    label: Some("table"),
+    help: "How far ahead of now the table's partitions accept rows, by table",
+    unit: Unit::Seconds,
 };
 
 /// `PARTITIONS_*` settings.
@@ -208,7 +218,7 @@ pub(crate) fn judge_coverage(tables: &[(String, Coverage)], settings: &Partition
         if let Some(secs) = judged.covered_secs {
             metrics.push(MetricSet {
                 dimension: ("Table", table.clone()),
-                values: vec![("PartitionCoveredSeconds", Unit::Seconds, secs as f64)],
+                values: vec![(&COVERED, secs as f64)],
             });
         }
     }

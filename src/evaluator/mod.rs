@@ -52,6 +52,14 @@ pub trait EvaluationListener: Send + Sync {
     fn evaluated(&self, report: &Report);
 }
 
+/// A listener the app also keeps a handle on (the Prometheus exposition,
+/// which `/metrics` encodes).
+impl<T: EvaluationListener> EvaluationListener for Arc<T> {
+    fn evaluated(&self, report: &Report) {
+        (**self).evaluated(report);
+    }
+}
+
 pub struct Evaluator {
     engine: Arc<Engine>,
     cache_ttl: Duration,

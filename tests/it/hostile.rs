@@ -346,6 +346,7 @@ proptest! {
             path: &path,
             query: query.as_deref(),
             authorization: authorization.as_ref(),
+            accept: None,
             stage: stage.as_deref(),
         }));
         prop_assert!(acceptable(response.status().as_u16()));

@@ -250,6 +250,7 @@ pub async fn call(app: &App, method: Method, target: &str, token: Option<&str>) 
             path,
             query,
             authorization: authorization.as_ref(),
+            accept: None,
             stage: None,
         },
     )

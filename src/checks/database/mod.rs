@@ -44,7 +44,7 @@ use crate::component::{BuildContext, Check, CheckContext, Component, Settings, S
 use crate::db::pool::lock;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason};
+use crate::outcome::{CheckOutcome, Figure, Reason, Unit};
 
 mod readings;
 pub(crate) use readings::judge_readings;
@@ -60,6 +60,53 @@ pub const COMPONENT: Component = Component {
     enabled_by_default: true,
     uses_postgres: true,
     read_settings,
+    figures: FIGURES,
+};
+
+/// The database's figures, in the order `readings::metrics` gives them.
+const FIGURES: &[Figure] = &[USED_PERCENT, USED, LIMIT, USED_RATIO, XID_AGE, SIZE];
+
+pub(super) const USED_PERCENT: Figure = Figure {
+    emf: Some("DatabaseConnectionsUsedPercent"),
+    prometheus: None,
+    label: None,
+    help: "",
+    unit: Unit::Percent,
+};
+pub(super) const USED: Figure = Figure {
+    emf: None,
+    prometheus: Some("database_connections_used"),
+    label: None,
+    help: "Client connections open to the server, of every role",
+    unit: Unit::Count,
+};
+pub(super) const LIMIT: Figure = Figure {
+    emf: None,
+    prometheus: Some("database_connections_limit"),
+    label: None,
+    help: "Client connection slots a role without superuser may take",
+    unit: Unit::Count,
+};
+pub(super) const USED_RATIO: Figure = Figure {
+    emf: None,
+    prometheus: Some("database_connections_used_ratio"),
+    label: None,
+    help: "Client connections open as a fraction of the slots a role without superuser may take",
+    unit: Unit::Ratio,
+};
+pub(super) const XID_AGE: Figure = Figure {
+    emf: Some("DatabaseXidAge"),
+    prometheus: Some("database_xid_age"),
+    label: None,
+    help: "Age in transactions of the oldest unfrozen transaction ID of any database (wraparound at 2^31)",
+    unit: Unit::Count,
+};
+pub(super) const SIZE: Figure = Figure {
+    emf: Some("DatabaseSizeBytes"),
+    prometheus: Some("database_size_bytes"),
+    label: None,
+    help: "Size of the database on disk, when DATABASE_SIZE_LIMIT_BYTES is set",
+    unit: Unit::Bytes,
 };
 
 /// `age(datfrozenxid)` at which Postgres starts warning, 40 million

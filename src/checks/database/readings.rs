@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{DatabaseSettings, XID_AGE_UNHEALTHY};
+use super::{DatabaseSettings, LIMIT, SIZE, USED, USED_PERCENT, USED_RATIO, XID_AGE, XID_AGE_UNHEALTHY};
 use crate::db::count;
-use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Status};
 
 /// The statement, with the size reading or a NULL in its place. No
 /// parameters: it runs as an unnamed statement through transaction-mode
@@ -237,18 +237,22 @@ fn facts(r: &Readings) -> Facts {
     ]
 }
 
-/// The EMF figures of the readings that were made.
+/// The figures of the readings that were made.
 fn metrics(r: &Readings, settings: &DatabaseSettings) -> Vec<MetricSet> {
     let mut values = Vec::new();
     if let Some(limit) = r.connections_limit {
-        let percent = r.connections_used as f64 * 100.0 / limit as f64;
-        values.push(("DatabaseConnectionsUsedPercent", Unit::Percent, (percent * 10.0).round() / 10.0));
+        let used = r.connections_used as f64;
+        let percent = used * 100.0 / limit as f64;
+        values.push((&USED_PERCENT, (percent * 10.0).round() / 10.0));
+        values.push((&USED, used));
+        values.push((&LIMIT, limit as f64));
+        values.push((&USED_RATIO, used / limit as f64));
     }
     if let Some(age) = r.xid_age {
-        values.push(("DatabaseXidAge", Unit::Count, age as f64));
+        values.push((&XID_AGE, age as f64));
     }
     if let (Some(_), Some(bytes)) = (&settings.size, r.size_bytes) {
-        values.push(("DatabaseSizeBytes", Unit::Bytes, bytes as f64));
+        values.push((&SIZE, bytes as f64));
     }
     if values.is_empty() {
         return Vec::new();
@@ -369,8 +373,22 @@ mod tests {
         assert_eq!(outcome.error, None);
         assert_eq!(outcome.facts[0], ("read_only", json!(false)));
         assert_eq!(outcome.facts[1], ("connections", json!({"used": 5, "limit": 57})));
-        let names: Vec<_> = outcome.metrics[0].values.iter().map(|v| v.0).collect();
-        assert_eq!(names, ["DatabaseConnectionsUsedPercent", "DatabaseXidAge", "DatabaseSizeBytes"]);
-        assert_eq!(outcome.metrics[0].values[0].2, 8.8);
+        let values = &outcome.metrics[0].values;
+        let emf: Vec<_> = values.iter().filter_map(|(f, v)| Some((f.emf?, *v))).collect();
+        assert_eq!(
+            emf,
+            [("DatabaseConnectionsUsedPercent", 8.8), ("DatabaseXidAge", 48_211.0), ("DatabaseSizeBytes", 10.0)]
+        );
+        let prometheus: Vec<_> = values.iter().filter_map(|(f, v)| Some((f.prometheus?, *v))).collect();
+        assert_eq!(
+            prometheus,
+            [
+                ("database_connections_used", 5.0),
+                ("database_connections_limit", 57.0),
+                ("database_connections_used_ratio", 5.0 / 57.0),
+                ("database_xid_age", 48_211.0),
+                ("database_size_bytes", 10.0),
+            ]
+        );
     }
 }

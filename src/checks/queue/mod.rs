@@ -24,7 +24,7 @@ use crate::db::pool::lock;
 use crate::db::Session;
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{Aggregate, CheckOutcome, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Status, Unit};
 
 mod statement;
 
@@ -35,6 +35,29 @@ pub const COMPONENT: Component = Component {
     enabled_by_default: false,
     uses_postgres: true,
     read_settings,
+    figures: &[READY, OLDEST_READY, DEAD_LETTERS],
+};
+
+const READY: Figure = Figure {
+    emf: Some("QueueReady"),
+    prometheus: Some("queue_ready_messages"),
+    label: Some("queue"),
+    help: "Messages ready to be read now, by queue (counted up to 10000)",
+    unit: Unit::Count,
+};
+const OLDEST_READY: Figure = Figure {
+    emf: Some("QueueOldestReadySeconds"),
+    prometheus: Some("queue_oldest_ready_age_seconds"),
+    label: Some("queue"),
+    help: "How long the oldest ready message has been waiting, by queue",
+    unit: Unit::Seconds,
+};
+const DEAD_LETTERS: Figure = Figure {
+    emf: Some("DeadLettersRecent"),
+    prometheus: Some("queue_recent_dead_letters"),
+    label: Some("queue"),
+    help: "Messages sent to the queue's dead-letter queue within QUEUE_DEAD_LETTER_WINDOW_SECS, by queue",
+    unit: Unit::Count,
 };
 
 /// Counting ready messages and recent dead letters stops here.
@@ -272,124 +295,17 @@ fn queue_finding(
     }
 }
 
-/// One queue's EMF figures, with its name as the `Queue` dimension.
+/// One queue's figures, with its name as the `Queue` dimension.
 fn queue_metrics(name: &str, m: Measured) -> MetricSet {
     MetricSet {
         dimension: ("Queue", name.to_owned()),
         values: vec![
-            ("QueueReady", Unit::Count, m.ready as f64),
-            ("QueueOldestReadySeconds", Unit::Seconds, m.oldest_ready_secs as f64),
-            ("DeadLettersRecent", Unit::Count, m.dead_letters_recent as f64),
+            (&READY, m.ready as f64),
+            (&OLDEST_READY, m.oldest_ready_secs as f64),
+            (&DEAD_LETTERS, m.dead_letters_recent as f64),
         ],
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings_of(pairs: &[(&str, &str)]) -> Result<QueueSettings, ConfigError> {
-        QueueSettings::from_source(&crate::env::pairs(pairs))
-    }
-
-    fn state(name: &str, ready: u64, oldest: u64, dead: u64) -> QueueState {
-        QueueState {
-            name: name.into(),
-            measured: Some(Measured {
-                ready,
-                oldest_ready_secs: oldest,
-                dead_letters_recent: dead,
-            }),
-        }
-    }
-
-    #[test]
-    fn defaults() {
-        let s = settings_of(&[]).unwrap();
-        assert_eq!(s.names, ["workflow_jobs"]);
-        assert_eq!(s.dlq_suffix, "_dlq");
-        assert_eq!(
-            (
-                s.degraded_after_secs,
-                s.unhealthy_after_secs,
-                s.dead_letter_window_secs
-            ),
-            (60, 300, 900)
-        );
-    }
-
-    #[test]
-    fn bad_values_name_their_variable() {
-        for (key, value) in [
-            ("QUEUE_NAMES", "jobs;drop table x"),
-            ("QUEUE_NAMES", "Jobs"),
-            ("QUEUE_NAMES", "jobs,o'neil"),
-            ("QUEUE_NAMES", " , "),
-            ("QUEUE_NAMES", &"a".repeat(48)),
-            ("QUEUE_DLQ_SUFFIX", "-dead"),
-            ("QUEUE_DLQ_SUFFIX", "_dlq'"),
-            ("QUEUE_DEGRADED_AFTER_SECS", "0"),
-            ("QUEUE_DEGRADED_AFTER_SECS", "soon"),
-            ("QUEUE_UNHEALTHY_AFTER_SECS", "30"),
-            ("QUEUE_DEAD_LETTER_WINDOW_SECS", "-1"),
-        ] {
-            let error = settings_of(&[(key, value)]).expect_err(value);
-            assert_eq!(error.variable, key, "{key}={value}");
-        }
-    }
-
-    #[test]
-    fn statements_read_each_existing_table_once_and_quote_nothing_they_did_not_validate() {
-        let s = settings_of(&[("QUEUE_NAMES", "jobs,mail")]).unwrap();
-        let presence = s.presence();
-        assert!(presence.contains("to_regclass('pgmq.q_jobs_dlq')"));
-        assert_eq!(presence.matches("to_regclass").count(), 4);
-        let both = s.numbers(&Tables(vec![(true, true), (true, false)])).unwrap();
-        assert_eq!(both.matches("UNION ALL").count(), 1);
-        assert_eq!(both.matches("pgmq.q_jobs_dlq").count(), 1);
-        assert!(!both.contains("pgmq.q_mail_dlq"));
-        assert!(both.contains(&format!("LIMIT {CAP}")));
-        let one = s.numbers(&Tables(vec![(false, true), (true, false)])).unwrap();
-        assert!(!one.contains("pgmq.q_jobs") && one.contains("pgmq.q_mail "));
-        assert_eq!(s.numbers(&Tables(vec![(false, false), (false, true)])), None);
-    }
-
-    #[test]
-    fn worst_queue_wins() {
-        let s = settings_of(&[]).unwrap();
-        let healthy = judge_waiting_jobs(&[state("a", 3, 2, 0)], &s);
-        assert_eq!((healthy.status, healthy.reason), (Status::Healthy, None));
-        let cases = [
-            (state("a", 1, 60, 0), Status::Degraded, Reason::QueueBacklog),
-            (
-                state("a", 1, 300, 0),
-                Status::Unhealthy,
-                Reason::QueueStalled,
-            ),
-            (state("a", 0, 0, 1), Status::Degraded, Reason::DeadLetters),
-            (
-                QueueState {
-                    name: "a".into(),
-                    measured: None,
-                },
-                Status::Unhealthy,
-                Reason::SchemaMissing,
-            ),
-        ];
-        for (one, status, reason) in cases {
-            let outcome = judge_waiting_jobs(&[state("b", 0, 0, 0), one.clone()], &s);
-            assert_eq!(
-                (outcome.status, outcome.reason),
-                (status, Some(reason)),
-                "{one:?}"
-            );
-        }
-        let mixed = judge_waiting_jobs(&[state("a", 1, 90, 0), state("b", 1, 400, 0)], &s);
-        assert_eq!(mixed.reason, Some(Reason::QueueStalled));
-        assert_eq!(mixed.metrics.len(), 2);
-        assert_eq!(
-            mixed.facts[0].1["b"],
-            json!({"ready": 1, "oldest_ready_secs": 400, "dead_letters_recent": 0})
-        );
-    }
-}
+mod tests;

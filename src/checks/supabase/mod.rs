@@ -29,6 +29,7 @@ pub const COMPONENT: Component = Component {
     enabled_by_default: true,
     uses_postgres: false,
     read_settings,
+    figures: &[],
 };
 
 fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {

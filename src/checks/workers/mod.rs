@@ -12,14 +12,36 @@ use crate::component::{BuildContext, Check, CheckContext, Component, Settings, S
 use crate::db::count;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason, Status, UNKNOWN_VERSION};
+use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Status, Unit, UNKNOWN_VERSION};
 
 pub const COMPONENT: Component = Component {
     name: "workers",
     enabled_by_default: true,
     uses_postgres: true,
     read_settings,
+    figures: &[ALIVE, STALE],
 };
+
+// Prometheus only: in CloudWatch each kind would be a metric to pay for,
+// and the alarms watch the component's status instead.
+const ALIVE: Figure = Figure {
+    emf: None,
+    prometheus: Some("workers_alive"),
+    label: Some("kind"),
+    help: "Workers whose heartbeat is fresh, by kind (those not listed in WORKER_MIN_ALIVE_BY_KIND under other)",
+    unit: Unit::Count,
+};
+const STALE: Figure = Figure {
+    emf: None,
+    prometheus: Some("workers_stale"),
+    label: Some("kind"),
+    help: "Workers whose heartbeat is stale but not yet forgotten, by kind (as workers_alive)",
+    unit: Unit::Count,
+};
+
+/// The `kind` under which workers of a kind the settings do not list are
+/// counted: label values come from configuration, never from a row.
+pub const OTHER_KINDS: &str = "other";
 
 /// How worker heartbeats are classified (`docs/CONFIGURATION.md`, "Workers").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,10 +196,39 @@ pub(crate) fn judge_heartbeats(groups: &[HeartbeatGroup], settings: &WorkersSett
             ("min_alive", json!(settings.min_alive)),
             ("versions", versions(groups)),
         ],
-        metrics: Vec::new(),
+        metrics: by_kind(groups, settings),
         error,
         meshhook_version: newest_version(groups),
     }
+}
+
+/// Alive and stale workers of each kind `WORKER_MIN_ALIVE_BY_KIND` lists
+/// (zero when none heartbeats), then of every other kind together under
+/// [`OTHER_KINDS`] — which a listed kind of that name shares.
+fn by_kind(groups: &[HeartbeatGroup], settings: &WorkersSettings) -> Vec<MetricSet> {
+    let mut listed: Vec<(&str, u64, u64)> = Vec::new();
+    for (kind, _) in &settings.min_alive_by_kind {
+        if kind != OTHER_KINDS && !listed.iter().any(|(k, ..)| k == kind) {
+            listed.push((kind, 0, 0));
+        }
+    }
+    let mut other = (OTHER_KINDS, 0, 0);
+    for group in groups {
+        let entry = match listed.iter_mut().find(|(k, ..)| *k == group.kind) {
+            Some(entry) => entry,
+            None => &mut other,
+        };
+        entry.1 += group.alive;
+        entry.2 += group.stale;
+    }
+    listed
+        .into_iter()
+        .chain([other])
+        .map(|(kind, alive, stale)| MetricSet {
+            dimension: ("Kind", kind.to_owned()),
+            values: vec![(&ALIVE, alive as f64), (&STALE, stale as f64)],
+        })
+        .collect()
 }
 
 fn heartbeat_finding(
@@ -233,103 +284,4 @@ fn newest_version(groups: &[HeartbeatGroup]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kind(kind: &str, alive: u64, stale: u64) -> HeartbeatGroup {
-        HeartbeatGroup {
-            kind: kind.into(),
-            version: None,
-            alive,
-            stale,
-            newest_alive_start: (alive > 0).then_some(0.0),
-        }
-    }
-
-    #[test]
-    fn classification_follows_the_documented_rules() {
-        let t = WorkersSettings::default();
-        assert_eq!(
-            judge_heartbeats(&[kind("worker", 2, 0)], &t).status,
-            Status::Healthy
-        );
-        let stale = judge_heartbeats(&[kind("worker", 2, 1)], &t);
-        assert_eq!(
-            (stale.status, stale.reason),
-            (Status::Degraded, Some(Reason::StaleWorkers))
-        );
-        let none = judge_heartbeats(&[], &t);
-        assert_eq!(
-            (none.status, none.reason),
-            (Status::Unhealthy, Some(Reason::TooFewWorkers))
-        );
-        let zero_needed = WorkersSettings {
-            min_alive: 0,
-            ..WorkersSettings::default()
-        };
-        assert_eq!(judge_heartbeats(&[], &zero_needed).status, Status::Healthy);
-        let by_kind = WorkersSettings {
-            min_alive_by_kind: vec![("orchestrator".into(), 1)],
-            ..WorkersSettings::default()
-        };
-        let short = judge_heartbeats(
-            &[kind("http-exec", 3, 0), kind("orchestrator", 0, 1)],
-            &by_kind,
-        );
-        assert_eq!(
-            (short.status, short.reason),
-            (Status::Unhealthy, Some(Reason::TooFewWorkers))
-        );
-        assert_eq!(
-            short.facts,
-            [
-                ("alive", json!(3)),
-                ("stale", json!(1)),
-                ("min_alive", json!(1)),
-                ("versions", json!({"unknown": 3})),
-            ]
-        );
-    }
-
-    #[test]
-    fn the_version_is_the_newest_alive_workers_and_versions_count_alive_ones() {
-        let group = |version: Option<&str>, alive, stale, started: Option<f64>| HeartbeatGroup {
-            kind: "orchestrator".into(),
-            version: version.map(str::to_owned),
-            alive,
-            stale,
-            newest_alive_start: started,
-        };
-        let t = WorkersSettings::default();
-        let rollout = judge_heartbeats(
-            &[
-                group(Some("1.4.1"), 2, 0, Some(100.0)),
-                group(Some("1.4.2"), 1, 0, Some(200.0)),
-                group(None, 1, 0, Some(300.0)),
-                // Only stale workers report this one: not running.
-                group(Some("1.5.0"), 0, 1, None),
-            ],
-            &t,
-        );
-        assert_eq!(rollout.meshhook_version.as_deref(), Some("1.4.2"));
-        assert_eq!(
-            rollout.facts[3],
-            ("versions", json!({"1.4.1": 2, "1.4.2": 1, "unknown": 1}))
-        );
-        let silent = judge_heartbeats(&[group(None, 2, 0, Some(1.0))], &t);
-        assert_eq!(silent.meshhook_version, None);
-    }
-
-    #[test]
-    fn thresholds_parse_per_kind_minimums() {
-        let env: std::collections::HashMap<String, String> = [(
-            "WORKER_MIN_ALIVE_BY_KIND".to_owned(),
-            "orchestrator=1, http-exec=2".to_owned(),
-        )]
-        .into();
-        assert_eq!(
-            thresholds(&env).unwrap().min_alive_by_kind,
-            [("orchestrator".to_owned(), 1), ("http-exec".to_owned(), 2)]
-        );
-    }
-}
+mod tests;

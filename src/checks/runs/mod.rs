@@ -31,13 +31,36 @@ use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, MetricSet, Reason, Status, Unit};
+use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Status, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "runs",
     enabled_by_default: false,
     uses_postgres: true,
     read_settings,
+    figures: &[IN_FLIGHT, STALLED, OLDEST_STALLED],
+};
+
+const IN_FLIGHT: Figure = Figure {
+    emf: Some("RunsInFlight"),
+    prometheus: Some("runs_in_flight"),
+    label: None,
+    help: "Runs running and started within RUNS_LOOKBACK_SECS",
+    unit: Unit::Count,
+};
+const STALLED: Figure = Figure {
+    emf: Some("RunsStalled"),
+    prometheus: Some("runs_stalled"),
+    label: None,
+    help: "Runs in flight whose last progress is at least RUNS_STALLED_AFTER_SECS old",
+    unit: Unit::Count,
+};
+const OLDEST_STALLED: Figure = Figure {
+    emf: Some("RunsOldestStalledSeconds"),
+    prometheus: Some("runs_oldest_stalled_age_seconds"),
+    label: None,
+    help: "Time since the last progress of the longest-stalled run (0 when none is stalled)",
+    unit: Unit::Seconds,
 };
 
 /// Most in-flight runs the function looks at (its `limit` in
@@ -98,7 +121,7 @@ impl RunsTables {
 /// The function's SQL for the default tables in `public`; `migrate` puts
 /// the configured tables in their place. Shipped as a file for other
 /// migration tools.
-pub const MIGRATION: &str = include_str!("../../migrations/0002_runs_progress.sql");
+pub const MIGRATION: &str = include_str!("../../../migrations/0002_runs_progress.sql");
 
 /// `RUNS_*` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,108 +299,13 @@ pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> Ch
     outcome.metrics = vec![MetricSet {
         dimension: ("Component", "runs".to_owned()),
         values: vec![
-            ("RunsInFlight", Unit::Count, p.in_flight as f64),
-            ("RunsStalled", Unit::Count, p.stalled as f64),
-            (
-                "RunsOldestStalledSeconds",
-                Unit::Seconds,
-                p.oldest_stalled_secs as f64,
-            ),
+            (&IN_FLIGHT, p.in_flight as f64),
+            (&STALLED, p.stalled as f64),
+            (&OLDEST_STALLED, p.oldest_stalled_secs as f64),
         ],
     }];
     outcome
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cap_is_the_functions_own_limit() {
-        assert!(MIGRATION.contains(&format!("limit {CAP}\n")), "migrations/0002 limits to {CAP}");
-    }
-
-    fn settings_of(pairs: &[(&str, &str)]) -> Result<RunsSettings, ConfigError> {
-        RunsSettings::from_source(&crate::env::pairs(pairs))
-    }
-
-    #[test]
-    fn defaults_and_refused_values_name_their_variable() {
-        let s = settings_of(&[]).unwrap();
-        assert_eq!(
-            (s.tables.runs.as_str(), s.tables.events.as_str()),
-            ("workflow_runs", "workflow_events")
-        );
-        assert_eq!(
-            (s.stalled_after_secs, s.lookback_secs, s.unhealthy_min_stalled),
-            (300, 86_400, 3)
-        );
-        for (key, value) in [
-            ("RUNS_TABLE", "Workflow_Runs"),
-            ("RUNS_TABLE", "runs; drop table x"),
-            ("RUNS_EVENTS_TABLE", "a.b.c"),
-            ("RUNS_STALLED_AFTER_SECS", "0"),
-            ("RUNS_STALLED_AFTER_SECS", "5m"),
-            ("RUNS_LOOKBACK_SECS", "-1"),
-            ("RUNS_UNHEALTHY_MIN_STALLED", "0"),
-        ] {
-            assert_eq!(settings_of(&[(key, value)]).unwrap_err().variable, key, "{value}");
-        }
-        let short = settings_of(&[("RUNS_STALLED_AFTER_SECS", "600"), ("RUNS_LOOKBACK_SECS", "300")]);
-        assert_eq!(short.unwrap_err().variable, "RUNS_LOOKBACK_SECS");
-    }
-
-    #[test]
-    fn migrate_puts_the_configured_tables_in_the_shipped_migration() {
-        let tables = settings_of(&[]).unwrap().tables;
-        assert_eq!(tables.migration("public"), MIGRATION);
-        let custom = RunsTables {
-            runs: "app.runs".into(),
-            events: "events".into(),
-        };
-        let sql = custom.migration("tenant");
-        assert!(sql.contains("from app.runs r") && sql.contains("from tenant.events e"), "{sql}");
-        assert!(!sql.contains("workflow_"), "every default name replaced: {sql}");
-        assert!(RunsTables::same("workflow_runs", "public.workflow_runs"));
-        assert!(RunsTables::same("app.runs", "app.runs"));
-        assert!(!RunsTables::same("app.runs", "public.runs"));
-        assert!(!RunsTables::same("runs", "public.workflow_runs"));
-    }
-
-    #[test]
-    fn every_rule_in_order() {
-        let s = settings_of(&[]).unwrap();
-        let of = |in_flight, stalled, hidden| {
-            let outcome = judge_progress(
-                &Progress {
-                    in_flight,
-                    stalled,
-                    oldest_stalled_secs: if stalled > 0 { 400 } else { 0 },
-                    last_progress_secs: (in_flight > 0).then_some(2),
-                    rows_hidden: hidden,
-                },
-                &s,
-            );
-            (outcome.status, outcome.reason)
-        };
-        use Status::{Degraded, Healthy, Unhealthy};
-        assert_eq!(of(0, 0, false), (Healthy, None));
-        assert_eq!(of(12, 0, false), (Healthy, None));
-        assert_eq!(of(12, 1, false), (Degraded, Some(Reason::RunsStalled)));
-        assert_eq!(of(2, 2, false), (Degraded, Some(Reason::RunsStalled)), "below the minimum");
-        assert_eq!(of(4, 3, false), (Degraded, Some(Reason::RunsStalled)), "one still moves");
-        assert_eq!(of(3, 3, false), (Unhealthy, Some(Reason::EngineStalled)));
-        assert_eq!(of(0, 0, true), (Unhealthy, Some(Reason::RowsHidden)));
-        let hidden = judge_progress(
-            &Progress {
-                rows_hidden: true,
-                ..Progress::default()
-            },
-            &s,
-        );
-        assert!(hidden.facts.is_empty() && hidden.metrics.is_empty());
-        let none = judge_progress(&Progress::default(), &s);
-        assert_eq!(none.facts[3], ("last_progress_secs", Value::Null));
-        assert_eq!(none.metrics[0].values.len(), 3);
-    }
-}
+mod tests;
