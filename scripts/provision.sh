@@ -4,7 +4,7 @@
 #   run      PostgreSQL server binaries (initdb, pg_ctl, postgres), unless
 #            DATABASE_URL is set (then `make run` checks that database)
 #   test     PostgreSQL server binaries, PgBouncer (pooler tests), Prometheus
-#            blackbox_exporter, promtool (Debian's prometheus) and
+#            blackbox_exporter, Prometheus and promtool (Debian's prometheus) and
 #            monitoring-plugins' check_http (real monitors), zip and unzip
 #            (the CA layer). tests/it/make.rs checks that every command the
 #            tests and the scripts they run call is here or on a fresh
@@ -41,6 +41,7 @@ for purpose in "${@:-test}"; do
             missing+=(prometheus-blackbox-exporter)
         have check_http /usr/lib/nagios/plugins/check_http || missing+=(monitoring-plugins-basic)
         have promtool /usr/bin/promtool || missing+=(prometheus)
+        have prometheus /usr/bin/prometheus || missing+=(prometheus)
         have zip /usr/bin/zip || missing+=(zip)
         have unzip /usr/bin/unzip || missing+=(unzip)
         ;;

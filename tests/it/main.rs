@@ -25,6 +25,7 @@ mod openapi;
 mod partitions;
 mod pooler;
 mod postgres_tls;
+mod prometheus;
 mod queue;
 mod runs;
 mod secrets;

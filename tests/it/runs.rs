@@ -3,33 +3,11 @@
 //! both, the function made by the real `meshhook-health migrate`. Ages are
 //! set relative to the database's `now()`, so every case holds on any day.
 
-use std::collections::HashMap;
-use std::process::Output;
-
-use crate::support::meshhook::{self, run};
+use crate::support::meshhook::{self, migrated, run};
 use crate::support::pgbouncer::PgBouncer;
 use crate::support::{as_role, verbose, Stack};
 use http::StatusCode;
 use serde_json::{json, Value};
-
-/// `meshhook-health migrate` with `env`.
-fn migrate(env: &HashMap<String, String>) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
-        .env_clear()
-        .envs(env)
-        .arg("migrate")
-        .output()
-        .expect("run meshhook-health migrate")
-}
-
-fn migrated(env: &HashMap<String, String>) {
-    let out = migrate(env);
-    assert!(
-        out.status.success(),
-        "migrate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `stack` watching runs, on a MeshHook-shaped database with event
 /// partitions from `months_back` months ago to next month (no tables when

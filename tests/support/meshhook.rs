@@ -4,7 +4,11 @@
 //! `(run_id, ts)` index per partition and no default partition, and
 //! row-level security on both whose policies (to `public`) keep the rows
 //! of projects owned by `auth.uid()` — a stand-in for Supabase's, which
-//! reads the caller's user id from the request.
+//! reads the caller's user id from the request. And the real `migrate`
+//! that makes the runs' function over it.
+
+use std::collections::HashMap;
+use std::process::Output;
 
 /// The project every run belongs to.
 pub const PROJECT: &str = "00000000-0000-0000-0000-0000000000aa";
@@ -60,4 +64,24 @@ pub fn run(status: &str, started_ago: u32, events_ago: &[u32]) -> String {
            FROM r, unnest('{{{}}}'::int[]) AS s;",
         events.join(",")
     )
+}
+
+/// `meshhook-health migrate` with `env`.
+fn migrate(env: &HashMap<String, String>) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+        .env_clear()
+        .envs(env)
+        .arg("migrate")
+        .output()
+        .expect("run meshhook-health migrate")
+}
+
+/// [`migrate`], which must succeed.
+pub fn migrated(env: &HashMap<String, String>) {
+    let out = migrate(env);
+    assert!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

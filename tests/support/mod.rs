@@ -376,3 +376,17 @@ pub fn wait_for_port(port: u16) {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// The first of `candidates` (paths, or names on `PATH`) that is installed.
+pub fn installed(candidates: &[&str]) -> String {
+    candidates
+        .iter()
+        .find(|c| {
+            std::path::Path::new(c).is_file()
+                || std::env::var_os("PATH").is_some_and(|path| {
+                    std::env::split_paths(&path).any(|dir| dir.join(c).is_file())
+                })
+        })
+        .map(|c| (*c).to_owned())
+        .unwrap_or_else(|| panic!("none of {candidates:?} is installed: run scripts/provision.sh"))
+}
