@@ -115,6 +115,15 @@ fn conforms(
             }
         }
     }
+    let content = response.get("content").and_then(Value::as_object);
+    if let Some(content) = content.filter(|c| !c.contains_key("application/json")) {
+        let given = headers["content-type"].to_str().unwrap();
+        assert!(
+            content.contains_key(given),
+            "{method} {path} {status}: Content-Type {given} is not declared"
+        );
+        return;
+    }
     let Some(schema) = response.pointer("/content/application~1json/schema") else {
         assert!(
             body.is_empty(),
@@ -375,4 +384,46 @@ async fn error_answers_without_counts_match_the_openapi_document() {
             "{body}"
         );
     }
+}
+
+/// `/metrics` in serve mode: both formats, the 401, the 405, and the 404
+/// without its token.
+#[tokio::test]
+async fn metrics_answers_match_the_openapi_document() {
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    stack.set("HEALTH_METRICS_TOKEN", "metrics-token");
+    let (addr, _server) = crate::support::spawn_serve(stack.app()).await;
+    stack.unset("HEALTH_METRICS_TOKEN");
+    let (off, _off_server) = crate::support::spawn_serve(stack.app()).await;
+    let client = crate::support::http_client();
+    let mut statuses = Vec::new();
+    for (at, method, token, accept) in [
+        (addr, Method::GET, Some("metrics-token"), None),
+        (
+            addr,
+            Method::GET,
+            Some("metrics-token"),
+            Some("application/openmetrics-text"),
+        ),
+        (addr, Method::GET, Some("wrong"), None),
+        (addr, Method::GET, None, None),
+        (addr, Method::POST, Some("metrics-token"), None),
+        (off, Method::GET, Some("metrics-token"), None),
+    ] {
+        let mut request = client.request(method.clone(), format!("http://{at}/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap();
+        conforms(&spec, "/metrics", &method, status, &headers, &body);
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 401, 401, 405, 404]);
 }
