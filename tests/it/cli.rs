@@ -321,6 +321,39 @@ async fn serve_listens_on_every_interface_at_port_when_only_port_is_set() {
     assert!(text(&out.stderr).contains("PORT"), "{}", text(&out.stderr));
 }
 
+/// `HEALTH_LISTEN=[::]:PORT` (what RAILWAY.md sets for private
+/// networking, IPv6 in older Railway environments) answers on IPv6 and
+/// IPv4 alike: the socket is dual-stack.
+#[tokio::test]
+async fn serve_on_the_ipv6_wildcard_answers_both_address_families() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        crate::support::skip(
+            "cli::serve_on_the_ipv6_wildcard_answers_both_address_families",
+            "this machine has no IPv6 loopback",
+        );
+        return;
+    }
+    let mut stack = Stack::new().await;
+    let port = free_port();
+    stack.set("HEALTH_LISTEN", &format!("[::]:{port}"));
+    let _child = Running(
+        binary(&stack.env)
+            .arg("serve")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    crate::support::wait_for_port(port);
+    for host in ["127.0.0.1", "[::1]"] {
+        let answer = crate::support::http_client()
+            .get(format!("http://{host}:{port}/health/live"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{host}");
+    }
+}
+
 #[tokio::test]
 async fn serve_refuses_a_bad_listen_address_with_exit_2() {
     let stack = Stack::new().await;

@@ -238,6 +238,23 @@ fn railway_sets_variables_before_the_first_deploy_and_needs_no_file() {
     assert!(text.contains("engine_stalled") && text.contains("HEALTH_NONCRITICAL"));
 }
 
+/// Railway's metrics: the private address RAILWAY.md gives is the one the
+/// documented Prometheus job and the Alloy example scrape, on the port the
+/// service listens on.
+#[test]
+fn railway_metrics_are_scraped_where_the_service_listens() {
+    let text = read("docs/RAILWAY.md");
+    let section = &text[text.find("## 5. Metrics").unwrap()..];
+    let target = "meshhook-health.railway.internal:8080";
+    assert!(section.contains(&format!("\"__address__\" = \"{target}\"")));
+    assert!(read("docs/monitors/prometheus.yml").contains(&format!("- {target}\n")));
+    assert!(
+        section.contains("| `PORT` | `8080`")
+            && section.contains("| `HEALTH_LISTEN` | `[::]:8080`")
+    );
+    assert!(section.contains("`HEALTH_METRICS_TOKEN`"));
+}
+
 /// UptimeRobot: the monitor the docs recommend reads the status code, so
 /// API Gateway's own errors count as down.
 #[test]
