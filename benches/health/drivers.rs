@@ -146,24 +146,78 @@ pub fn serve_mode(binary: &Path, env: &HashMap<String, String>, ttl: &str) -> Op
     env.insert("HEALTH_CACHE_TTL_MS".into(), ttl.into());
     env.insert("HEALTH_LISTEN".into(), format!("127.0.0.1:{port}"));
     env.insert("RUST_LOG".into(), "warn".into());
+    let child = spawn_serve(binary, &env, port);
+    let result = wrk(&format!("http://127.0.0.1:{port}/health"));
+    kill(child);
+    result
+}
+
+/// Warm `/metrics` scrapes: `serve` with the metrics token and a cache
+/// longer than the run, so every scrape reads the cached evaluation; one
+/// keep-alive connection and Prometheus's `Accept`, as a scraper does.
+/// Round trips as the client sees them, sorted, and the body's size.
+pub async fn metrics_scrapes(
+    binary: &Path,
+    env: &HashMap<String, String>,
+) -> (Vec<Duration>, usize) {
+    const TOKEN: &str = "bench-metrics-token";
+    let port = support::postgres::free_port();
+    let mut env = env.clone();
+    env.insert("HEALTH_METRICS_TOKEN".into(), TOKEN.into());
+    env.insert("HEALTH_CACHE_TTL_MS".into(), "3600000".into());
+    env.insert("HEALTH_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert("RUST_LOG".into(), "warn".into());
+    let child = spawn_serve(binary, &env, port);
+    let client = support::http_client();
+    let accept =
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut times = Vec::with_capacity(METRICS_SCRAPES);
+    let mut size = 0;
+    for i in 0..METRICS_SCRAPES + 100 {
+        let started = Instant::now();
+        let response = client
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .header("accept", accept)
+            .send()
+            .await;
+        let body = match response {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => break,
+        };
+        // The first hundred warm the connection and the cache.
+        if i >= 100 {
+            times.push(started.elapsed());
+        }
+        size = body.len();
+    }
+    kill(child);
+    times.sort();
+    (times, size)
+}
+
+/// Scrapes timed by [`metrics_scrapes`].
+pub const METRICS_SCRAPES: usize = 5_000;
+
+/// `binary serve` with `env`, once it listens on `port` (10 s at most).
+fn spawn_serve(binary: &Path, env: &HashMap<String, String>, port: u16) -> std::process::Child {
     let child = Command::new(binary)
         .env_clear()
-        .envs(&env)
+        .envs(env)
         .arg("serve")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
+        .expect("start serve");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
         && started.elapsed() < Duration::from_secs(10)
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let result = wrk(&format!("http://127.0.0.1:{port}/health"));
-    kill(child);
-    result
+    child
 }
 
 /// The bench's login (the `app` role, SCRAM as in production) to database

@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use drivers::{
-    capacity_bench, cold_starts, lambda_env, partitions_bench, queue_bench, runs_bench, serve_mode,
-    warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+    capacity_bench, cold_starts, lambda_env, metrics_scrapes, partitions_bench, queue_bench,
+    runs_bench, serve_mode, warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS,
+    WARM_INVOCATIONS,
 };
 
 /// Partitions of the event log in the partitions row: ten years of months.
@@ -139,6 +140,8 @@ async fn main() {
     eprintln!("bench: serve mode under wrk (cache on, then off)");
     let serve_cached = serve_mode(&health_bin, &health_env, "1000");
     let serve_uncached = serve_mode(&health_bin, &health_env, "0");
+    eprintln!("bench: warm /metrics scrapes");
+    let metrics = metrics_scrapes(&health_bin, &health_env).await;
 
     let queue = queue_bench(&pg, &api, &health_bin, &health_env, &event).await;
     eprintln!("bench: partitions check with {PARTITIONS} partitions");
@@ -164,6 +167,7 @@ async fn main() {
         hang_times,
         serve_cached,
         serve_uncached,
+        metrics,
         queue,
         partitions,
         runs,
