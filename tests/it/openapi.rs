@@ -396,7 +396,6 @@ async fn metrics_answers_match_the_openapi_document() {
     let (addr, _server) = crate::support::spawn_serve(stack.app()).await;
     stack.unset("HEALTH_METRICS_TOKEN");
     let (off, _off_server) = crate::support::spawn_serve(stack.app()).await;
-    let client = crate::support::http_client();
     let mut statuses = Vec::new();
     for (at, method, token, accept) in [
         (addr, Method::GET, Some("metrics-token"), None),
@@ -411,14 +410,7 @@ async fn metrics_answers_match_the_openapi_document() {
         (addr, Method::POST, Some("metrics-token"), None),
         (off, Method::GET, Some("metrics-token"), None),
     ] {
-        let mut request = client.request(method.clone(), format!("http://{at}/metrics"));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(accept) = accept {
-            request = request.header("accept", accept);
-        }
-        let response = request.send().await.unwrap();
+        let response = crate::support::metrics_request(at, method.clone(), token, accept).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await.unwrap();

@@ -76,14 +76,7 @@ async fn scrape(
     token: Option<&str>,
     accept: Option<&str>,
 ) -> (u16, HashMap<String, String>, String) {
-    let mut request = http_client().get(format!("http://{addr}/metrics"));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
-    }
-    let response = request.send().await.unwrap();
+    let response = crate::support::metrics_request(addr, http::Method::GET, token, accept).await;
     let status = response.status().as_u16();
     let headers = response
         .headers()

@@ -390,3 +390,21 @@ pub fn installed(candidates: &[&str]) -> String {
         .map(|c| (*c).to_owned())
         .unwrap_or_else(|| panic!("none of {candidates:?} is installed: run scripts/provision.sh"))
 }
+
+/// `method` on `/metrics` of the server at `addr`, with a bearer `token`
+/// and an `Accept` header when given.
+pub async fn metrics_request(
+    addr: std::net::SocketAddr,
+    method: Method,
+    token: Option<&str>,
+    accept: Option<&str>,
+) -> reqwest::Response {
+    let mut request = http_client().request(method, format!("http://{addr}/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    request.send().await.unwrap()
+}
