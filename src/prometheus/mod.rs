@@ -2,13 +2,14 @@
 //! exposition formats, through the official client crate.
 //!
 //! An [`EvaluationListener`], like the EMF lines of Lambda mode: every
-//! finished evaluation sets the status gauges and the components' figures,
-//! observes each component's check duration and counts the evaluation by
-//! its status. A scrape reads the evaluator as a request does (`http.rs`:
-//! the cached result, or the evaluation in flight), so it never starts an
-//! evaluation of its own beside one that runs; it then encodes what the
-//! last evaluation left. Both happen under one lock, so a scrape never
-//! shows half of one evaluation and half of the next.
+//! finished evaluation replaces the statuses and the components' figures
+//! kept for the next scrape, observes each component's check duration and
+//! counts the evaluation by its status. A scrape reads the evaluator as a
+//! request does (`http.rs`: the cached result, or the evaluation in
+//! flight), so it never starts an evaluation of its own beside one that
+//! runs; it then encodes what the last evaluation left, through a
+//! collector of the crate's registry. Both happen under one lock, so a
+//! scrape never shows half of one evaluation and half of the next.
 //!
 //! Names follow Prometheus's conventions: the `meshhook_health_` prefix,
 //! base units at the end (`_seconds`, `_bytes`, `_ratio`), `_total` on the
@@ -16,21 +17,20 @@
 //! queue or table name, a listed worker kind — or is a status; never a
 //! host, a user or error text.
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use http::HeaderValue;
-use prometheus_client::encoding::{prometheus_text, text};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, text, DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::ComponentConfig;
 use crate::evaluator::EvaluationListener;
-use crate::outcome::Status;
+use crate::outcome::{Figure, Status};
 use crate::report::Report;
 
 /// The `Content-Type` of the OpenMetrics text format.
@@ -47,99 +47,77 @@ const DURATION_BUCKETS: [f64; 13] = [
 ];
 
 type Labels = Vec<(&'static str, String)>;
-type Figures = Family<Labels, Gauge<f64, AtomicU64>>;
-type Durations = Family<Labels, Histogram, fn() -> Histogram>;
 
 /// The metrics of this process and the registry that encodes them.
 pub struct Exposition {
-    inner: Mutex<Metrics>,
+    registry: Registry,
+    metrics: Arc<Metrics>,
 }
 
+/// What the last evaluations left, encoded in a fixed order (components in
+/// report order, statuses best first) rather than a hash map's: a scrape
+/// reads like the `/health` body.
+#[derive(Debug)]
 struct Metrics {
-    registry: Registry,
-    status: Family<Labels, Gauge>,
-    component_status: Family<Labels, Gauge>,
-    durations: Durations,
-    evaluations: Family<Labels, Counter>,
-    /// The enabled components' figures, by Prometheus name.
-    figures: HashMap<&'static str, Figures>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The enabled components' figures that Prometheus shows, in order.
+    declared: Vec<&'static Figure>,
+    durations: Vec<(&'static str, Histogram)>,
+    /// Evaluations by overall status, in [`Status::ALL`]'s order.
+    evaluations: [Counter; 3],
+    last: Option<Last>,
+}
+
+/// The last evaluation's statuses and figures.
+#[derive(Debug)]
+struct Last {
+    status: Status,
+    components: Vec<(&'static str, Status)>,
+    figures: Vec<(&'static Figure, Labels, f64)>,
 }
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
-fn duration_histogram() -> Histogram {
-    Histogram::new(DURATION_BUCKETS)
-}
-
 impl Exposition {
-    /// Declares the metrics of `components` (their figures included), so
-    /// that every name is listed with its HELP and TYPE from the first
-    /// scrape on.
+    /// The metrics of `components` (their figures included).
     pub fn new(components: &[ComponentConfig]) -> Self {
-        let mut registry = Registry::with_prefix("meshhook_health");
-        let status = Family::<Labels, Gauge>::default();
-        registry.register(
-            "status",
-            "Overall status of MeshHook: 1 for the current one (healthy, degraded or unhealthy), 0 for the other two",
-            status.clone(),
-        );
-        let component_status = Family::<Labels, Gauge>::default();
-        registry.register(
-            "component_status",
-            "Status of each component: 1 for the current one (healthy, degraded or unhealthy), 0 for the other two",
-            component_status.clone(),
-        );
-        let durations = Durations::new_with_constructor(duration_histogram);
-        registry.register(
-            "check_duration_seconds",
-            "How long each component's check took, deadline included",
-            durations.clone(),
-        );
-        let evaluations = Family::<Labels, Counter>::default();
-        registry.register(
-            "evaluations",
-            "Evaluations run (not answers served from the cache), by overall status",
-            evaluations.clone(),
-        );
-        for status in Status::ALL {
-            let _ = evaluations.get_or_create(&labels(&[("status", status.as_str())]));
-        }
-        let mut figures = HashMap::new();
-        for configured in components {
-            let _ = durations.get_or_create(&labels(&[("component", configured.name())]));
-            for figure in configured.component.figures {
-                let Some(name) = figure.prometheus else {
-                    continue;
-                };
-                let family = Figures::default();
-                registry.register(name, figure.help, family.clone());
-                figures.insert(name, family);
-            }
-        }
-        let metrics = Metrics {
-            registry,
-            status,
-            component_status,
+        let declared = components
+            .iter()
+            .flat_map(|c| c.component.figures)
+            .filter(|f| f.prometheus.is_some())
+            .collect();
+        let durations = components
+            .iter()
+            .map(|c| (c.name(), Histogram::new(DURATION_BUCKETS)))
+            .collect();
+        let state = State {
+            declared,
             durations,
-            evaluations,
-            figures,
+            evaluations: Default::default(),
+            last: None,
         };
-        Self {
-            inner: Mutex::new(metrics),
-        }
+        let metrics = Arc::new(Metrics {
+            state: Mutex::new(state),
+        });
+        let mut registry = Registry::with_prefix("meshhook_health");
+        registry.register_collector(Box::new(metrics.clone()));
+        Self { registry, metrics }
     }
 
     /// The registry as text: OpenMetrics (ending in `# EOF`) or the
     /// classic format.
     pub fn encode(&self, openmetrics: bool) -> String {
-        let metrics = lock(&self.inner);
-        let mut out = String::with_capacity(4096);
+        let mut out = String::with_capacity(8192);
         let encoded = if openmetrics {
-            text::encode(&mut out, &metrics.registry)
+            text::encode(&mut out, &self.registry)
         } else {
-            prometheus_text::encode(&mut out, &metrics.registry)
+            prometheus_text::encode(&mut out, &self.registry)
         };
         // Writing into a String cannot fail, and every label value is
         // escaped by the crate; an error here would be the crate's bug.
@@ -152,51 +130,141 @@ impl Exposition {
 
 /// The lock is held to update or encode a few dozen values; nothing panics
 /// under it, and a poisoned lock still holds whole values.
-fn lock(metrics: &Mutex<Metrics>) -> std::sync::MutexGuard<'_, Metrics> {
+fn lock(metrics: &Metrics) -> std::sync::MutexGuard<'_, State> {
     metrics
+        .state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl EvaluationListener for Exposition {
     fn evaluated(&self, report: &Report) {
-        let metrics = lock(&self.inner);
-        for status in Status::ALL {
-            let current = i64::from(report.status == status);
-            let state = labels(&[("status", status.as_str())]);
-            metrics.status.get_or_create(&state).set(current);
+        let mut state = lock(&self.metrics);
+        let index = Status::ALL.iter().position(|s| *s == report.status);
+        if let Some(counter) = index.and_then(|i| state.evaluations.get(i)) {
+            counter.inc();
         }
-        metrics
-            .evaluations
-            .get_or_create(&labels(&[("status", report.status.as_str())]))
-            .inc();
-        // A figure this evaluation could not read disappears rather than
-        // keep the last value it had.
-        for family in metrics.figures.values() {
-            family.clear();
-        }
+        let mut last = Last {
+            status: report.status,
+            components: Vec::with_capacity(report.components.len()),
+            figures: Vec::new(),
+        };
         for component in &report.components {
-            for status in Status::ALL {
-                let current = i64::from(component.outcome.status == status);
-                let state = labels(&[("component", component.name), ("status", status.as_str())]);
-                metrics.component_status.get_or_create(&state).set(current);
-            }
-            let name = labels(&[("component", component.name)]);
+            last.components
+                .push((component.name, component.outcome.status));
             let seconds = component.latency.as_secs_f64();
-            metrics.durations.get_or_create(&name).observe(seconds);
+            match state
+                .durations
+                .iter()
+                .find(|(name, _)| *name == component.name)
+            {
+                Some((_, histogram)) => histogram.observe(seconds),
+                None => {
+                    let histogram = Histogram::new(DURATION_BUCKETS);
+                    histogram.observe(seconds);
+                    state.durations.push((component.name, histogram));
+                }
+            }
             for set in &component.outcome.metrics {
                 for (figure, value) in &set.values {
-                    let family = figure.prometheus.and_then(|name| metrics.figures.get(name));
-                    let Some(family) = family else { continue };
                     let series = match figure.label {
                         Some(label) => labels(&[(label, set.dimension.1.as_str())]),
                         None => Labels::new(),
                     };
-                    family.get_or_create(&series).set(*value);
+                    last.figures.push((figure, series, *value));
                 }
             }
         }
+        state.last = Some(last);
     }
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let state = lock(self);
+        if let Some(last) = &state.last {
+            encode_statuses(&mut encoder, last)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "check_duration_seconds",
+            "How long each component's check took, deadline included",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (component, histogram) in &state.durations {
+            let series = labels(&[("component", component)]);
+            histogram.encode(family.encode_family(&series)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "evaluations",
+            "Evaluations run (not answers served from the cache), by overall status",
+            None,
+            MetricType::Counter,
+        )?;
+        for (status, counter) in Status::ALL.iter().zip(&state.evaluations) {
+            let series = labels(&[("status", status.as_str())]);
+            counter.encode(family.encode_family(&series)?)?;
+        }
+        let figures = state.last.as_ref().map_or(&[][..], |l| &l.figures[..]);
+        for declared in &state.declared {
+            encode_figure(&mut encoder, declared, figures)?;
+        }
+        Ok(())
+    }
+}
+
+/// `status` and `component_status`: 1 for the current status, 0 for the
+/// other two.
+fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Last) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        "status",
+        "Overall status of MeshHook: 1 for the current one (healthy, degraded or unhealthy), 0 for the other two",
+        None,
+        MetricType::Gauge,
+    )?;
+    for status in Status::ALL {
+        let series = labels(&[("status", status.as_str())]);
+        let value = ConstGauge::new(i64::from(last.status == status));
+        value.encode(family.encode_family(&series)?)?;
+    }
+    let mut family = encoder.encode_descriptor(
+        "component_status",
+        "Status of each component: 1 for the current one (healthy, degraded or unhealthy), 0 for the other two",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (component, current) in &last.components {
+        for status in Status::ALL {
+            let series = labels(&[("component", component), ("status", status.as_str())]);
+            let value = ConstGauge::new(i64::from(*current == status));
+            value.encode(family.encode_family(&series)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// One declared figure's family with the last evaluation's samples of it;
+/// nothing at all when it has none (a reading that could not be made).
+fn encode_figure(
+    encoder: &mut DescriptorEncoder,
+    declared: &Figure,
+    figures: &[(&'static Figure, Labels, f64)],
+) -> Result<(), std::fmt::Error> {
+    let Some(name) = declared.prometheus else {
+        return Ok(());
+    };
+    let mut samples = figures
+        .iter()
+        .filter(|(f, ..)| f.prometheus == Some(name))
+        .peekable();
+    if samples.peek().is_none() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, declared.help, None, MetricType::Gauge)?;
+    for (_, series, value) in samples {
+        ConstGauge::new(*value).encode(family.encode_family(series)?)?;
+    }
+    Ok(())
 }
 
 /// Whether `Accept` prefers OpenMetrics text to the classic format:
