@@ -105,6 +105,22 @@ fn an_evaluation_replaces_the_last_ones_gauges_and_adds_to_the_counts() {
             "{line} missing from\n{text}"
         );
     }
+    // In a fixed order: components as in the report, statuses best first.
+    let order: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("meshhook_health_component_status{"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "meshhook_health_component_status{component=\"workers\",status=\"healthy\"} 0",
+            "meshhook_health_component_status{component=\"workers\",status=\"degraded\"} 0",
+            "meshhook_health_component_status{component=\"workers\",status=\"unhealthy\"} 1",
+            "meshhook_health_component_status{component=\"queue\",status=\"healthy\"} 1",
+            "meshhook_health_component_status{component=\"queue\",status=\"degraded\"} 0",
+            "meshhook_health_component_status{component=\"queue\",status=\"unhealthy\"} 0",
+        ]
+    );
     // A family without a series is left out, HELP and TYPE too.
     assert!(
         !text.contains("meshhook_health_queue_ready_messages"),
