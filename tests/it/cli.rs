@@ -296,14 +296,8 @@ async fn serve_listens_on_every_interface_at_port_when_only_port_is_set() {
     let mut stack = Stack::new().await;
     let port = free_port();
     stack.set("PORT", &port.to_string());
-    let _child = Running(
-        binary(&stack.env)
-            .arg("serve")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    crate::support::wait_for_port(port);
+    let _child =
+        crate::support::serve_process_from(std::path::Path::new(BIN), &stack.env, &["serve"], port);
     let listening = std::fs::read_to_string("/proc/net/tcp").unwrap();
     // 0.0.0.0:port in LISTEN state (0A), as the kernel lists it.
     let wildcard = format!("00000000:{port:04X} 00000000:0000 0A");
@@ -336,14 +330,8 @@ async fn serve_on_the_ipv6_wildcard_answers_both_address_families() {
     let mut stack = Stack::new().await;
     let port = free_port();
     stack.set("HEALTH_LISTEN", &format!("[::]:{port}"));
-    let _child = Running(
-        binary(&stack.env)
-            .arg("serve")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    crate::support::wait_for_port(port);
+    let _child =
+        crate::support::serve_process_from(std::path::Path::new(BIN), &stack.env, &["serve"], port);
     for host in ["127.0.0.1", "[::1]"] {
         let answer = crate::support::http_client()
             .get(format!("http://{host}:{port}/health/live"))
