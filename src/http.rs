@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::env::Secret;
 use crate::outcome::Status;
+use crate::prometheus::Exposition;
 use crate::App;
 
 /// What the handler needs of a request, whatever carried it.
@@ -22,15 +23,17 @@ pub struct Inbound<'a> {
     pub stage: Option<&'a str>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Route {
+/// Where a request goes. `/metrics` is a route only where the app has an
+/// exposition (serve mode with `HEALTH_METRICS_TOKEN`); elsewhere it is
+/// unknown like any other path.
+enum Route<'a> {
     Health,
     Live,
-    Metrics,
+    Metrics(&'a Exposition),
     NotFound,
 }
 
-fn route(path: &str, stage: Option<&str>) -> Route {
+fn route<'a>(path: &str, stage: Option<&str>, exposition: Option<&'a Exposition>) -> Route<'a> {
     let mut path = path;
     if let Some(stage) = stage.filter(|s| !s.is_empty() && *s != "$default") {
         if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
@@ -43,7 +46,7 @@ fn route(path: &str, stage: Option<&str>) -> Route {
     match path {
         "/health" => Route::Health,
         "/health/live" => Route::Live,
-        "/metrics" => Route::Metrics,
+        "/metrics" => exposition.map_or(Route::NotFound, Route::Metrics),
         _ => Route::NotFound,
     }
 }
@@ -85,12 +88,8 @@ fn json(status: StatusCode, body: String) -> Response<String> {
 /// transport drops the body of a HEAD answer (hyper does it itself, keeping
 /// the Content-Length of the GET answer).
 pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
-    let route = match route(request.path, request.stage) {
-        // Off (no token, or Lambda mode): like any other unknown path.
-        Route::Metrics if app.exposition.is_none() => Route::NotFound,
-        route => route,
-    };
-    if route == Route::NotFound {
+    let route = route(request.path, request.stage, app.exposition.as_deref());
+    if matches!(route, Route::NotFound) {
         return json(StatusCode::NOT_FOUND, crate::report::error("not found"));
     }
     if request.method != Method::GET && request.method != Method::HEAD {
@@ -112,7 +111,7 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
             let version = crate::report::public_version(configured, last.as_deref());
             json(StatusCode::OK, crate::report::live(version))
         }
-        Route::Metrics => metrics(app, request).await,
+        Route::Metrics(exposition) => metrics(app, exposition, request).await,
         _ => {
             let report = app.evaluator.report().await;
             let token = app.config.details_token.as_ref();
@@ -130,10 +129,7 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
 /// `/metrics`: the bearer token, else 401 (Prometheus then marks the
 /// target down); with it, the last evaluation — cached or shared exactly
 /// as for `/health`, so a scrape adds no evaluation of its own.
-async fn metrics(app: &App, request: Inbound<'_>) -> Response<String> {
-    let Some(exposition) = &app.exposition else {
-        return json(StatusCode::NOT_FOUND, crate::report::error("not found"));
-    };
+async fn metrics(app: &App, exposition: &Exposition, request: Inbound<'_>) -> Response<String> {
     if !authorised(app.config.metrics_token.as_ref(), request.authorization) {
         let mut response = json(
             StatusCode::UNAUTHORIZED,
@@ -162,21 +158,33 @@ async fn metrics(app: &App, request: Inbound<'_>) -> Response<String> {
 mod tests {
     use super::*;
 
+    /// Which route `path` takes, by name; with an exposition when `metrics`.
+    fn to(path: &str, stage: Option<&str>, metrics: bool) -> &'static str {
+        let exposition = Exposition::new(&[]);
+        match route(path, stage, metrics.then_some(&exposition)) {
+            Route::Health => "health",
+            Route::Live => "live",
+            Route::Metrics(_) => "metrics",
+            Route::NotFound => "not found",
+        }
+    }
+
     #[test]
     fn routes_tolerate_stage_prefix_and_trailing_slash() {
-        assert_eq!(route("/health", None), Route::Health);
-        assert_eq!(route("/health/", None), Route::Health);
-        assert_eq!(route("/prod/health", Some("prod")), Route::Health);
-        assert_eq!(route("/prod/health/live/", Some("prod")), Route::Live);
-        assert_eq!(route("/health", Some("prod")), Route::Health);
-        assert_eq!(route("/health", Some("$default")), Route::Health);
-        assert_eq!(route("/prod/health", None), Route::NotFound);
-        assert_eq!(route("/production/health", Some("prod")), Route::NotFound);
-        assert_eq!(route("/healthz", None), Route::NotFound);
-        assert_eq!(route("/metrics/", None), Route::Metrics);
-        assert_eq!(route("/prod/metrics", Some("prod")), Route::Metrics);
-        assert_eq!(route("/", None), Route::NotFound);
-        assert_eq!(route("", None), Route::NotFound);
+        assert_eq!(to("/health", None, false), "health");
+        assert_eq!(to("/health/", None, false), "health");
+        assert_eq!(to("/prod/health", Some("prod"), false), "health");
+        assert_eq!(to("/prod/health/live/", Some("prod"), false), "live");
+        assert_eq!(to("/health", Some("prod"), false), "health");
+        assert_eq!(to("/health", Some("$default"), false), "health");
+        assert_eq!(to("/prod/health", None, false), "not found");
+        assert_eq!(to("/production/health", Some("prod"), false), "not found");
+        assert_eq!(to("/healthz", None, false), "not found");
+        assert_eq!(to("/metrics/", None, true), "metrics");
+        assert_eq!(to("/prod/metrics", Some("prod"), true), "metrics");
+        assert_eq!(to("/metrics", None, false), "not found");
+        assert_eq!(to("/", None, true), "not found");
+        assert_eq!(to("", None, true), "not found");
     }
 
     #[test]

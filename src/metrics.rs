@@ -156,7 +156,7 @@ pub struct EmfMetrics {
 }
 
 impl EvaluationListener for EmfMetrics {
-    fn evaluated(&self, report: &Report) {
+    fn evaluated(&self, report: &std::sync::Arc<Report>) {
         use std::io::Write;
         let mut text = lines(report, &self.namespace).join("\n");
         text.push('\n');

@@ -106,7 +106,7 @@ pub struct EvaluationLog {
 }
 
 impl EvaluationListener for EvaluationLog {
-    fn evaluated(&self, report: &Report) {
+    fn evaluated(&self, report: &std::sync::Arc<Report>) {
         log_evaluation(report, &self.redactor);
     }
 }

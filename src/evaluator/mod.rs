@@ -48,14 +48,15 @@ pub struct CheckSet {
 
 /// Receives every finished evaluation (not the cached answers served from
 /// it): a place for logs and metrics that keeps them out of the evaluator.
+/// The report is the one the cache keeps, so a listener may keep it too.
 pub trait EvaluationListener: Send + Sync {
-    fn evaluated(&self, report: &Report);
+    fn evaluated(&self, report: &Arc<Report>);
 }
 
 /// A listener the app also keeps a handle on (the Prometheus exposition,
 /// which `/metrics` encodes).
 impl<T: EvaluationListener> EvaluationListener for Arc<T> {
-    fn evaluated(&self, report: &Report) {
+    fn evaluated(&self, report: &Arc<Report>) {
         (**self).evaluated(report);
     }
 }
@@ -144,7 +145,7 @@ impl Evaluator {
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let task = tokio::spawn(async move {
-            let report = Arc::new(engine.evaluate().await);
+            let report = engine.evaluate().await;
             let mut cache = lock(&cache);
             cache.last = Some(report.clone());
             if cache.in_flight.as_ref().is_some_and(|(n, _)| *n == number) {
@@ -173,7 +174,7 @@ impl Evaluator {
 
     /// Runs every check once, bounded by the deadline; never cached nor
     /// shared (the `check` command).
-    pub async fn evaluate(&self) -> Report {
+    pub async fn evaluate(&self) -> Arc<Report> {
         self.engine.evaluate().await
     }
 }
@@ -187,8 +188,8 @@ fn lock(cache: &Mutex<Cache>) -> std::sync::MutexGuard<'_, Cache> {
 }
 
 impl Engine {
-    async fn evaluate(&self) -> Report {
-        let report = self.checks.run(self.timeout).await;
+    async fn evaluate(&self) -> Arc<Report> {
+        let report = Arc::new(self.checks.run(self.timeout).await);
         for listener in &self.listeners {
             listener.evaluated(&report);
         }

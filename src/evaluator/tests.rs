@@ -36,7 +36,7 @@ impl Check for Fake {
 struct Counting(Arc<AtomicUsize>);
 
 impl EvaluationListener for Counting {
-    fn evaluated(&self, _report: &Report) {
+    fn evaluated(&self, _report: &Arc<Report>) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -2,9 +2,9 @@
 //! exposition formats, through the official client crate.
 //!
 //! An [`EvaluationListener`], like the EMF lines of Lambda mode: every
-//! finished evaluation replaces the statuses and the components' figures
-//! kept for the next scrape, observes each component's check duration and
-//! counts the evaluation by its status. A scrape reads the evaluator as a
+//! finished evaluation's report (the one the evaluator's cache keeps) is
+//! kept for the next scrape, its check durations observed and the
+//! evaluation counted by its status. A scrape reads the evaluator as a
 //! request does (`http.rs`: the cached result, or the evaluation in
 //! flight), so it never starts an evaluation of its own beside one that
 //! runs; it then encodes what the last evaluation left, through a
@@ -54,7 +54,7 @@ pub struct Exposition {
     metrics: Arc<Metrics>,
 }
 
-/// What the last evaluations left, encoded in a fixed order (components in
+/// What the evaluations left, encoded in a fixed order (components in
 /// report order, statuses best first) rather than a hash map's: a scrape
 /// reads like the `/health` body.
 #[derive(Debug)]
@@ -66,18 +66,12 @@ struct Metrics {
 struct State {
     /// The enabled components' figures that Prometheus shows, in order.
     declared: Vec<&'static Figure>,
+    /// Check durations by component, in report order.
     durations: Vec<(&'static str, Histogram)>,
     /// Evaluations by overall status, in [`Status::ALL`]'s order.
     evaluations: [Counter; 3],
-    last: Option<Last>,
-}
-
-/// The last evaluation's statuses and figures.
-#[derive(Debug)]
-struct Last {
-    status: Status,
-    components: Vec<(&'static str, Status)>,
-    figures: Vec<(&'static Figure, Labels, f64)>,
+    /// The last evaluation (the report the evaluator's cache keeps).
+    last: Option<Arc<Report>>,
 }
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
@@ -92,13 +86,9 @@ impl Exposition {
             .flat_map(|c| c.component.figures)
             .filter(|f| f.prometheus.is_some())
             .collect();
-        let durations = components
-            .iter()
-            .map(|c| (c.name(), Histogram::new(DURATION_BUCKETS)))
-            .collect();
         let state = State {
             declared,
-            durations,
+            durations: Vec::new(),
             evaluations: Default::default(),
             last: None,
         };
@@ -138,26 +128,19 @@ fn lock(metrics: &Metrics) -> std::sync::MutexGuard<'_, State> {
 }
 
 impl EvaluationListener for Exposition {
-    fn evaluated(&self, report: &Report) {
+    fn evaluated(&self, report: &Arc<Report>) {
         let mut state = lock(&self.metrics);
         let index = Status::ALL.iter().position(|s| *s == report.status);
         if let Some(counter) = index.and_then(|i| state.evaluations.get(i)) {
             counter.inc();
         }
-        let mut last = Last {
-            status: report.status,
-            components: Vec::with_capacity(report.components.len()),
-            figures: Vec::new(),
-        };
         for component in &report.components {
-            last.components
-                .push((component.name, component.outcome.status));
             let seconds = component.latency.as_secs_f64();
-            match state
+            let known = state
                 .durations
                 .iter()
-                .find(|(name, _)| *name == component.name)
-            {
+                .find(|(name, _)| *name == component.name);
+            match known {
                 Some((_, histogram)) => histogram.observe(seconds),
                 None => {
                     let histogram = Histogram::new(DURATION_BUCKETS);
@@ -165,17 +148,8 @@ impl EvaluationListener for Exposition {
                     state.durations.push((component.name, histogram));
                 }
             }
-            for set in &component.outcome.metrics {
-                for (figure, value) in &set.values {
-                    let series = match figure.label {
-                        Some(label) => labels(&[(label, set.dimension.1.as_str())]),
-                        None => Labels::new(),
-                    };
-                    last.figures.push((figure, series, *value));
-                }
-            }
         }
-        state.last = Some(last);
+        state.last = Some(report.clone());
     }
 }
 
@@ -205,9 +179,10 @@ impl Collector for Metrics {
             let series = labels(&[("status", status.as_str())]);
             counter.encode(family.encode_family(&series)?)?;
         }
-        let figures = state.last.as_ref().map_or(&[][..], |l| &l.figures[..]);
-        for declared in &state.declared {
-            encode_figure(&mut encoder, declared, figures)?;
+        if let Some(last) = &state.last {
+            for declared in &state.declared {
+                encode_figure(&mut encoder, declared, last)?;
+            }
         }
         Ok(())
     }
@@ -215,7 +190,7 @@ impl Collector for Metrics {
 
 /// `status` and `component_status`: 1 for the current status, 0 for the
 /// other two.
-fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Last) -> Result<(), std::fmt::Error> {
+fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Report) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(
         "status",
         "Overall status of MeshHook: 1 for the current one (healthy, degraded or unhealthy), 0 for the other two",
@@ -233,10 +208,10 @@ fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Last) -> Result<(), s
         None,
         MetricType::Gauge,
     )?;
-    for (component, current) in &last.components {
+    for component in &last.components {
         for status in Status::ALL {
-            let series = labels(&[("component", component), ("status", status.as_str())]);
-            let value = ConstGauge::new(i64::from(*current == status));
+            let series = labels(&[("component", component.name), ("status", status.as_str())]);
+            let value = ConstGauge::new(i64::from(component.outcome.status == status));
             value.encode(family.encode_family(&series)?)?;
         }
     }
@@ -248,21 +223,32 @@ fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Last) -> Result<(), s
 fn encode_figure(
     encoder: &mut DescriptorEncoder,
     declared: &Figure,
-    figures: &[(&'static Figure, Labels, f64)],
+    last: &Report,
 ) -> Result<(), std::fmt::Error> {
     let Some(name) = declared.prometheus else {
         return Ok(());
     };
-    let mut samples = figures
+    let mut samples = last
+        .components
         .iter()
-        .filter(|(f, ..)| f.prometheus == Some(name))
+        .flat_map(|c| &c.outcome.metrics)
+        .flat_map(|set| {
+            set.values
+                .iter()
+                .map(move |(figure, value)| (figure, set, value))
+        })
+        .filter(|(figure, ..)| figure.prometheus == Some(name))
         .peekable();
     if samples.peek().is_none() {
         return Ok(());
     }
     let mut family = encoder.encode_descriptor(name, declared.help, None, MetricType::Gauge)?;
-    for (_, series, value) in samples {
-        ConstGauge::new(*value).encode(family.encode_family(series)?)?;
+    for (figure, set, value) in samples {
+        let series = match figure.label {
+            Some(label) => labels(&[(label, set.dimension.1.as_str())]),
+            None => Labels::new(),
+        };
+        ConstGauge::new(*value).encode(family.encode_family(&series)?)?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The exposition of an evaluation, without a server.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::*;
@@ -54,7 +55,7 @@ const ALL: &str = "database,workers,queue,runs,partitions";
 fn every_metric_has_help_and_type_in_both_formats() {
     let config = configured(&[("HEALTH_COMPONENTS", ALL)]);
     let exposition = Exposition::new(&config.components);
-    exposition.evaluated(&report(&config, Status::Healthy));
+    exposition.evaluated(&Arc::new(report(&config, Status::Healthy)));
     let mut names = vec!["status", "component_status", "check_duration_seconds"];
     for c in &config.components {
         names.extend(c.component.figures.iter().filter_map(|f| f.prometheus));
@@ -84,11 +85,11 @@ fn every_metric_has_help_and_type_in_both_formats() {
 fn an_evaluation_replaces_the_last_ones_gauges_and_adds_to_the_counts() {
     let config = configured(&[("HEALTH_COMPONENTS", "workers,queue")]);
     let exposition = Exposition::new(&config.components);
-    exposition.evaluated(&report(&config, Status::Healthy));
+    exposition.evaluated(&Arc::new(report(&config, Status::Healthy)));
     let mut failed = report(&config, Status::Unhealthy);
     // The queue could not be read this time: its figures go.
     failed.components[1].outcome.metrics.clear();
-    exposition.evaluated(&failed);
+    exposition.evaluated(&Arc::new(failed));
     let text = exposition.encode(false);
     for line in [
         "meshhook_health_status{status=\"unhealthy\"} 1",
@@ -133,7 +134,7 @@ fn an_evaluation_replaces_the_last_ones_gauges_and_adds_to_the_counts() {
 fn only_enabled_components_are_declared() {
     let config = configured(&[("HEALTH_COMPONENTS", "database")]);
     let exposition = Exposition::new(&config.components);
-    exposition.evaluated(&report(&config, Status::Healthy));
+    exposition.evaluated(&Arc::new(report(&config, Status::Healthy)));
     let text = exposition.encode(false);
     assert!(text.contains("meshhook_health_database_xid_age"));
     assert!(
