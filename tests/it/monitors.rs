@@ -26,18 +26,16 @@ struct Blackbox {
 impl Blackbox {
     fn start() -> Blackbox {
         let port = free_port();
-        let process = Command::new(installed(&[
-            "prometheus-blackbox-exporter",
-            "/usr/bin/prometheus-blackbox-exporter",
-        ]))
-        .arg(format!("--config.file={DOCS}/blackbox.yml"))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus-blackbox-exporter (scripts/provision.sh installs it)");
-        let process = Running(process);
+        let process = crate::support::daemon(
+            &[
+                "prometheus-blackbox-exporter",
+                "/usr/bin/prometheus-blackbox-exporter",
+            ],
+            &[
+                format!("--config.file={DOCS}/blackbox.yml"),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+        );
         crate::support::wait_for_port(port);
         Blackbox {
             port,

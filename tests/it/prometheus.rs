@@ -379,18 +379,17 @@ impl Prometheus {
         )
         .unwrap();
         let port = free_port();
-        let process = Command::new(installed(&["/usr/bin/prometheus", "prometheus"]))
-            .arg(format!("--config.file={}", path("prometheus.yml")))
-            .arg(format!("--storage.tsdb.path={}", path("data")))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus (scripts/provision.sh installs it)");
+        let process = crate::support::daemon(
+            &["/usr/bin/prometheus", "prometheus"],
+            &[
+                format!("--config.file={}", path("prometheus.yml")),
+                format!("--storage.tsdb.path={}", path("data")),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+        );
         Prometheus {
             port,
-            _process: Running(process),
+            _process: process,
             _dir: dir,
         }
     }

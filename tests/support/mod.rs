@@ -377,6 +377,20 @@ pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// The first of `candidates` (paths, or names on `PATH`) that runs, with
+/// `args` and its output discarded, until the test drops it.
+pub fn daemon(candidates: &[&str], args: &[String]) -> Running {
+    let program = installed(candidates);
+    let child = std::process::Command::new(&program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program} (scripts/provision.sh installs it): {e}"));
+    Running(child)
+}
+
 /// The first of `candidates` (paths, or names on `PATH`) that is installed.
 pub fn installed(candidates: &[&str]) -> String {
     candidates
