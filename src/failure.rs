@@ -8,7 +8,7 @@
 use std::error::Error;
 use std::io::ErrorKind;
 
-use crate::outcome::{CheckOutcome, Reason, Status};
+use crate::outcome::{CheckOutcome, Reason, Verdict};
 
 /// A classified failure: the reason shown to authorised callers and the
 /// internal text that only logs see (after redaction).
@@ -31,16 +31,18 @@ impl Failure {
     pub fn from_error(e: &(dyn Error + 'static), fallback: Reason) -> Self {
         Self::new(reason_of(e).unwrap_or(fallback), chain(e))
     }
+}
 
-    /// The failure as a check's outcome with the given status.
-    pub fn outcome(self, status: Status) -> CheckOutcome {
-        CheckOutcome::failed(status, self.reason, self.message)
+/// A failure to observe is an unhealthy verdict with its reason.
+impl From<Failure> for Verdict {
+    fn from(failure: Failure) -> Self {
+        Verdict::unhealthy(failure.reason, failure.message)
     }
 }
 
 impl From<Failure> for CheckOutcome {
     fn from(failure: Failure) -> Self {
-        failure.outcome(Status::Unhealthy)
+        Verdict::from(failure).into()
     }
 }
 

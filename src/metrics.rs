@@ -76,7 +76,10 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
             (Map::new(), vec![&per_component])
         };
         members.insert("Component".into(), json!(c.name));
-        members.insert("ComponentHealthy".into(), json!(healthy(c.outcome.status)));
+        members.insert(
+            "ComponentHealthy".into(),
+            json!(healthy(c.outcome.verdict.status)),
+        );
         members.insert(
             "LatencyMs".into(),
             json!(crate::report::round_ms(c.latency)),
@@ -169,7 +172,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason};
+    use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Verdict};
     use crate::report::ComponentReport;
 
     fn part(name: &'static str, outcome: CheckOutcome, ms: u64) -> ComponentReport {
@@ -186,10 +189,10 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_millis(1_795_809_600_123);
         let report = Report::new(
             vec![
-                part("database", CheckOutcome::healthy(), 1),
+                part("database", CheckOutcome::from(Verdict::healthy()), 1),
                 part(
                     "workers",
-                    CheckOutcome::unhealthy(Reason::Timeout, "x"),
+                    CheckOutcome::from(Verdict::unhealthy(Reason::Timeout, "x")),
                     150,
                 ),
             ],
@@ -231,17 +234,23 @@ mod tests {
             let doc: Value = serde_json::from_str(&lines(&report, "NS")[0]).unwrap();
             (doc["Healthy"].clone(), doc["Unhealthy"].clone())
         };
-        assert_eq!(overall(CheckOutcome::healthy()), (json!(1), json!(0)));
         assert_eq!(
-            overall(CheckOutcome::failed(
+            overall(CheckOutcome::from(Verdict::healthy())),
+            (json!(1), json!(0))
+        );
+        assert_eq!(
+            overall(CheckOutcome::from(Verdict::of(
                 Status::Degraded,
                 Reason::StaleWorkers,
                 "x"
-            )),
+            ))),
             (json!(0), json!(0))
         );
         assert_eq!(
-            overall(CheckOutcome::unhealthy(Reason::TooFewWorkers, "x")),
+            overall(CheckOutcome::from(Verdict::unhealthy(
+                Reason::TooFewWorkers,
+                "x"
+            ))),
             (json!(0), json!(1))
         );
     }
@@ -263,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_components_metric_sets_are_documents_of_their_own() {
-        let mut outcome = CheckOutcome::healthy();
+        let mut outcome = CheckOutcome::from(Verdict::healthy());
         outcome.metrics = vec![
             MetricSet {
                 dimension: ("Queue", "jobs".into()),

@@ -207,41 +207,88 @@ pub struct MetricSet {
     pub values: Vec<(&'static Figure, f64)>,
 }
 
-/// What one check observed.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CheckOutcome {
+/// One verdict, whatever gave it: a rule over a reading, one queue or
+/// table, one Supabase service, a whole component. Its status, the reason
+/// when it is not healthy, and text for the log (never for a body). A
+/// healthy verdict may carry text too: a reading that could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
     pub status: Status,
     pub reason: Option<Reason>,
+    pub text: Option<String>,
+}
+
+impl Verdict {
+    pub fn healthy() -> Self {
+        Self::default()
+    }
+
+    pub fn degraded(reason: Reason, text: impl Into<String>) -> Self {
+        Self::of(Status::Degraded, reason, text)
+    }
+
+    pub fn unhealthy(reason: Reason, text: impl Into<String>) -> Self {
+        Self::of(Status::Unhealthy, reason, text)
+    }
+
+    pub fn of(status: Status, reason: Reason, text: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: Some(reason),
+            text: Some(text.into()),
+        }
+    }
+
+    /// Healthy, with a note for the log: nothing was found wrong, but
+    /// something could not be looked at.
+    pub fn note(text: impl Into<String>) -> Self {
+        Self {
+            text: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The same verdict with its log text prefixed by `name: ` (whose it is).
+    pub fn named(mut self, name: &str) -> Self {
+        self.text = self.text.map(|text| format!("{name}: {text}"));
+        self
+    }
+}
+
+/// What one check observed: its verdict, and what the verbose body,
+/// metrics and version report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CheckOutcome {
+    pub verdict: Verdict,
     pub facts: Facts,
     pub metrics: Vec<MetricSet>,
-    /// Internal error text for logs only (never in a response body).
-    pub error: Option<String>,
     /// The MeshHook version this component saw running, if it can tell
     /// (the workers' heartbeats): the public `version` when
     /// `MESHHOOK_VERSION` is not set.
     pub meshhook_version: Option<String>,
 }
 
-impl CheckOutcome {
-    pub fn healthy() -> Self {
-        Self::default()
-    }
-
-    pub fn unhealthy(reason: Reason, error: impl Into<String>) -> Self {
-        Self::failed(Status::Unhealthy, reason, error)
-    }
-
-    pub fn failed(status: Status, reason: Reason, error: impl Into<String>) -> Self {
+impl From<Verdict> for CheckOutcome {
+    fn from(verdict: Verdict) -> Self {
         Self {
-            status,
-            reason: Some(reason),
-            error: Some(error.into()),
+            verdict,
             ..Self::default()
         }
+    }
+}
+
+impl CheckOutcome {
+    pub fn status(&self) -> Status {
+        self.verdict.status
     }
 
     pub fn with_facts(mut self, facts: Facts) -> Self {
         self.facts = facts;
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Vec<MetricSet>) -> Self {
+        self.metrics = metrics;
         self
     }
 }
@@ -249,52 +296,50 @@ impl CheckOutcome {
 /// How several verdicts make one — the components of an answer, Supabase's
 /// services, the watched queues or tables, the database's rules: the worst
 /// status wins, the reason is the first one given with that status, and
-/// every error text is kept for the log. A non-critical part counts at
-/// most as degraded. (Spring's `StatusAggregator`, plus reasons.)
+/// every text is kept for the log. A non-critical part counts at most as
+/// degraded. (Spring's `StatusAggregator`, plus reasons.)
 #[derive(Debug, Default)]
 pub struct Aggregate {
     status: Status,
     reason: Option<Reason>,
-    errors: Vec<String>,
+    texts: Vec<String>,
 }
 
 impl Aggregate {
     /// A part whose failure is the whole's.
-    pub fn add(&mut self, status: Status, reason: Option<Reason>, error: Option<String>) {
-        if status > self.status {
-            self.status = status;
-            self.reason = reason;
+    pub fn add(&mut self, part: Verdict) {
+        if part.status > self.status {
+            self.status = part.status;
+            self.reason = part.reason;
         }
-        self.errors.extend(error);
+        self.texts.extend(part.text);
     }
 
     /// A part whose `unhealthy` only degrades the whole.
-    pub fn add_noncritical(
-        &mut self,
-        status: Status,
-        reason: Option<Reason>,
-        error: Option<String>,
-    ) {
-        self.add(status.min(Status::Degraded), reason, error);
-    }
-
-    /// Log text that comes with no verdict (a reading that could not be made).
-    pub fn note(&mut self, text: String) {
-        self.errors.push(text);
+    pub fn add_noncritical(&mut self, mut part: Verdict) {
+        part.status = part.status.min(Status::Degraded);
+        self.add(part);
     }
 
     pub fn status(&self) -> Status {
         self.status
     }
 
-    /// The verdict as an outcome: status, reason, and the texts joined by `; `.
-    pub fn into_outcome(self) -> CheckOutcome {
-        CheckOutcome {
+    /// The whole: status, reason, and the texts joined by `; `.
+    pub fn verdict(self) -> Verdict {
+        Verdict {
             status: self.status,
             reason: self.reason,
-            error: (!self.errors.is_empty()).then(|| self.errors.join("; ")),
-            ..CheckOutcome::default()
+            text: (!self.texts.is_empty()).then(|| self.texts.join("; ")),
         }
+    }
+}
+
+impl FromIterator<Verdict> for Aggregate {
+    fn from_iter<I: IntoIterator<Item = Verdict>>(parts: I) -> Self {
+        let mut all = Self::default();
+        parts.into_iter().for_each(|part| all.add(part));
+        all
     }
 }
 
@@ -306,47 +351,52 @@ mod tests {
     fn the_worst_wins_with_the_first_reason_given_for_it_and_every_text() {
         let mut all = Aggregate::default();
         assert_eq!(all.status(), Status::Healthy);
-        all.add(Status::Healthy, None, None);
-        all.add(
-            Status::Degraded,
-            Some(Reason::StaleWorkers),
-            Some("a".into()),
-        );
-        all.add(Status::Unhealthy, Some(Reason::Timeout), Some("b".into()));
-        all.add(Status::Unhealthy, Some(Reason::Auth), None);
-        all.add(
-            Status::Degraded,
-            Some(Reason::QueueBacklog),
-            Some("c".into()),
-        );
-        all.note("d".into());
-        let outcome = all.into_outcome();
-        assert_eq!(outcome.status, Status::Unhealthy);
-        assert_eq!(outcome.reason, Some(Reason::Timeout));
-        assert_eq!(outcome.error.as_deref(), Some("a; b; c; d"));
+        all.add(Verdict::healthy());
+        all.add(Verdict::degraded(Reason::StaleWorkers, "a"));
+        all.add(Verdict::unhealthy(Reason::Timeout, "b"));
+        all.add(Verdict {
+            status: Status::Unhealthy,
+            reason: Some(Reason::Auth),
+            text: None,
+        });
+        all.add(Verdict::degraded(Reason::QueueBacklog, "c"));
+        all.add(Verdict::note("d"));
+        let verdict = all.verdict();
+        assert_eq!(verdict.status, Status::Unhealthy);
+        assert_eq!(verdict.reason, Some(Reason::Timeout));
+        assert_eq!(verdict.text.as_deref(), Some("a; b; c; d"));
 
-        let nothing = Aggregate::default().into_outcome();
-        assert_eq!(
-            (nothing.status, nothing.reason, nothing.error),
-            (Status::Healthy, None, None)
-        );
+        assert_eq!(Aggregate::default().verdict(), Verdict::healthy());
     }
 
     #[test]
     fn a_noncritical_part_counts_at_most_as_degraded() {
+        let down = || Verdict::unhealthy(Reason::BadStatus, "x");
         let mut all = Aggregate::default();
-        all.add_noncritical(Status::Unhealthy, Some(Reason::BadStatus), None);
+        all.add_noncritical(down());
         assert_eq!(all.status(), Status::Degraded);
-        all.add(Status::Degraded, Some(Reason::Timeout), None);
-        all.add(Status::Unhealthy, Some(Reason::Auth), None);
-        let outcome = all.into_outcome();
+        all.add(Verdict::degraded(Reason::Timeout, "y"));
+        all.add(Verdict::unhealthy(Reason::Auth, "z"));
+        let verdict = all.verdict();
         assert_eq!(
-            (outcome.status, outcome.reason),
+            (verdict.status, verdict.reason),
             (Status::Unhealthy, Some(Reason::Auth))
         );
         let mut all = Aggregate::default();
-        all.add_noncritical(Status::Unhealthy, Some(Reason::BadStatus), None);
-        all.add(Status::Degraded, Some(Reason::Timeout), None);
-        assert_eq!(all.into_outcome().reason, Some(Reason::BadStatus));
+        all.add_noncritical(down());
+        all.add(Verdict::degraded(Reason::Timeout, "y"));
+        assert_eq!(all.verdict().reason, Some(Reason::BadStatus));
+    }
+
+    #[test]
+    fn a_named_verdict_says_whose_text_it_is() {
+        assert_eq!(
+            Verdict::unhealthy(Reason::Auth, "HTTP 401")
+                .named("rest")
+                .text
+                .as_deref(),
+            Some("rest: HTTP 401")
+        );
+        assert_eq!(Verdict::healthy().named("rest").text, None);
     }
 }

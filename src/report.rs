@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::outcome::{Aggregate, CheckOutcome, Reason, Status, UNKNOWN_VERSION};
+use crate::outcome::{Aggregate, CheckOutcome, Reason, Status, Verdict, UNKNOWN_VERSION};
 
 /// One component's result within a report.
 #[derive(Debug, Clone)]
@@ -69,10 +69,14 @@ pub fn public_version<'a>(configured: Option<&'a str>, report: Option<&'a Report
 pub fn aggregate(components: &[ComponentReport]) -> Status {
     let mut all = Aggregate::default();
     for c in components {
+        let part = Verdict {
+            status: c.outcome.status(),
+            ..Verdict::default()
+        };
         if c.critical {
-            all.add(c.outcome.status, None, None);
+            all.add(part);
         } else {
-            all.add_noncritical(c.outcome.status, None, None);
+            all.add_noncritical(part);
         }
     }
     all.status()
@@ -103,7 +107,7 @@ impl Serialize for PerComponent<'_, Details> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for c in self.0 {
-            map.serialize_entry(c.name, &c.outcome.status)?;
+            map.serialize_entry(c.name, &c.outcome.verdict.status)?;
         }
         map.end()
     }
@@ -127,12 +131,12 @@ impl Serialize for CheckBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let c = self.0;
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("status", &c.outcome.status)?;
+        map.serialize_entry("status", &c.outcome.verdict.status)?;
         map.serialize_entry("latency_ms", &round_ms(c.latency))?;
         for (key, value) in &c.outcome.facts {
             map.serialize_entry(key, value)?;
         }
-        if let Some(reason) = c.outcome.reason {
+        if let Some(reason) = c.outcome.verdict.reason {
             map.serialize_entry("reason", &reason)?;
         }
         map.end()
@@ -188,7 +192,7 @@ pub fn failed(names: &[&'static str], why: &str) -> Report {
         .map(|&name| ComponentReport {
             name,
             critical: true,
-            outcome: CheckOutcome::unhealthy(Reason::QueryFailed, why),
+            outcome: CheckOutcome::from(Verdict::unhealthy(Reason::InternalError, why)),
             latency: Duration::ZERO,
         })
         .collect();
@@ -203,10 +207,10 @@ mod tests {
         ComponentReport {
             name,
             critical,
-            outcome: CheckOutcome {
+            outcome: CheckOutcome::from(Verdict {
                 status,
-                ..CheckOutcome::default()
-            },
+                ..Verdict::default()
+            }),
             latency: Duration::ZERO,
         }
     }
@@ -245,7 +249,7 @@ mod tests {
     #[test]
     fn bodies_list_components_in_report_order_with_facts_and_reason() {
         let mut workers = part("workers", Status::Degraded, true);
-        workers.outcome.reason = Some(Reason::StaleWorkers);
+        workers.outcome.verdict.reason = Some(Reason::StaleWorkers);
         workers.outcome.facts = vec![("alive", serde_json::json!(2))];
         let report = Report::new(
             vec![part("database", Status::Healthy, true), workers],

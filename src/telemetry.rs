@@ -117,12 +117,12 @@ fn log_evaluation(report: &Report, redactor: &Redactor) {
         .iter()
         .map(|c| {
             let mut entry = serde_json::Map::new();
-            entry.insert("status".into(), c.outcome.status.as_str().into());
+            entry.insert("status".into(), c.outcome.verdict.status.as_str().into());
             entry.insert("latency_ms".into(), round_ms(c.latency).into());
-            if let Some(reason) = c.outcome.reason {
+            if let Some(reason) = c.outcome.verdict.reason {
                 entry.insert("reason".into(), reason.as_str().into());
             }
-            if let Some(error) = &c.outcome.error {
+            if let Some(error) = &c.outcome.verdict.text {
                 entry.insert("error".into(), redactor.redact(error).into());
             }
             (c.name.to_owned(), entry.into())

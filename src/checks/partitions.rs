@@ -24,7 +24,7 @@ use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
 
 pub const COMPONENT: Component = Component {
     name: "partitions",
@@ -210,86 +210,75 @@ pub(crate) fn judge_coverage(tables: &[(String, Coverage)], settings: &Partition
     let mut metrics = Vec::new();
     let mut entries = Map::new();
     for (table, coverage) in tables {
-        let judged = table_finding(table, *coverage, settings);
-        all.add(judged.status, judged.reason, judged.error);
-        if let Some(entry) = judged.entry {
+        all.add(table_verdict(table, *coverage, settings));
+        if let Some(entry) = coverage.entry() {
             entries.insert(table.clone(), entry);
         }
-        if let Some(secs) = judged.covered_secs {
+        if let Some(secs) = coverage.covered_secs() {
             metrics.push(MetricSet {
                 dimension: ("Table", table.clone()),
                 values: vec![(&COVERED, secs as f64)],
             });
         }
     }
-    let mut outcome = all.into_outcome().with_facts(vec![("tables", Value::Object(entries))]);
-    outcome.metrics = metrics;
-    outcome
+    CheckOutcome::from(all.verdict())
+        .with_facts(vec![("tables", Value::Object(entries))])
+        .with_metrics(metrics)
 }
 
-/// What one table's coverage means: its verdict, its verbose entry and the
-/// seconds covered (for the metric).
-struct TableFinding {
-    status: Status,
-    reason: Option<Reason>,
-    error: Option<String>,
-    entry: Option<Value>,
-    covered_secs: Option<u64>,
-}
-
-fn table_finding(table: &str, coverage: Coverage, settings: &PartitionsSettings) -> TableFinding {
-    let healthy = |entry, covered_secs| TableFinding {
-        status: Status::Healthy,
-        reason: None,
-        error: None,
-        entry: Some(entry),
-        covered_secs,
-    };
+fn table_verdict(table: &str, coverage: Coverage, settings: &PartitionsSettings) -> Verdict {
     match coverage {
-        Coverage::Unsuitable => TableFinding {
-            status: Status::Unhealthy,
-            reason: Some(Reason::SchemaMissing),
-            error: Some(format!(
-                "{table} is missing or not range-partitioned on one time column"
-            )),
-            entry: None,
-            covered_secs: None,
-        },
-        Coverage::Unbounded => healthy(json!({"covered_until": null, "covered_secs": null}), None),
-        Coverage::None => TableFinding {
-            status: Status::Unhealthy,
-            reason: Some(Reason::PartitionMissing),
-            error: Some(format!("{table}: no partition contains now")),
-            entry: Some(json!({"covered_until": null, "covered_secs": 0})),
-            covered_secs: Some(0),
-        },
-        Coverage::Until { until, now } => {
-            let secs = (until - now).max(0.0) as u64;
-            let at = UNIX_EPOCH + Duration::from_secs(until.max(0.0) as u64);
-            let entry = json!({
-                "covered_until": humantime::format_rfc3339_seconds(at).to_string(),
-                "covered_secs": secs,
-            });
-            if secs >= settings.ahead_secs {
-                return healthy(entry, Some(secs));
-            }
-            TableFinding {
-                status: Status::Degraded,
-                reason: Some(Reason::PartitionEnding),
-                error: Some(format!(
-                    "{table}: partitions end in {secs} s (at least {} s wanted)",
+        Coverage::Unsuitable => Verdict::unhealthy(
+            Reason::SchemaMissing,
+            format!("{table} is missing or not range-partitioned on one time column"),
+        ),
+        Coverage::None => Verdict::unhealthy(
+            Reason::PartitionMissing,
+            format!("{table}: no partition contains now"),
+        ),
+        Coverage::Until { .. } if coverage.covered_secs() < Some(settings.ahead_secs) => {
+            Verdict::degraded(
+                Reason::PartitionEnding,
+                format!(
+                    "{table}: partitions end in {} s (at least {} s wanted)",
+                    coverage.covered_secs().unwrap_or(0),
                     settings.ahead_secs
-                )),
-                entry: Some(entry),
-                covered_secs: Some(secs),
-            }
+                ),
+            )
         }
+        Coverage::Unbounded | Coverage::Until { .. } => Verdict::healthy(),
+    }
+}
+
+impl Coverage {
+    /// Seconds from now that the partitions cover: `None` when unbounded
+    /// or not measurable (the table is unsuitable).
+    fn covered_secs(self) -> Option<u64> {
+        match self {
+            Self::Unsuitable | Self::Unbounded => None,
+            Self::None => Some(0),
+            Self::Until { until, now } => Some((until - now).max(0.0) as u64),
+        }
+    }
+
+    /// The table's verbose entry; none for an unsuitable table.
+    fn entry(self) -> Option<Value> {
+        let until = match self {
+            Self::Unsuitable => return None,
+            Self::Until { until, .. } => {
+                let at = UNIX_EPOCH + Duration::from_secs(until.max(0.0) as u64);
+                json!(humantime::format_rfc3339_seconds(at).to_string())
+            }
+            Self::Unbounded | Self::None => Value::Null,
+        };
+        Some(json!({"covered_until": until, "covered_secs": self.covered_secs()}))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Status;
 
     fn settings_of(pairs: &[(&str, &str)]) -> Result<PartitionsSettings, ConfigError> {
         PartitionsSettings::from_source(&crate::env::pairs(pairs))
@@ -344,20 +333,20 @@ mod tests {
             now: 1_000_000.0,
         };
         let one = |c: Coverage| judge_coverage(&[("t".to_owned(), c)], &s);
-        assert_eq!(one(until(30.0)).status, Status::Healthy);
-        assert_eq!(one(Coverage::Unbounded).status, Status::Healthy);
+        assert_eq!(one(until(30.0)).status(), Status::Healthy);
+        assert_eq!(one(Coverage::Unbounded).status(), Status::Healthy);
         let ending = one(until(3.0));
-        assert_eq!((ending.status, ending.reason), (Status::Degraded, Some(Reason::PartitionEnding)));
+        assert_eq!((ending.verdict.status, ending.verdict.reason), (Status::Degraded, Some(Reason::PartitionEnding)));
         assert_eq!(ending.facts[0].1["t"]["covered_secs"], 259_200);
         let none = one(Coverage::None);
-        assert_eq!((none.status, none.reason), (Status::Unhealthy, Some(Reason::PartitionMissing)));
+        assert_eq!((none.verdict.status, none.verdict.reason), (Status::Unhealthy, Some(Reason::PartitionMissing)));
         let missing = one(Coverage::Unsuitable);
-        assert_eq!(missing.reason, Some(Reason::SchemaMissing));
+        assert_eq!(missing.verdict.reason, Some(Reason::SchemaMissing));
         let mixed = judge_coverage(
             &[("a".to_owned(), until(3.0)), ("b".to_owned(), Coverage::None)],
             &s,
         );
-        assert_eq!(mixed.reason, Some(Reason::PartitionMissing));
+        assert_eq!(mixed.verdict.reason, Some(Reason::PartitionMissing));
         assert_eq!(mixed.metrics.len(), 2);
         assert!(one(Coverage::Unbounded).metrics.is_empty(), "no metric with a default partition");
     }

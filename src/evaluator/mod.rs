@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::component::{Check, CheckContext};
 use crate::db::Database;
-use crate::outcome::{CheckOutcome, Reason};
+use crate::outcome::{CheckOutcome, Reason, Verdict};
 use crate::report::{ComponentReport, Report};
 
 /// A component's check as the evaluator runs it: which component it
@@ -256,11 +256,11 @@ async fn guarded(
     let run = AssertUnwindSafe(async { entry.check.run(context).await }).catch_unwind();
     let outcome = match tokio::time::timeout_at(deadline, run).await {
         Ok(Ok(observed)) => observed.unwrap_or_else(CheckOutcome::from),
-        Ok(Err(panic)) => CheckOutcome::unhealthy(
+        Ok(Err(panic)) => CheckOutcome::from(Verdict::unhealthy(
             Reason::InternalError,
             format!("check panicked: {}", panic_message(panic.as_ref())),
-        ),
-        Err(_) => CheckOutcome::unhealthy(Reason::Timeout, "deadline reached"),
+        )),
+        Err(_) => CheckOutcome::from(Verdict::unhealthy(Reason::Timeout, "deadline reached")),
     };
     let report = ComponentReport {
         name: entry.name,

@@ -28,7 +28,7 @@ impl Check for Fake {
             self.runs.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.takes).await;
             assert!(!self.panics, "a bug inside a check");
-            Ok(CheckOutcome::healthy())
+            Ok(CheckOutcome::from(Verdict::healthy()))
         })
     }
 }
@@ -86,7 +86,7 @@ fn statuses(report: &Report) -> Vec<(&'static str, Status, Option<Reason>)> {
     report
         .components
         .iter()
-        .map(|c| (c.name, c.outcome.status, c.outcome.reason))
+        .map(|c| (c.name, c.outcome.verdict.status, c.outcome.verdict.reason))
         .collect()
 }
 

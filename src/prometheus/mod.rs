@@ -211,7 +211,7 @@ fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Report) -> Result<(),
     for component in &last.components {
         for status in Status::ALL {
             let series = labels(&[("component", component.name), ("status", status.as_str())]);
-            let value = ConstGauge::new(i64::from(component.outcome.status == status));
+            let value = ConstGauge::new(i64::from(component.outcome.verdict.status == status));
             value.encode(family.encode_family(&series)?)?;
         }
     }

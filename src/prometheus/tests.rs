@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::config::Config;
-use crate::outcome::{CheckOutcome, Reason};
+use crate::outcome::{CheckOutcome, Reason, Verdict};
 use crate::report::ComponentReport;
 
 fn configured(pairs: &[(&str, &str)]) -> Config {
@@ -24,10 +24,11 @@ fn report(config: &Config, status_of_workers: Status) -> Report {
         .iter()
         .map(|c| {
             let mut outcome = match (c.name(), status_of_workers) {
-                ("workers", Status::Unhealthy) => {
-                    CheckOutcome::unhealthy(Reason::TooFewWorkers, "secret error text")
-                }
-                _ => CheckOutcome::healthy(),
+                ("workers", Status::Unhealthy) => CheckOutcome::from(Verdict::unhealthy(
+                    Reason::TooFewWorkers,
+                    "secret error text",
+                )),
+                _ => CheckOutcome::from(Verdict::healthy()),
             };
             outcome.metrics = c
                 .component

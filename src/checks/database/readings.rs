@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{DatabaseSettings, LIMIT, SIZE, USED, USED_PERCENT, USED_RATIO, XID_AGE, XID_AGE_UNHEALTHY};
 use crate::db::count;
-use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Status};
+use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Verdict};
 
 /// The statement, with the size reading or a NULL in its place. No
 /// parameters: it runs as an unnamed statement through transaction-mode
@@ -105,111 +105,88 @@ impl Readings {
     }
 }
 
-/// One rule's finding: it holds (a status, its reason, the log text), the
-/// reading it needs could not be made (a note for the log), or it is clear.
-enum Finding {
-    Holds(Status, Reason, String),
-    Unknown(&'static str),
-    Clear,
-}
-
 /// Each rule in order, worst first: read-only, no free slot, wraparound
 /// near its hard point → unhealthy; slots nearly taken, transaction IDs
-/// past the warning age, size near the limit → degraded. The first rule
-/// that holds gives the reason; the log text names every one that holds,
-/// then every reading that could not be made.
+/// past the warning age, size near the limit → degraded. A rule's verdict
+/// is healthy when it does not hold, and carries a note when the reading
+/// it needs could not be made. The first rule that holds gives the reason;
+/// the log text names every one that holds, then every missing reading.
 pub(crate) fn judge_readings(readings: &Readings, settings: &DatabaseSettings) -> CheckOutcome {
-    let findings = [
+    let rules = [
         read_only(readings),
         connections(readings, settings),
         xid_age(readings, settings),
         size(readings, settings),
     ];
-    let mut all = Aggregate::default();
-    for finding in &findings {
-        if let Finding::Holds(status, reason, text) = finding {
-            all.add(*status, Some(*reason), Some(text.clone()));
-        }
-    }
-    for finding in &findings {
-        if let Finding::Unknown(note) = finding {
-            all.note((*note).to_owned());
-        }
-    }
-    let mut outcome = all.into_outcome().with_facts(facts(readings));
-    outcome.metrics = metrics(readings, settings);
-    outcome
+    let (holding, notes): (Vec<Verdict>, Vec<Verdict>) =
+        rules.into_iter().partition(|rule| rule.reason.is_some());
+    let all: Aggregate = holding.into_iter().chain(notes).collect();
+    CheckOutcome::from(all.verdict())
+        .with_facts(facts(readings))
+        .with_metrics(metrics(readings, settings))
 }
 
-fn read_only(r: &Readings) -> Finding {
+fn read_only(r: &Readings) -> Verdict {
     match r.read_only() {
-        Some(true) if r.in_recovery => Finding::Holds(
-            Status::Unhealthy,
+        Some(true) if r.in_recovery => Verdict::unhealthy(
             Reason::ReadOnly,
-            "the server is in recovery (a standby): it takes no writes".to_owned(),
+            "the server is in recovery (a standby): it takes no writes",
         ),
-        Some(true) => Finding::Holds(
-            Status::Unhealthy,
+        Some(true) => Verdict::unhealthy(
             Reason::ReadOnly,
             "default_transaction_read_only is on for the server or the database: \
-             every new transaction is read-only"
-                .to_owned(),
+             every new transaction is read-only",
         ),
-        Some(false) => Finding::Clear,
-        None => Finding::Unknown(
+        Some(false) => Verdict::healthy(),
+        None => Verdict::note(
             "read_only unknown: this role sets default_transaction_read_only itself \
              (ALTER ROLE … SET), which hides the server's value",
         ),
     }
 }
 
-fn connections(r: &Readings, settings: &DatabaseSettings) -> Finding {
+fn connections(r: &Readings, settings: &DatabaseSettings) -> Verdict {
     let used = r.connections_used;
     let pct = settings.connections_degraded_pct;
     match r.connections_limit {
-        Some(limit) if used >= limit => Finding::Holds(
-            Status::Unhealthy,
+        Some(limit) if used >= limit => Verdict::unhealthy(
             Reason::ConnectionsExhausted,
             format!("{used} of {limit} client connection slots in use"),
         ),
-        Some(limit) if used * 100 >= limit * pct => Finding::Holds(
-            Status::Degraded,
+        Some(limit) if used * 100 >= limit * pct => Verdict::degraded(
             Reason::ConnectionsNearLimit,
             format!("{used} of {limit} client connection slots in use (at least {pct}%)"),
         ),
-        Some(_) => Finding::Clear,
-        None => Finding::Unknown("connections unknown: the settings leave no slot to a non-superuser"),
+        Some(_) => Verdict::healthy(),
+        None => Verdict::note("connections unknown: the settings leave no slot to a non-superuser"),
     }
 }
 
-fn xid_age(r: &Readings, settings: &DatabaseSettings) -> Finding {
+fn xid_age(r: &Readings, settings: &DatabaseSettings) -> Verdict {
     match r.xid_age {
-        Some(age) if age >= XID_AGE_UNHEALTHY => Finding::Holds(
-            Status::Unhealthy,
+        Some(age) if age >= XID_AGE_UNHEALTHY => Verdict::unhealthy(
             Reason::WraparoundNear,
             format!("oldest datfrozenxid age {age}: Postgres refuses writes 40 million transactions on"),
         ),
-        Some(age) if age >= settings.xid_age_degraded => Finding::Holds(
-            Status::Degraded,
+        Some(age) if age >= settings.xid_age_degraded => Verdict::degraded(
             Reason::WraparoundNear,
             format!("oldest datfrozenxid age {age} (at least {})", settings.xid_age_degraded),
         ),
-        Some(_) => Finding::Clear,
-        None => Finding::Unknown("xid_age unknown: no database allows connections"),
+        Some(_) => Verdict::healthy(),
+        None => Verdict::note("xid_age unknown: no database allows connections"),
     }
 }
 
-fn size(r: &Readings, settings: &DatabaseSettings) -> Finding {
+fn size(r: &Readings, settings: &DatabaseSettings) -> Verdict {
     let Some(size) = &settings.size else {
-        return Finding::Clear;
+        return Verdict::healthy();
     };
     match r.size_bytes {
         Some(bytes)
             if u128::from(bytes) * 100
                 >= u128::from(size.limit_bytes) * u128::from(size.degraded_pct) =>
         {
-            Finding::Holds(
-                Status::Degraded,
+            Verdict::degraded(
                 Reason::SizeNearLimit,
                 format!(
                     "database size {bytes} bytes of a {} byte limit (at least {}%)",
@@ -217,8 +194,8 @@ fn size(r: &Readings, settings: &DatabaseSettings) -> Finding {
                 ),
             )
         }
-        Some(_) => Finding::Clear,
-        None => Finding::Unknown("size_bytes unknown: this role may not read the database's size"),
+        Some(_) => Verdict::healthy(),
+        None => Verdict::note("size_bytes unknown: this role may not read the database's size"),
     }
 }
 
@@ -266,6 +243,7 @@ fn metrics(r: &Readings, settings: &DatabaseSettings) -> Vec<MetricSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Status;
     use crate::env::ConfigError;
 
     fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {
@@ -293,7 +271,7 @@ mod tests {
             r.size_bytes = Some(10);
             change(&mut r);
             let outcome = judge_readings(&r, &t);
-            (outcome.status, outcome.reason)
+            (outcome.verdict.status, outcome.verdict.reason)
         };
         use Status::{Degraded, Healthy, Unhealthy};
         assert_eq!(of(&|_| {}), (Healthy, None));
@@ -345,14 +323,14 @@ mod tests {
             ..writable()
         };
         let outcome = judge_readings(&r, &t);
-        assert_eq!((outcome.status, outcome.reason), (Status::Healthy, None));
+        assert_eq!((outcome.verdict.status, outcome.verdict.reason), (Status::Healthy, None));
         let facts: serde_json::Map<String, Value> =
             outcome.facts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         assert_eq!(
             Value::Object(facts),
             json!({"read_only": null, "connections": null, "xid_age": null, "size_bytes": null})
         );
-        let log = outcome.error.unwrap();
+        let log = outcome.verdict.text.unwrap();
         for reading in ["read_only", "connections", "xid_age", "size_bytes"] {
             assert!(log.contains(&format!("{reading} unknown")), "{log}");
         }
@@ -370,7 +348,7 @@ mod tests {
             },
             &t,
         );
-        assert_eq!(outcome.error, None);
+        assert_eq!(outcome.verdict.text, None);
         assert_eq!(outcome.facts[0], ("read_only", json!(false)));
         assert_eq!(outcome.facts[1], ("connections", json!({"used": 5, "limit": 57})));
         let values = &outcome.metrics[0].values;

@@ -24,7 +24,7 @@ use crate::db::pool::lock;
 use crate::db::Session;
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Status, Unit};
+use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
 
 mod statement;
 
@@ -239,8 +239,7 @@ pub(crate) fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings
     let mut metrics = Vec::new();
     let mut queues = Map::new();
     for state in states {
-        let (status, reason, error) = queue_finding(state, settings);
-        all.add(status, reason, error);
+        all.add(queue_verdict(state, settings));
         if let Some(m) = state.measured {
             queues.insert(
                 state.name.clone(),
@@ -253,45 +252,47 @@ pub(crate) fn judge_waiting_jobs(states: &[QueueState], settings: &QueueSettings
             metrics.push(queue_metrics(&state.name, m));
         }
     }
-    let mut outcome = all.into_outcome().with_facts(vec![("queues", Value::Object(queues))]);
-    outcome.metrics = metrics;
-    outcome
+    CheckOutcome::from(all.verdict())
+        .with_facts(vec![("queues", Value::Object(queues))])
+        .with_metrics(metrics)
 }
 
-/// One queue's status, reason and log text.
-fn queue_finding(
-    state: &QueueState,
-    settings: &QueueSettings,
-) -> (Status, Option<Reason>, Option<String>) {
+/// One queue's verdict.
+fn queue_verdict(state: &QueueState, settings: &QueueSettings) -> Verdict {
     let name = &state.name;
     let Some(m) = state.measured else {
-        return (
-            Status::Unhealthy,
-            Some(Reason::SchemaMissing),
-            Some(format!("pgmq queue table pgmq.q_{name} does not exist")),
+        return Verdict::unhealthy(
+            Reason::SchemaMissing,
+            format!("pgmq queue table pgmq.q_{name} does not exist"),
         );
     };
     let waited = m.oldest_ready_secs;
     if waited >= settings.unhealthy_after_secs {
-        let text = format!(
-            "{name}: oldest ready job waited {waited} s (unhealthy from {} s)",
-            settings.unhealthy_after_secs
-        );
-        (Status::Unhealthy, Some(Reason::QueueStalled), Some(text))
+        Verdict::unhealthy(
+            Reason::QueueStalled,
+            format!(
+                "{name}: oldest ready job waited {waited} s (unhealthy from {} s)",
+                settings.unhealthy_after_secs
+            ),
+        )
     } else if waited >= settings.degraded_after_secs {
-        let text = format!(
-            "{name}: oldest ready job waited {waited} s (degraded from {} s)",
-            settings.degraded_after_secs
-        );
-        (Status::Degraded, Some(Reason::QueueBacklog), Some(text))
+        Verdict::degraded(
+            Reason::QueueBacklog,
+            format!(
+                "{name}: oldest ready job waited {waited} s (degraded from {} s)",
+                settings.degraded_after_secs
+            ),
+        )
     } else if m.dead_letters_recent > 0 {
-        let text = format!(
-            "{name}: {} dead letters in the last {} s",
-            m.dead_letters_recent, settings.dead_letter_window_secs
-        );
-        (Status::Degraded, Some(Reason::DeadLetters), Some(text))
+        Verdict::degraded(
+            Reason::DeadLetters,
+            format!(
+                "{name}: {} dead letters in the last {} s",
+                m.dead_letters_recent, settings.dead_letter_window_secs
+            ),
+        )
     } else {
-        (Status::Healthy, None, None)
+        Verdict::healthy()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The queue's settings and judgement, without a database.
 
 use super::*;
+use crate::outcome::Status;
 
 fn settings_of(pairs: &[(&str, &str)]) -> Result<QueueSettings, ConfigError> {
     QueueSettings::from_source(&crate::env::pairs(pairs))
@@ -72,7 +73,7 @@ fn statements_read_each_existing_table_once_and_quote_nothing_they_did_not_valid
 fn worst_queue_wins() {
     let s = settings_of(&[]).unwrap();
     let healthy = judge_waiting_jobs(&[state("a", 3, 2, 0)], &s);
-    assert_eq!((healthy.status, healthy.reason), (Status::Healthy, None));
+    assert_eq!((healthy.verdict.status, healthy.verdict.reason), (Status::Healthy, None));
     let cases = [
         (state("a", 1, 60, 0), Status::Degraded, Reason::QueueBacklog),
         (
@@ -93,13 +94,13 @@ fn worst_queue_wins() {
     for (one, status, reason) in cases {
         let outcome = judge_waiting_jobs(&[state("b", 0, 0, 0), one.clone()], &s);
         assert_eq!(
-            (outcome.status, outcome.reason),
+            (outcome.verdict.status, outcome.verdict.reason),
             (status, Some(reason)),
             "{one:?}"
         );
     }
     let mixed = judge_waiting_jobs(&[state("a", 1, 90, 0), state("b", 1, 400, 0)], &s);
-    assert_eq!(mixed.reason, Some(Reason::QueueStalled));
+    assert_eq!(mixed.verdict.reason, Some(Reason::QueueStalled));
     assert_eq!(mixed.metrics.len(), 2);
     assert_eq!(
         mixed.facts[0].1["b"],

@@ -31,7 +31,7 @@ use crate::db::names::check_table_name;
 use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Status, Unit};
+use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
 
 pub const COMPONENT: Component = Component {
     name: "runs",
@@ -257,18 +257,19 @@ impl Progress {
 pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> CheckOutcome {
     if progress.rows_hidden {
         // What a filtered view counts is not the truth: no facts, no metrics.
-        return CheckOutcome::unhealthy(
+        return Verdict::unhealthy(
             Reason::RowsHidden,
             format!(
                 "row-level security filters what {FUNCTION} reads: its owner must own {} and {} \
                  (run `meshhook-health migrate` as the tables' owner)",
                 settings.tables.runs, settings.tables.events
             ),
-        );
+        )
+        .into();
     }
     let p = progress;
-    let mut outcome = if p.stalled >= settings.unhealthy_min_stalled && p.stalled == p.in_flight {
-        CheckOutcome::unhealthy(
+    let verdict = if p.stalled >= settings.unhealthy_min_stalled && p.stalled == p.in_flight {
+        Verdict::unhealthy(
             Reason::EngineStalled,
             format!(
                 "all {} in-flight runs stalled (oldest for {} s)",
@@ -276,8 +277,7 @@ pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> Ch
             ),
         )
     } else if p.stalled > 0 {
-        CheckOutcome::failed(
-            Status::Degraded,
+        Verdict::degraded(
             Reason::RunsStalled,
             format!(
                 "{} of {} in-flight runs stalled (oldest for {} s)",
@@ -285,9 +285,9 @@ pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> Ch
             ),
         )
     } else {
-        CheckOutcome::healthy()
+        Verdict::healthy()
     };
-    outcome.facts = vec![
+    let facts = vec![
         ("in_flight", json!(p.in_flight)),
         ("stalled", json!(p.stalled)),
         ("oldest_stalled_secs", json!(p.oldest_stalled_secs)),
@@ -296,7 +296,7 @@ pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> Ch
             p.last_progress_secs.map_or(Value::Null, |s| json!(s)),
         ),
     ];
-    outcome.metrics = vec![MetricSet {
+    let metrics = vec![MetricSet {
         dimension: ("Component", "runs".to_owned()),
         values: vec![
             (&IN_FLIGHT, p.in_flight as f64),
@@ -304,7 +304,7 @@ pub(crate) fn judge_progress(progress: &Progress, settings: &RunsSettings) -> Ch
             (&OLDEST_STALLED, p.oldest_stalled_secs as f64),
         ],
     }];
-    outcome
+    CheckOutcome::from(verdict).with_facts(facts).with_metrics(metrics)
 }
 
 #[cfg(test)]

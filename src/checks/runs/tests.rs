@@ -1,6 +1,7 @@
 //! The runs' settings and judgement, without a database.
 
 use super::*;
+use crate::outcome::Status;
 
 #[test]
 fn the_cap_is_the_functions_own_limit() {
@@ -68,7 +69,7 @@ fn every_rule_in_order() {
             },
             &s,
         );
-        (outcome.status, outcome.reason)
+        (outcome.verdict.status, outcome.verdict.reason)
     };
     use Status::{Degraded, Healthy, Unhealthy};
     assert_eq!(of(0, 0, false), (Healthy, None));

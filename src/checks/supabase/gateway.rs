@@ -4,13 +4,13 @@
 //! ([`super::realtime`]).
 
 use futures_util::future::join_all;
-use reqwest::header::HeaderValue;
-use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest::{Client, StatusCode};
 
-use super::keys::is_jwt_shaped;
-use super::{read_body, realtime, status_outcome, transport_failure, GatewayService};
+use super::http::{read_body, status_verdict, transport_failure};
+use super::keys::with_key;
+use super::{realtime, GatewayService};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason};
+use crate::outcome::{Reason, Verdict};
 
 /// Every service's outcome, in the order given.
 pub(super) async fn probe(
@@ -18,33 +18,14 @@ pub(super) async fn probe(
     base: &reqwest::Url,
     key: &str,
     services: &[GatewayService],
-) -> Vec<(String, CheckOutcome)> {
+) -> Vec<(String, Verdict)> {
     let probes = services.iter().map(|&service| async move {
-        let outcome = probe_one(client, base, key, service)
+        let verdict = probe_one(client, base, key, service)
             .await
-            .unwrap_or_else(CheckOutcome::from);
-        (service.name().to_owned(), outcome)
+            .unwrap_or_else(Verdict::from);
+        (service.name().to_owned(), verdict)
     });
     join_all(probes).await
-}
-
-/// `request` with the project's key: in `apikey`, and also as a bearer
-/// token when it is a legacy JWT (newer `sb_…` keys go only in `apikey`).
-pub(super) fn with_key(request: RequestBuilder, key: &str) -> Result<RequestBuilder, Failure> {
-    let mut apikey = HeaderValue::from_str(key).map_err(|_| {
-        Failure::new(
-            Reason::NotConfigured,
-            "API key is not a valid header value",
-        )
-    })?;
-    // Sensitive values are left out of every Debug output (and so of traces).
-    apikey.set_sensitive(true);
-    let request = request.header("apikey", apikey);
-    Ok(if is_jwt_shaped(key) {
-        request.bearer_auth(key)
-    } else {
-        request
-    })
 }
 
 async fn probe_one(
@@ -52,7 +33,7 @@ async fn probe_one(
     base: &reqwest::Url,
     key: &str,
     service: GatewayService,
-) -> Result<CheckOutcome, Failure> {
+) -> Result<Verdict, Failure> {
     let mut url = base
         .join(service.path())
         .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
@@ -71,22 +52,22 @@ async fn probe_one(
     match service {
         GatewayService::Rest => {
             let body = read_body(response).await?;
-            Ok(data_api_outcome(status, &body))
+            Ok(data_api_verdict(status, &body))
         }
         GatewayService::Auth if status == StatusCode::OK => {
             // GoTrue answers its health route with a JSON object; anything
             // else (an HTML error page with 200, say) is not Auth.
             let body = read_body(response).await?;
             match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(serde_json::Value::Object(_)) => Ok(CheckOutcome::healthy()),
+                Ok(serde_json::Value::Object(_)) => Ok(Verdict::healthy()),
                 _ => Err(Failure::new(
                     Reason::BadResponse,
                     "auth health is not a JSON object",
                 )),
             }
         }
-        _ if status == StatusCode::OK => Ok(CheckOutcome::healthy()),
-        _ => Ok(status_outcome(status, None)),
+        _ if status == StatusCode::OK => Ok(Verdict::healthy()),
+        _ => Ok(status_verdict(status, None)),
     }
 }
 
@@ -98,16 +79,16 @@ const TABLE_NOT_IN_SCHEMA_CACHE: [&str; 2] = ["PGRST205", "42P01"];
 /// answered from its schema cache: 404 with one of its "no such table"
 /// codes, or 200 (a table of that name exists and is readable). A 404
 /// without such a code came from the gateway, not PostgREST.
-fn data_api_outcome(status: StatusCode, body: &[u8]) -> CheckOutcome {
+fn data_api_verdict(status: StatusCode, body: &[u8]) -> Verdict {
     let code = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("code")?.as_str().map(str::to_owned));
     match (status, code.as_deref()) {
-        (StatusCode::OK, _) => CheckOutcome::healthy(),
+        (StatusCode::OK, _) => Verdict::healthy(),
         (StatusCode::NOT_FOUND, Some(c)) if TABLE_NOT_IN_SCHEMA_CACHE.contains(&c) => {
-            CheckOutcome::healthy()
+            Verdict::healthy()
         }
-        (status, code) => status_outcome(status, code),
+        (status, code) => status_verdict(status, code),
     }
 }
 
@@ -127,8 +108,8 @@ mod tests {
     #[test]
     fn postgrest_answers_are_told_from_the_gateways() {
         let of = |status: u16, body: &[u8]| {
-            let outcome = data_api_outcome(StatusCode::from_u16(status).unwrap(), body);
-            (outcome.status, outcome.reason, outcome.error)
+            let verdict = data_api_verdict(StatusCode::from_u16(status).unwrap(), body);
+            (verdict.status, verdict.reason, verdict.text)
         };
         assert_eq!(of(404, &fixture("rest_missing_table_404.json")), (Status::Healthy, None, None));
         assert_eq!(of(404, &fixture("rest_legacy_missing_table_404.json")).0, Status::Healthy);

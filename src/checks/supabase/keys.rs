@@ -1,7 +1,12 @@
 //! The key the gateway probes send: a publishable (or legacy anon) key,
 //! never one that bypasses row-level security.
 
+use reqwest::header::HeaderValue;
+use reqwest::RequestBuilder;
+
 use crate::env::ConfigError;
+use crate::failure::Failure;
+use crate::outcome::Reason;
 
 /// `SUPABASE_ANON_KEY`, trimmed: a key a header can carry and that is not
 /// a secret one.
@@ -40,9 +45,28 @@ fn refuse_secret_key(key: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `request` with the project's key: in `apikey`, and also as a bearer
+/// token when it is a legacy JWT (newer `sb_…` keys go only in `apikey`).
+pub(super) fn with_key(request: RequestBuilder, key: &str) -> Result<RequestBuilder, Failure> {
+    let mut apikey = HeaderValue::from_str(key).map_err(|_| {
+        Failure::new(
+            Reason::NotConfigured,
+            "API key is not a valid header value",
+        )
+    })?;
+    // Sensitive values are left out of every Debug output (and so of traces).
+    apikey.set_sensitive(true);
+    let request = request.header("apikey", apikey);
+    Ok(if is_jwt_shaped(key) {
+        request.bearer_auth(key)
+    } else {
+        request
+    })
+}
+
 /// Legacy Supabase keys are JWTs (three base64url parts) and also go in
 /// `Authorization`; newer `sb_…` keys go only in `apikey`.
-pub(super) fn is_jwt_shaped(key: &str) -> bool {
+fn is_jwt_shaped(key: &str) -> bool {
     let parts: Vec<&str> = key.split('.').collect();
     !key.starts_with("sb_")
         && parts.len() == 3

@@ -5,9 +5,9 @@
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 
-use super::{read_body, status_outcome, transport_failure};
+use super::http::{read_body, status_verdict, transport_failure};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason, Status};
+use crate::outcome::{Reason, Verdict};
 
 #[derive(Deserialize)]
 struct ServiceHealth {
@@ -23,13 +23,13 @@ pub(super) async fn ask(
     token: &str,
     project_ref: &str,
     services: &[String],
-) -> Vec<(String, CheckOutcome)> {
+) -> Vec<(String, Verdict)> {
     let reported = match fetch(client, api_url, token, project_ref, services).await {
         Ok(reported) => reported,
-        Err(outcome) => {
+        Err(verdict) => {
             return services
                 .iter()
-                .map(|s| (s.clone(), outcome.clone()))
+                .map(|s| (s.clone(), verdict.clone()))
                 .collect()
         }
     };
@@ -40,15 +40,13 @@ pub(super) async fn ask(
                 .iter()
                 .find(|r| &r.name == name)
                 .map(|r| r.status.as_str());
-            let outcome = match status {
-                Some("ACTIVE_HEALTHY") => CheckOutcome::healthy(),
-                Some("COMING_UP") => {
-                    CheckOutcome::failed(Status::Degraded, Reason::BadStatus, "COMING_UP")
-                }
-                Some(other) => CheckOutcome::unhealthy(Reason::BadStatus, other),
-                None => CheckOutcome::unhealthy(Reason::BadResponse, "service absent from answer"),
+            let verdict = match status {
+                Some("ACTIVE_HEALTHY") => Verdict::healthy(),
+                Some("COMING_UP") => Verdict::degraded(Reason::BadStatus, "COMING_UP"),
+                Some(other) => Verdict::unhealthy(Reason::BadStatus, other),
+                None => Verdict::unhealthy(Reason::BadResponse, "service absent from answer"),
             };
-            (name.clone(), outcome)
+            (name.clone(), verdict)
         })
         .collect()
 }
@@ -59,7 +57,7 @@ async fn fetch(
     token: &str,
     project_ref: &str,
     services: &[String],
-) -> Result<Vec<ServiceHealth>, CheckOutcome> {
+) -> Result<Vec<ServiceHealth>, Verdict> {
     let mut url = api_url
         .join(&format!("v1/projects/{project_ref}/health"))
         .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
@@ -77,7 +75,7 @@ async fn fetch(
         .map_err(|e| transport_failure(&e))?;
     let status = response.status();
     if status != StatusCode::OK {
-        return Err(status_outcome(status, None));
+        return Err(status_verdict(status, None));
     }
     let body = read_body(response).await?;
     serde_json::from_slice::<Vec<ServiceHealth>>(&body).map_err(|_| {

@@ -14,10 +14,10 @@ use reqwest::header::{HeaderValue, CONNECTION, UPGRADE};
 use reqwest::{Client, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
-use super::gateway::with_key;
-use super::{status_outcome, transport_failure};
+use super::http::{status_verdict, transport_failure};
+use super::keys::with_key;
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Reason};
+use crate::outcome::{Reason, Verdict};
 
 /// RFC 6455's GUID, appended to the key before hashing.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -50,7 +50,7 @@ pub(super) async fn handshake(
     client: &Client,
     mut url: reqwest::Url,
     key: &str,
-) -> Result<CheckOutcome, Failure> {
+) -> Result<Verdict, Failure> {
     url.query_pairs_mut()
         .append_pair("apikey", key)
         .append_pair("vsn", PHOENIX_VSN);
@@ -68,11 +68,11 @@ pub(super) async fn handshake(
         .map_err(|e| transport_failure(&e))?;
     let status = response.status();
     if status != StatusCode::SWITCHING_PROTOCOLS {
-        let mut outcome = status_outcome(status, None);
+        let mut verdict = status_verdict(status, None);
         if status.is_success() {
-            outcome.error = Some(format!("HTTP {} instead of 101 Switching Protocols", status.as_u16()));
+            verdict.text = Some(format!("HTTP {} instead of 101 Switching Protocols", status.as_u16()));
         }
-        return Ok(outcome);
+        return Ok(verdict);
     }
     let accepted = response
         .headers()
@@ -81,7 +81,7 @@ pub(super) async fn handshake(
         .is_some_and(|v| v == accept_for(&websocket_key));
     close(response);
     if accepted {
-        Ok(CheckOutcome::healthy())
+        Ok(Verdict::healthy())
     } else {
         Err(Failure::new(
             Reason::BadResponse,

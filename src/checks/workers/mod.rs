@@ -12,7 +12,7 @@ use crate::component::{BuildContext, Check, CheckContext, Component, Settings, S
 use crate::db::count;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Status, Unit, UNKNOWN_VERSION};
+use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict, UNKNOWN_VERSION};
 
 pub const COMPONENT: Component = Component {
     name: "workers",
@@ -186,10 +186,8 @@ impl Check for WorkersCheck {
 pub(crate) fn judge_heartbeats(groups: &[HeartbeatGroup], settings: &WorkersSettings) -> CheckOutcome {
     let alive: u64 = groups.iter().map(|g| g.alive).sum();
     let stale: u64 = groups.iter().map(|g| g.stale).sum();
-    let (status, reason, error) = heartbeat_finding(groups, settings, alive, stale);
     CheckOutcome {
-        status,
-        reason,
+        verdict: heartbeat_verdict(groups, settings, alive, stale),
         facts: vec![
             ("alive", json!(alive)),
             ("stale", json!(stale)),
@@ -197,7 +195,6 @@ pub(crate) fn judge_heartbeats(groups: &[HeartbeatGroup], settings: &WorkersSett
             ("versions", versions(groups)),
         ],
         metrics: by_kind(groups, settings),
-        error,
         meshhook_version: newest_version(groups),
     }
 }
@@ -231,12 +228,12 @@ fn by_kind(groups: &[HeartbeatGroup], settings: &WorkersSettings) -> Vec<MetricS
         .collect()
 }
 
-fn heartbeat_finding(
+fn heartbeat_verdict(
     groups: &[HeartbeatGroup],
     settings: &WorkersSettings,
     alive: u64,
     stale: u64,
-) -> (Status, Option<Reason>, Option<String>) {
+) -> Verdict {
     let alive_of_kind = |kind: &str| -> u64 {
         groups
             .iter()
@@ -250,15 +247,14 @@ fn heartbeat_finding(
         .find(|(kind, min)| alive_of_kind(kind) < *min);
     if alive < settings.min_alive {
         let text = format!("{alive} workers alive, {} required", settings.min_alive);
-        (Status::Unhealthy, Some(Reason::TooFewWorkers), Some(text))
+        Verdict::unhealthy(Reason::TooFewWorkers, text)
     } else if let Some((kind, min)) = short_kind {
         let text = format!("fewer than {min} workers of kind {kind:?} alive");
-        (Status::Unhealthy, Some(Reason::TooFewWorkers), Some(text))
+        Verdict::unhealthy(Reason::TooFewWorkers, text)
     } else if stale > 0 {
-        let text = format!("{stale} workers stale");
-        (Status::Degraded, Some(Reason::StaleWorkers), Some(text))
+        Verdict::degraded(Reason::StaleWorkers, format!("{stale} workers stale"))
     } else {
-        (Status::Healthy, None, None)
+        Verdict::healthy()
     }
 }
 

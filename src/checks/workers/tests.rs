@@ -1,6 +1,7 @@
 //! The heartbeats' thresholds and judgement, without a database.
 
 use super::*;
+use crate::outcome::Status;
 
 fn kind(kind: &str, alive: u64, stale: u64) -> HeartbeatGroup {
     HeartbeatGroup {
@@ -16,24 +17,24 @@ fn kind(kind: &str, alive: u64, stale: u64) -> HeartbeatGroup {
 fn classification_follows_the_documented_rules() {
     let t = WorkersSettings::default();
     assert_eq!(
-        judge_heartbeats(&[kind("worker", 2, 0)], &t).status,
+        judge_heartbeats(&[kind("worker", 2, 0)], &t).status(),
         Status::Healthy
     );
     let stale = judge_heartbeats(&[kind("worker", 2, 1)], &t);
     assert_eq!(
-        (stale.status, stale.reason),
+        (stale.verdict.status, stale.verdict.reason),
         (Status::Degraded, Some(Reason::StaleWorkers))
     );
     let none = judge_heartbeats(&[], &t);
     assert_eq!(
-        (none.status, none.reason),
+        (none.verdict.status, none.verdict.reason),
         (Status::Unhealthy, Some(Reason::TooFewWorkers))
     );
     let zero_needed = WorkersSettings {
         min_alive: 0,
         ..WorkersSettings::default()
     };
-    assert_eq!(judge_heartbeats(&[], &zero_needed).status, Status::Healthy);
+    assert_eq!(judge_heartbeats(&[], &zero_needed).status(), Status::Healthy);
     let by_kind = WorkersSettings {
         min_alive_by_kind: vec![("orchestrator".into(), 1)],
         ..WorkersSettings::default()
@@ -43,7 +44,7 @@ fn classification_follows_the_documented_rules() {
         &by_kind,
     );
     assert_eq!(
-        (short.status, short.reason),
+        (short.verdict.status, short.verdict.reason),
         (Status::Unhealthy, Some(Reason::TooFewWorkers))
     );
     assert_eq!(
