@@ -1,20 +1,24 @@
 //! What a component is, through the three stages of its life:
 //!
 //! 1. [`Component`]: a static entry of `checks::REGISTRY` — its name, whether
-//!    it is on by default, whether it queries Postgres, how its settings are
-//!    read, which figures (metrics) it measures;
+//!    it is on by default, whether it queries Postgres, its settings type
+//!    (through [`read`]), which figures (metrics) it measures;
 //! 2. [`Settings`]: what it read from the environment at start-up (an
 //!    error names the variable), from which its check is built; the
-//!    configuration holds each enabled one as a `config::ComponentConfig`
-//!    (component, settings, criticality);
-//! 3. [`Check`]: run once per evaluation with a [`CheckContext`]; the
-//!    evaluator holds each as a `evaluator::ComponentCheck` (name, criticality,
-//!    whether it gets the Postgres session).
+//!    configuration holds each enabled one beside its [`Enabled`]
+//!    (component and criticality, decided once);
+//! 3. [`Check`]: an `async fn` run once per evaluation with a
+//!    [`CheckContext`]; the evaluator holds it as a [`RunCheck`].
 //!
-//! Each component is one file (or folder) under `checks/` that provides all
-//! three. A check only *observes*: it returns a [`CheckOutcome`] and never
-//! decides the overall status, the deadline or the HTTP answer — the
-//! evaluator (`health`) and the router (`http`) own those.
+//! A component is its settings type (`impl Settings`) and its check (`impl
+//! Check`), in one file (or folder) under `checks/`, and nothing else: the
+//! generic [`read`] and the blanket [`RunCheck`] are what the registry and
+//! the evaluator need of it. A check only *observes*: it returns a
+//! [`CheckOutcome`] and never decides the overall status, the deadline or
+//! the HTTP answer — the evaluator and the router own those.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
@@ -33,14 +37,21 @@ pub struct Component {
     /// `DATABASE_URL`, and the check's context carries the evaluation's
     /// shared session. A check without it never sees the database.
     pub uses_postgres: bool,
-    /// Reads the component's settings; an error names the variable at fault.
+    /// Reads the component's settings: [`read`] of its settings type.
     pub read_settings: ReadSettings,
     /// The figures its check may add to an outcome's `metrics`.
     pub figures: &'static [Figure],
 }
 
 /// How a component reads its settings from the environment.
-pub type ReadSettings = fn(&dyn Source) -> Result<Box<dyn Settings>, ConfigError>;
+pub type ReadSettings = fn(&dyn Source) -> Result<Arc<dyn Settings>, ConfigError>;
+
+/// The one settings reader every registry entry names, as
+/// `read::<ItsSettings>`: a plain `fn` the registry can hold, so that a
+/// component writes no reader of its own.
+pub fn read<S: Settings + 'static>(env: &dyn Source) -> Result<Arc<dyn Settings>, ConfigError> {
+    Ok(Arc::new(S::from_source(env)?))
+}
 
 impl std::fmt::Debug for Component {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,16 +59,59 @@ impl std::fmt::Debug for Component {
     }
 }
 
+/// An enabled component: which one, and whether its failure is the whole
+/// answer's. Decided once by configuration, and carried as it is by the
+/// check the evaluator runs and the report it gives.
+#[derive(Debug, Clone, Copy)]
+pub struct Enabled {
+    pub component: &'static Component,
+    /// False when named in `HEALTH_NONCRITICAL`: its failure only degrades.
+    pub critical: bool,
+}
+
+impl Enabled {
+    pub fn name(&self) -> &'static str {
+        self.component.name
+    }
+}
+
+#[cfg(any(test, feature = "test-seams"))]
+impl Enabled {
+    /// For tests: the registered component called `name`, else a made-up
+    /// one that queries nothing (leaked: a test's few bytes).
+    pub fn for_test(name: &'static str, critical: bool) -> Self {
+        let component = crate::checks::find(name).unwrap_or_else(|| {
+            Box::leak(Box::new(Component {
+                name,
+                enabled_by_default: false,
+                uses_postgres: false,
+                read_settings: |_| Err(ConfigError::new("HEALTH_COMPONENTS", "a test's component")),
+                figures: &[],
+            }))
+        });
+        Self {
+            component,
+            critical,
+        }
+    }
+}
+
 /// A component's settings, read and checked at start-up. `Debug` must never
-/// show a secret.
+/// show a secret. The configuration holds them once; the check built from
+/// them shares them (`build` takes the `Arc`).
 pub trait Settings: std::fmt::Debug + Send + Sync {
+    /// Reads them from the environment; an error names the variable at fault.
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError>
+    where
+        Self: Sized;
+
     /// Secret values these settings hold, so that logs can redact them.
     fn secrets(&self) -> Vec<String> {
         Vec::new()
     }
 
     /// Builds the check without touching the network.
-    fn build(&self, context: &BuildContext) -> Result<Box<dyn Check>, StartupError>;
+    fn build(self: Arc<Self>, context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError>;
 }
 
 /// What building a check may use beyond its own settings.
@@ -66,15 +120,35 @@ pub struct BuildContext<'a> {
     pub checker_version: &'a str,
 }
 
-/// A health check. The evaluator cancels it when the deadline is reached,
-/// and isolates it: a panic costs its component only. A check that could
-/// not observe returns its [`Failure`]; the evaluator reports it as the
-/// component `unhealthy` with that reason.
+/// A health check: what a component implements, as a plain `async fn`. The
+/// evaluator cancels it when the deadline is reached, and isolates it: a
+/// panic costs its component only. A check that could not observe returns
+/// its [`Failure`]; the evaluator reports it as the component `unhealthy`
+/// with that reason.
 pub trait Check: Send + Sync {
+    fn observe(
+        &self,
+        context: &CheckContext<'_>,
+    ) -> impl Future<Output = Result<CheckOutcome, Failure>> + Send;
+}
+
+/// A [`Check`] as the evaluator holds it, behind `dyn` (an `async fn` in a
+/// trait cannot be called through one). Every check is one: no component
+/// writes this.
+pub trait RunCheck: Send + Sync {
     fn run<'a>(
         &'a self,
         context: &'a CheckContext<'a>,
     ) -> BoxFuture<'a, Result<CheckOutcome, Failure>>;
+}
+
+impl<C: Check> RunCheck for C {
+    fn run<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
+        Box::pin(self.observe(context))
+    }
 }
 
 /// What one evaluation gives a check.

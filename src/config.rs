@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::REGISTRY;
-use crate::component::{Component, Settings};
+use crate::component::{Component, Enabled, Settings};
 use crate::db::DbConfig;
 use crate::env::number;
 pub use crate::env::{ConfigError, Environment, Secret, Source};
@@ -40,19 +40,11 @@ pub struct Config {
     pub lambda: bool,
 }
 
-/// An enabled component as configured: its settings and criticality.
+/// An enabled component as configured: which, how critical, its settings.
 #[derive(Debug, Clone)]
 pub struct ComponentConfig {
-    pub component: &'static Component,
-    /// False when named in `HEALTH_NONCRITICAL`: its failure only degrades.
-    pub critical: bool,
+    pub enabled: Enabled,
     pub settings: Arc<dyn Settings>,
-}
-
-impl ComponentConfig {
-    pub fn name(&self) -> &'static str {
-        self.component.name
-    }
 }
 
 impl Config {
@@ -90,9 +82,11 @@ impl Config {
         let mut components = Vec::with_capacity(enabled.len());
         for component in enabled {
             components.push(ComponentConfig {
-                component,
-                critical: !noncritical.iter().any(|c| c.name == component.name),
-                settings: Arc::from((component.read_settings)(env)?),
+                enabled: Enabled {
+                    component,
+                    critical: !noncritical.iter().any(|c| c.name == component.name),
+                },
+                settings: (component.read_settings)(env)?,
             });
         }
         let timeout = Duration::from_millis(number(env, "HEALTH_TIMEOUT_MS", 150, 1, 60_000)?);
@@ -255,18 +249,14 @@ mod tests {
     }
 
     fn names(config: &Config) -> Vec<&'static str> {
-        config
-            .components
-            .iter()
-            .map(ComponentConfig::name)
-            .collect()
+        config.components.iter().map(|c| c.enabled.name()).collect()
     }
 
     #[test]
     fn defaults_are_the_documented_ones() {
         let config = Config::from_source(&env(&full())).unwrap();
         assert_eq!(names(&config), ["database", "supabase", "workers"]);
-        assert!(config.components.iter().all(|c| c.critical));
+        assert!(config.components.iter().all(|c| c.enabled.critical));
         assert_eq!(config.timeout, Duration::from_millis(150));
         assert_eq!(config.cache_ttl, Duration::from_millis(1000));
         assert_eq!(config.unhealthy_status, 500);
@@ -383,7 +373,11 @@ mod tests {
         ]);
         let config = Config::from_source(&env(&pairs)).unwrap();
         assert_eq!(names(&config), ["database", "workers"]);
-        let critical: Vec<bool> = config.components.iter().map(|c| c.critical).collect();
+        let critical: Vec<bool> = config
+            .components
+            .iter()
+            .map(|c| c.enabled.critical)
+            .collect();
         assert_eq!(critical, [true, false]);
         assert_eq!(config.unhealthy_status, 503);
         assert_eq!(config.meshhook_version.as_deref(), Some("1.4.2"));

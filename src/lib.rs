@@ -81,10 +81,8 @@ impl App {
         let mut checks = Vec::with_capacity(config.components.len());
         for configured in &config.components {
             checks.push(ComponentCheck {
-                name: configured.name(),
-                critical: configured.critical,
-                uses_postgres: configured.component.uses_postgres,
-                check: configured.settings.build(&context)?,
+                enabled: configured.enabled,
+                check: configured.settings.clone().build(&context)?,
             });
         }
         let checks = CheckSet {

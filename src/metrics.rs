@@ -75,7 +75,7 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
         } else {
             (Map::new(), vec![&per_component])
         };
-        members.insert("Component".into(), json!(c.name));
+        members.insert("Component".into(), json!(c.name()));
         members.insert(
             "ComponentHealthy".into(),
             json!(healthy(c.outcome.verdict.status)),
@@ -177,8 +177,7 @@ mod tests {
 
     fn part(name: &'static str, outcome: CheckOutcome, ms: u64) -> ComponentReport {
         ComponentReport {
-            name,
-            critical: true,
+            enabled: crate::component::Enabled::for_test(name, true),
             outcome,
             latency: Duration::from_millis(ms),
         }

@@ -10,15 +10,21 @@ use tokio::time::Instant;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use crate::component::Enabled;
 use crate::outcome::{Aggregate, CheckOutcome, Reason, Status, Verdict, UNKNOWN_VERSION};
 
 /// One component's result within a report.
 #[derive(Debug, Clone)]
 pub struct ComponentReport {
-    pub name: &'static str,
-    pub critical: bool,
+    pub enabled: Enabled,
     pub outcome: CheckOutcome,
     pub latency: Duration,
+}
+
+impl ComponentReport {
+    pub fn name(&self) -> &'static str {
+        self.enabled.name()
+    }
 }
 
 /// The result of one evaluation.
@@ -45,7 +51,7 @@ impl Report {
     }
 
     pub fn get(&self, name: &str) -> Option<&ComponentReport> {
-        self.components.iter().find(|c| c.name == name)
+        self.components.iter().find(|c| c.name() == name)
     }
 
     /// The MeshHook version a component saw running, if any did.
@@ -73,7 +79,7 @@ pub fn aggregate(components: &[ComponentReport]) -> Status {
             status: c.outcome.status(),
             ..Verdict::default()
         };
-        if c.critical {
+        if c.enabled.critical {
             all.add(part);
         } else {
             all.add_noncritical(part);
@@ -107,7 +113,7 @@ impl Serialize for PerComponent<'_, Details> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for c in self.0 {
-            map.serialize_entry(c.name, &c.outcome.verdict.status)?;
+            map.serialize_entry(c.name(), &c.outcome.verdict.status)?;
         }
         map.end()
     }
@@ -117,7 +123,7 @@ impl Serialize for PerComponent<'_, Verbose> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for c in self.0 {
-            map.serialize_entry(c.name, &CheckBody(c))?;
+            map.serialize_entry(c.name(), &CheckBody(c))?;
         }
         map.end()
     }
@@ -186,12 +192,11 @@ pub fn error(message: &str) -> String {
 }
 
 /// Every component unhealthy, for when no evaluation result exists.
-pub fn failed(names: &[&'static str], why: &str) -> Report {
-    let components = names
+pub fn failed(components: &[Enabled], why: &str) -> Report {
+    let components = components
         .iter()
-        .map(|&name| ComponentReport {
-            name,
-            critical: true,
+        .map(|&enabled| ComponentReport {
+            enabled,
             outcome: CheckOutcome::from(Verdict::unhealthy(Reason::InternalError, why)),
             latency: Duration::ZERO,
         })
@@ -205,8 +210,7 @@ mod tests {
 
     fn part(name: &'static str, status: Status, critical: bool) -> ComponentReport {
         ComponentReport {
-            name,
-            critical,
+            enabled: Enabled::for_test(name, critical),
             outcome: CheckOutcome::from(Verdict {
                 status,
                 ..Verdict::default()

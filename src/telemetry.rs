@@ -125,7 +125,7 @@ fn log_evaluation(report: &Report, redactor: &Redactor) {
             if let Some(error) = &c.outcome.verdict.text {
                 entry.insert("error".into(), redactor.redact(error).into());
             }
-            (c.name.to_owned(), entry.into())
+            (c.name().to_owned(), entry.into())
         })
         .collect();
     let checks = serde_json::Value::Object(checks).to_string();

@@ -10,18 +10,24 @@
 //! otherwise the table is *covered until* the upper bound of the unbroken
 //! chain of partitions that starts with the one containing `now()`.
 //!
-//! All tables are read by one unnamed statement (pooler-safe), with
+//! All tables are read by one unnamed statement (pooler-safe; the names are
+//! its one parameter), with
 //! the database's clock. Partition bounds come from `pg_get_expr` over
 //! `pg_class.relpartbound`, whose literals are cast back to `timestamptz`
 //! in the same session, so their time zone is the one `now()` uses.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use futures_util::future::BoxFuture;
-use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
+use serde_json::{json, Map, Value};
+use tokio_postgres::types::Type;
+
+use crate::component::{
+    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+};
 use crate::db::names::check_table_name;
-use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::db::Statement;
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
@@ -30,7 +36,7 @@ pub const COMPONENT: Component = Component {
     name: "partitions",
     enabled_by_default: false,
     uses_postgres: true,
-    read_settings,
+    read_settings: read::<PartitionsSettings>,
     figures: &[COVERED],
 };
 
@@ -51,12 +57,8 @@ pub struct PartitionsSettings {
     pub ahead_secs: u64,
 }
 
-fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(PartitionsSettings::from_source(env)?))
-}
-
-impl PartitionsSettings {
-    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+impl Settings for PartitionsSettings {
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let tables = list(
             env.get("PARTITIONS_TABLES")
                 .as_deref()
@@ -72,55 +74,43 @@ impl PartitionsSettings {
         Ok(Self { tables, ahead_secs })
     }
 
-    /// The one statement: a row per table with its name, its kind
-    /// (`missing`, `unsuitable` — not range-partitioned on one time column —,
-    /// `default` — a default partition exists — or `ranges`), the database's
-    /// `now()` and, for `ranges`, every partition's bounds as
-    /// two aligned arrays of epoch seconds, the ranges' starts and ends
-    /// (`-Infinity`/`Infinity` for MINVALUE/MAXVALUE). The chain is followed
-    /// in Rust: a recursive query costs more to plan, and an unnamed
-    /// statement is planned every time.
-    /// `pg_get_expr` runs once per partition (the `OFFSET 0` keeps the
-    /// planner from repeating it per use).
-    fn statement(&self) -> String {
-        let rows: Vec<String> = self
-            .tables
-            .iter()
-            .map(|table| {
-                format!(
-                    "SELECT '{table}'::text, CASE WHEN t.r IS NULL THEN 'missing' \
-                       WHEN pt.partrelid IS NULL OR pt.partstrat <> 'r' OR pt.partnatts <> 1 \
-                         OR a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) \
-                         THEN 'unsuitable' \
-                       WHEN pt.partdefid <> 0 THEN 'default' ELSE 'ranges' END, \
-                     extract(epoch FROM now())::float8, \
-                     ranges.starts, ranges.ends \
-                   FROM (SELECT to_regclass('{table}') AS r) t \
-                   LEFT JOIN LATERAL (SELECT \
-                        array_agg(coalesce(extract(epoch FROM substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz)::float8, \
-                                           '-Infinity')) AS starts, \
-                        array_agg(coalesce(extract(epoch FROM substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz)::float8, \
-                                           'Infinity')) AS ends \
-                      FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
-                            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = t.r OFFSET 0) bounds \
-                      WHERE b LIKE 'FOR VALUES FROM %') ranges ON true \
-                   LEFT JOIN pg_partitioned_table pt ON pt.partrelid = t.r \
-                   LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]"
-                )
-            })
-            .collect();
-        rows.join(" UNION ALL ")
-    }
-}
-
-impl Settings for PartitionsSettings {
-    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
         Ok(Box::new(PartitionsCheck {
-            sql: self.statement(),
-            settings: self.clone(),
+            statement: Statement::new(STATEMENT).bind(self.tables.clone(), Type::TEXT_ARRAY),
+            settings: self,
         }))
     }
 }
+
+/// The one statement, over the table names in `$1`: a row per table, in
+/// that order, with its name, its kind (`missing`, `unsuitable` — not
+/// range-partitioned on one time column —, `default` — a default partition
+/// exists — or `ranges`), the database's `now()` and, for `ranges`, every
+/// partition's bounds as two aligned arrays of epoch seconds, the ranges'
+/// starts and ends (`-Infinity`/`Infinity` for MINVALUE/MAXVALUE). The
+/// chain is followed in Rust: a recursive query costs more to plan, and an
+/// unnamed statement is planned every time. `pg_get_expr` runs once per
+/// partition (the `OFFSET 0` keeps the planner from repeating it per use).
+const STATEMENT: &str = "SELECT t.name, CASE WHEN t.r IS NULL THEN 'missing' \
+       WHEN pt.partrelid IS NULL OR pt.partstrat <> 'r' OR pt.partnatts <> 1 \
+         OR a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) \
+         THEN 'unsuitable' \
+       WHEN pt.partdefid <> 0 THEN 'default' ELSE 'ranges' END, \
+     extract(epoch FROM now())::float8, \
+     ranges.starts, ranges.ends \
+   FROM (SELECT u.name, u.n, to_regclass(u.name) AS r \
+           FROM unnest($1::text[]) WITH ORDINALITY AS u(name, n)) t \
+   LEFT JOIN LATERAL (SELECT \
+        array_agg(coalesce(extract(epoch FROM substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz)::float8, \
+                           '-Infinity')) AS starts, \
+        array_agg(coalesce(extract(epoch FROM substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz)::float8, \
+                           'Infinity')) AS ends \
+      FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
+            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = t.r OFFSET 0) bounds \
+      WHERE b LIKE 'FOR VALUES FROM %') ranges ON true \
+   LEFT JOIN pg_partitioned_table pt ON pt.partrelid = t.r \
+   LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0] \
+   ORDER BY t.n";
 
 /// What the catalog says of one table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,22 +127,13 @@ pub enum Coverage {
 }
 
 struct PartitionsCheck {
-    sql: String,
-    settings: PartitionsSettings,
+    statement: Statement,
+    settings: Arc<PartitionsSettings>,
 }
 
 impl Check for PartitionsCheck {
-    fn run<'a>(
-        &'a self,
-        context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(self.observe(context))
-    }
-}
-
-impl PartitionsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = context.postgres()?.query(&self.sql).await?;
+        let rows = context.postgres()?.query(&self.statement).await?;
         let tables = rows
             .iter()
             .map(table_coverage)

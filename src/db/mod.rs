@@ -1,7 +1,8 @@
 //! The Postgres side, one concept a file: [`config`] (what `DATABASE_URL`
 //! or its secret says, with libpq's `sslmode`), [`connection_string`] (the
 //! two libpq string forms), [`error`] (Postgres errors in the shared failure
-//! vocabulary), [`names`] (SQL names written into statements) and [`pool`]
+//! vocabulary), [`names`] (SQL names written into statements), [`Statement`]
+//! (a statement's text and typed parameters) and [`pool`]
 //! (the pool of the process and the [`Session`] through which the checks of
 //! one evaluation share a connection). TLS lives
 //! in `tls.rs`, shared with HTTPS.
@@ -11,11 +12,13 @@ mod connection_string;
 pub mod error;
 pub mod names;
 pub mod pool;
+mod statement;
 
 pub use crate::tls::SslMode;
 pub use config::DbConfig;
 pub use error::postgres_failure;
 pub use pool::{Database, Session};
+pub use statement::Statement;
 
 /// A `bigint` count or age column as `u64` (a negative one, which counts
 /// and ages never are, reads 0); the column's type is checked.

@@ -28,7 +28,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::config::{DbConfig, DEFAULT_CONNECT_TIMEOUT};
 use super::error::{connection_lost, pool_failure, postgres_failure};
-use super::SslMode;
+use super::{SslMode, Statement};
 use crate::failure::{self, Failure};
 use crate::outcome::Reason;
 
@@ -281,13 +281,14 @@ impl Session<'_> {
         Ok((slot.generation, lease))
     }
 
-    /// Runs one statement as an unnamed statement without parameters
-    /// (`query_typed`: Parse, Bind, Execute and Sync in one write, no
-    /// prepared statement left behind, so transaction poolers take it),
-    /// answering typed rows; statements of concurrent checks are pipelined
-    /// on the one connection. Retried once on a fresh connection if the
-    /// connection turned out dead.
-    pub async fn query(&self, sql: &str) -> Result<Vec<Row>, Failure> {
+    /// Runs one statement as an unnamed statement with its typed
+    /// parameters (`query_typed`: Parse, Bind, Execute and Sync in one
+    /// write, no prepared statement left behind, so transaction poolers
+    /// take it), answering typed rows; statements of concurrent checks are
+    /// pipelined on the one connection. Retried once on a fresh connection
+    /// if the connection turned out dead.
+    pub async fn query(&self, statement: &Statement) -> Result<Vec<Row>, Failure> {
+        let params = statement.params();
         let mut stale = None;
         loop {
             let (generation, lease) = self.lease(stale).await?;
@@ -295,7 +296,7 @@ impl Session<'_> {
                 lease: &lease,
                 done: false,
             };
-            let result = lease.client().query_typed(sql, &[]).await;
+            let result = lease.client().query_typed(statement.sql(), &params).await;
             guard.done = true;
             drop(guard);
             match result {

@@ -24,19 +24,17 @@ use futures_util::future::{join, join_all, BoxFuture, Shared};
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use crate::component::{Check, CheckContext};
+use crate::component::{CheckContext, Enabled, RunCheck};
 use crate::db::Database;
 use crate::outcome::{CheckOutcome, Reason, Verdict};
 use crate::report::{ComponentReport, Report};
 
-/// A component's check as the evaluator runs it: which component it
-/// reports, whether its failure is critical, whether it gets the
-/// evaluation's Postgres session.
+/// A component's check as the evaluator runs it, with the component it
+/// reports (whose `uses_postgres` says whether it gets the evaluation's
+/// Postgres session).
 pub struct ComponentCheck {
-    pub name: &'static str,
-    pub critical: bool,
-    pub uses_postgres: bool,
-    pub check: Box<dyn Check>,
+    pub enabled: Enabled,
+    pub check: Box<dyn RunCheck>,
 }
 
 /// The checks of this process, in report order, and the database pool
@@ -153,13 +151,22 @@ impl Evaluator {
             }
             report
         });
-        let names: Vec<&'static str> = self.engine.checks.checks.iter().map(|c| c.name).collect();
+        let enabled: Vec<Enabled> = self
+            .engine
+            .checks
+            .checks
+            .iter()
+            .map(|c| c.enabled)
+            .collect();
         async move {
             match task.await {
                 Ok(report) => report,
                 // The evaluation task died (it cannot panic: checks are
                 // isolated; but the runtime may be shutting down).
-                Err(_) => Arc::new(crate::report::failed(&names, "evaluation task ended early")),
+                Err(_) => Arc::new(crate::report::failed(
+                    &enabled,
+                    "evaluation task ended early",
+                )),
             }
         }
         .boxed()
@@ -238,7 +245,7 @@ impl CheckSet {
             .checks
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.uses_postgres == postgres)
+            .filter(|(_, c)| c.enabled.component.uses_postgres == postgres)
             .map(|(i, c)| guarded(i, c, context, started, deadline));
         join_all(runs).await
     }
@@ -263,8 +270,7 @@ async fn guarded(
         Err(_) => CheckOutcome::from(Verdict::unhealthy(Reason::Timeout, "deadline reached")),
     };
     let report = ComponentReport {
-        name: entry.name,
-        critical: entry.critical,
+        enabled: entry.enabled,
         outcome,
         latency: started.elapsed(),
     };

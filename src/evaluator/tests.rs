@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::component::Check;
 use crate::failure::Failure;
 use crate::outcome::Status;
 
@@ -20,16 +21,11 @@ struct Fake {
 }
 
 impl Check for Fake {
-    fn run<'a>(
-        &'a self,
-        _context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(async move {
-            self.runs.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(self.takes).await;
-            assert!(!self.panics, "a bug inside a check");
-            Ok(CheckOutcome::from(Verdict::healthy()))
-        })
+    async fn observe(&self, _context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.takes).await;
+        assert!(!self.panics, "a bug inside a check");
+        Ok(CheckOutcome::from(Verdict::healthy()))
     }
 }
 
@@ -56,9 +52,7 @@ fn setup(checks: &[(&'static str, u64, bool)], cache_ttl_ms: u64) -> Setup {
     let checks = checks
         .iter()
         .map(|&(name, takes_ms, panics)| ComponentCheck {
-            name,
-            critical: true,
-            uses_postgres: false,
+            enabled: Enabled::for_test(name, true),
             check: Box::new(Fake {
                 takes: Duration::from_millis(takes_ms),
                 runs: runs.clone(),
@@ -86,7 +80,7 @@ fn statuses(report: &Report) -> Vec<(&'static str, Status, Option<Reason>)> {
     report
         .components
         .iter()
-        .map(|c| (c.name, c.outcome.verdict.status, c.outcome.verdict.reason))
+        .map(|c| (c.name(), c.outcome.verdict.status, c.outcome.verdict.reason))
         .collect()
 }
 

@@ -83,7 +83,7 @@ impl Exposition {
     pub fn new(components: &[ComponentConfig]) -> Self {
         let declared = components
             .iter()
-            .flat_map(|c| c.component.figures)
+            .flat_map(|c| c.enabled.component.figures)
             .filter(|f| f.prometheus.is_some())
             .collect();
         let state = State {
@@ -139,13 +139,13 @@ impl EvaluationListener for Exposition {
             let known = state
                 .durations
                 .iter()
-                .find(|(name, _)| *name == component.name);
+                .find(|(name, _)| *name == component.name());
             match known {
                 Some((_, histogram)) => histogram.observe(seconds),
                 None => {
                     let histogram = Histogram::new(DURATION_BUCKETS);
                     histogram.observe(seconds);
-                    state.durations.push((component.name, histogram));
+                    state.durations.push((component.name(), histogram));
                 }
             }
         }
@@ -210,7 +210,7 @@ fn encode_statuses(encoder: &mut DescriptorEncoder, last: &Report) -> Result<(),
     )?;
     for component in &last.components {
         for status in Status::ALL {
-            let series = labels(&[("component", component.name), ("status", status.as_str())]);
+            let series = labels(&[("component", component.name()), ("status", status.as_str())]);
             let value = ConstGauge::new(i64::from(component.outcome.verdict.status == status));
             value.encode(family.encode_family(&series)?)?;
         }

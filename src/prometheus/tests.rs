@@ -23,7 +23,7 @@ fn report(config: &Config, status_of_workers: Status) -> Report {
         .components
         .iter()
         .map(|c| {
-            let mut outcome = match (c.name(), status_of_workers) {
+            let mut outcome = match (c.enabled.name(), status_of_workers) {
                 ("workers", Status::Unhealthy) => CheckOutcome::from(Verdict::unhealthy(
                     Reason::TooFewWorkers,
                     "secret error text",
@@ -31,6 +31,7 @@ fn report(config: &Config, status_of_workers: Status) -> Report {
                 _ => CheckOutcome::from(Verdict::healthy()),
             };
             outcome.metrics = c
+                .enabled
                 .component
                 .figures
                 .iter()
@@ -40,8 +41,7 @@ fn report(config: &Config, status_of_workers: Status) -> Report {
                 })
                 .collect();
             ComponentReport {
-                name: c.name(),
-                critical: true,
+                enabled: c.enabled,
                 outcome,
                 latency: Duration::from_millis(3),
             }
@@ -59,7 +59,13 @@ fn every_metric_has_help_and_type_in_both_formats() {
     exposition.evaluated(&Arc::new(report(&config, Status::Healthy)));
     let mut names = vec!["status", "component_status", "check_duration_seconds"];
     for c in &config.components {
-        names.extend(c.component.figures.iter().filter_map(|f| f.prometheus));
+        names.extend(
+            c.enabled
+                .component
+                .figures
+                .iter()
+                .filter_map(|f| f.prometheus),
+        );
     }
     assert_eq!(names.len(), 17, "{names:?}");
     let classic = exposition.encode(false);

@@ -34,14 +34,16 @@
 //! grant. A reading that cannot be made is `null`, said in the log, and
 //! never decides the status by itself.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
-use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::component::{
+    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+};
 use crate::db::pool::lock;
+use crate::db::Statement;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Figure, Reason, Unit};
@@ -59,7 +61,7 @@ pub const COMPONENT: Component = Component {
     name: "database",
     enabled_by_default: true,
     uses_postgres: true,
-    read_settings,
+    read_settings: read::<DatabaseSettings>,
     figures: FIGURES,
 };
 
@@ -131,12 +133,8 @@ pub struct SizeLimit {
     pub every: Duration,
 }
 
-fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(DatabaseSettings::from_source(env)?))
-}
-
-impl DatabaseSettings {
-    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+impl Settings for DatabaseSettings {
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let connections_degraded_pct = number(env, "DATABASE_CONNECTIONS_DEGRADED_PCT", 90, 1, 100)?;
         let xid_age_degraded = number(
             env,
@@ -161,6 +159,15 @@ impl DatabaseSettings {
             xid_age_degraded,
             size,
         })
+    }
+
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        Ok(Box::new(DatabaseCheck {
+            statement: Statement::new(statement(false)),
+            statement_with_size: Statement::new(statement(true)),
+            settings: self,
+            size: Mutex::default(),
+        }))
     }
 }
 
@@ -198,17 +205,6 @@ fn parse_size(raw: &str) -> Result<u64, ConfigError> {
         .ok_or_else(refused)
 }
 
-impl Settings for DatabaseSettings {
-    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
-        Ok(Box::new(DatabaseCheck {
-            statement: statement(false),
-            statement_with_size: statement(true),
-            thresholds: self.clone(),
-            size: Mutex::default(),
-        }))
-    }
-}
-
 
 /// The size's latest reading and when it was last asked for.
 #[derive(Default)]
@@ -218,19 +214,10 @@ struct SizeSample {
 }
 
 struct DatabaseCheck {
-    statement: String,
-    statement_with_size: String,
-    thresholds: DatabaseSettings,
+    statement: Statement,
+    statement_with_size: Statement,
+    settings: Arc<DatabaseSettings>,
     size: Mutex<SizeSample>,
-}
-
-impl Check for DatabaseCheck {
-    fn run<'a>(
-        &'a self,
-        context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(self.observe(context))
-    }
 }
 
 impl DatabaseCheck {
@@ -238,7 +225,7 @@ impl DatabaseCheck {
     /// asked, not when answered: a size that cannot be read in time is not
     /// asked for again at every evaluation.
     fn size_due(&self) -> bool {
-        let Some(limit) = &self.thresholds.size else {
+        let Some(limit) = &self.settings.size else {
             return false;
         };
         let mut sample = lock(&self.size);
@@ -248,7 +235,9 @@ impl DatabaseCheck {
         }
         due
     }
+}
 
+impl Check for DatabaseCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let with_size = self.size_due();
         let sql = if with_size {
@@ -262,14 +251,14 @@ impl DatabaseCheck {
             .map(Readings::from_row)
             .and_then(Result::ok)
             .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected database readings"))?;
-        if self.thresholds.size.is_some() {
+        if self.settings.size.is_some() {
             let mut sample = lock(&self.size);
             if with_size {
                 sample.bytes = readings.size_bytes;
             }
             readings.size_bytes = sample.bytes;
         }
-        Ok(judge_readings(&readings, &self.thresholds))
+        Ok(judge_readings(&readings, &self.settings))
     }
 }
 

@@ -244,6 +244,7 @@ fn metrics(r: &Readings, settings: &DatabaseSettings) -> Vec<MetricSet> {
 mod tests {
     use super::*;
     use crate::outcome::Status;
+    use crate::component::Settings;
     use crate::env::ConfigError;
 
     fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {

@@ -13,15 +13,16 @@
 //! and the count, which stops at [`CAP`]. A queue created or dropped later
 //! is seen at the next evaluation.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use tokio_postgres::Row;
 
-use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::component::{
+    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+};
 use crate::db::pool::lock;
-use crate::db::Session;
+use crate::db::{Session, Statement};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
@@ -34,7 +35,7 @@ pub const COMPONENT: Component = Component {
     name: "queue",
     enabled_by_default: false,
     uses_postgres: true,
-    read_settings,
+    read_settings: read::<QueueSettings>,
     figures: &[READY, OLDEST_READY, DEAD_LETTERS],
 };
 
@@ -76,10 +77,6 @@ pub struct QueueSettings {
     pub dead_letter_window_secs: u64,
 }
 
-fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(QueueSettings::from_source(env)?))
-}
-
 /// A pgmq queue name: lower-case letters, digits and `_`. Names are written
 /// into the statement's text, so nothing else may pass.
 fn valid_name(name: &str) -> bool {
@@ -89,8 +86,8 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-impl QueueSettings {
-    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+impl Settings for QueueSettings {
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let names = list(env.get("QUEUE_NAMES").as_deref().unwrap_or("workflow_jobs"));
         if names.is_empty() {
             return Err(ConfigError::new("QUEUE_NAMES", "names no queue"));
@@ -135,13 +132,11 @@ impl QueueSettings {
             dead_letter_window_secs,
         })
     }
-}
 
-impl Settings for QueueSettings {
-    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
         Ok(Box::new(QueueCheck {
-            presence: self.presence(),
-            settings: self.clone(),
+            presence: statement::presence(&self),
+            settings: self,
             known: Mutex::default(),
         }))
     }
@@ -162,48 +157,41 @@ pub struct Measured {
     pub dead_letters_recent: u64,
 }
 
-pub struct QueueCheck {
-    presence: String,
-    settings: QueueSettings,
+struct QueueCheck {
+    presence: Statement,
+    settings: Arc<QueueSettings>,
     /// The tables that existed at the last evaluation, and the numbers
     /// statement for them.
-    known: Mutex<Option<(Tables, Option<String>)>>,
+    known: Mutex<Option<Known>>,
 }
+
+type Known = (Tables, Option<Arc<Statement>>);
 
 impl Check for QueueCheck {
-    fn run<'a>(
-        &'a self,
-        context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(self.observe(context))
-    }
-}
-
-impl QueueCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let session = context.postgres()?;
         let known = lock(&self.known).clone();
         let (tables, numbers) = match known {
             // The usual case: both statements in one round trip.
-            Some((before, sql)) => {
-                let (presence, numbers) = tokio::join!(
+            Some((before, numbers)) => {
+                let (presence, rows) = tokio::join!(
                     session.query(&self.presence),
-                    statement::query(session, sql.as_deref())
+                    query(session, numbers.as_deref())
                 );
-                let now = statement::present(&presence?)?;
+                let now = statement::read_presence(&presence?)?;
                 if now == before {
-                    (now, numbers?)
+                    (now, rows?)
                 } else {
                     // Created or dropped since: count the tables as they are.
                     self.remeasure(session, now).await?
                 }
             }
             None => {
-                let now = statement::present(&session.query(&self.presence).await?)?;
+                let now = statement::read_presence(&session.query(&self.presence).await?)?;
                 self.remeasure(session, now).await?
             }
         };
-        let measured = statement::numbers(&numbers).map_err(statement::unexpected)?;
+        let measured = statement::read_numbers(&numbers)?;
         let states: Vec<QueueState> = self
             .settings
             .names
@@ -216,17 +204,27 @@ impl QueueCheck {
             .collect();
         Ok(judge_waiting_jobs(&states, &self.settings))
     }
+}
 
+impl QueueCheck {
     /// The numbers of `tables`, remembered with them for the next evaluation.
     async fn remeasure(
         &self,
         session: &Session<'_>,
         tables: Tables,
     ) -> Result<(Tables, Vec<Row>), Failure> {
-        let sql = self.settings.numbers(&tables);
-        let rows = statement::query(session, sql.as_deref()).await?;
-        *lock(&self.known) = Some((tables.clone(), sql));
+        let numbers = statement::numbers(&self.settings, &tables).map(Arc::new);
+        let rows = query(session, numbers.as_deref()).await?;
+        *lock(&self.known) = Some((tables.clone(), numbers));
         Ok((tables, rows))
+    }
+}
+
+/// The rows of `statement`, or none when there is nothing to ask.
+async fn query(session: &Session<'_>, statement: Option<&Statement>) -> Result<Vec<Row>, Failure> {
+    match statement {
+        Some(statement) => session.query(statement).await,
+        None => Ok(Vec::new()),
     }
 }
 

@@ -23,12 +23,16 @@
 //! older than the lookback are pruned (a run's events are never older than
 //! the run).
 
-use futures_util::future::BoxFuture;
-use serde_json::{json, Value};
+use std::sync::Arc;
 
-use crate::db::count;
+use serde_json::{json, Value};
+use tokio_postgres::types::Type;
+
+use crate::component::{
+    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+};
 use crate::db::names::check_table_name;
-use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::db::{count, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
@@ -37,7 +41,7 @@ pub const COMPONENT: Component = Component {
     name: "runs",
     enabled_by_default: false,
     uses_postgres: true,
-    read_settings,
+    read_settings: read::<RunsSettings>,
     figures: &[IN_FLIGHT, STALLED, OLDEST_STALLED],
 };
 
@@ -132,12 +136,8 @@ pub struct RunsSettings {
     pub unhealthy_min_stalled: u64,
 }
 
-fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(RunsSettings::from_source(env)?))
-}
-
-impl RunsSettings {
-    pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+impl Settings for RunsSettings {
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let tables = RunsTables::from_source(env)?;
         let stalled_after_secs = number(env, "RUNS_STALLED_AFTER_SECS", 300, 1, 7 * 86_400)?;
         let lookback_secs = number(env, "RUNS_LOOKBACK_SECS", 86_400, 60, 366 * 86_400)?;
@@ -156,21 +156,21 @@ impl RunsSettings {
         })
     }
 
-    fn statement(&self) -> String {
-        format!(
-            "SELECT * FROM monitoring.runs_progress({}, {})",
-            self.stalled_after_secs, self.lookback_secs
-        )
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        Ok(Box::new(RunsCheck {
+            statement: statement(&self),
+            settings: self,
+        }))
     }
 }
 
-impl Settings for RunsSettings {
-    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
-        Ok(Box::new(RunsCheck {
-            sql: self.statement(),
-            settings: self.clone(),
-        }))
-    }
+/// The function's one call, its two thresholds as parameters (both
+/// bounded well below `i32::MAX` by the settings).
+fn statement(settings: &RunsSettings) -> Statement {
+    let int4 = |secs: u64| i32::try_from(secs).unwrap_or(i32::MAX);
+    Statement::new("SELECT * FROM monitoring.runs_progress($1, $2)")
+        .bind(int4(settings.stalled_after_secs), Type::INT4)
+        .bind(int4(settings.lookback_secs), Type::INT4)
 }
 
 /// What the function reports.
@@ -184,24 +184,15 @@ pub struct Progress {
 }
 
 struct RunsCheck {
-    sql: String,
-    settings: RunsSettings,
+    statement: Statement,
+    settings: Arc<RunsSettings>,
 }
 
 impl Check for RunsCheck {
-    fn run<'a>(
-        &'a self,
-        context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(self.observe(context))
-    }
-}
-
-impl RunsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let rows = context
             .postgres()?
-            .query(&self.sql)
+            .query(&self.statement)
             .await
             .map_err(|mut failure| {
                 if failure.reason == Reason::SchemaMissing {

@@ -16,10 +16,13 @@ mod management;
 mod realtime;
 pub mod settings;
 
-use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
 use reqwest::Client;
 
-use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
+use crate::component::{
+    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+};
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, Verdict};
@@ -29,15 +32,16 @@ pub const COMPONENT: Component = Component {
     name: "supabase",
     enabled_by_default: true,
     uses_postgres: false,
-    read_settings,
+    read_settings: read::<SupabaseSettings>,
     figures: &[],
 };
 
-fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(SupabaseSettings::from_source(env)?))
-}
-
 impl Settings for SupabaseSettings {
+    /// `SUPABASE_*` → the mode and its settings.
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        settings::from_source(env)
+    }
+
     fn secrets(&self) -> Vec<String> {
         match &self.mode {
             SupabaseMode::Gateway { anon_key, .. } => vec![anon_key.expose().to_owned()],
@@ -47,45 +51,40 @@ impl Settings for SupabaseSettings {
         }
     }
 
-    fn build(&self, context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
+    fn build(self: Arc<Self>, context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
         let client = crate::tls::https_client(context.checker_version)
             .map_err(|e| StartupError::new("the HTTPS client for Supabase", e))?;
         Ok(Box::new(SupabaseCheck {
             client,
-            config: self.clone(),
+            settings: self,
         }))
     }
 }
 
 struct SupabaseCheck {
     client: Client,
-    config: SupabaseSettings,
+    settings: Arc<SupabaseSettings>,
 }
 
 impl Check for SupabaseCheck {
-    fn run<'a>(
-        &'a self,
-        _context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(async move {
-            let services = match &self.config.mode {
-                SupabaseMode::Gateway {
-                    url,
-                    anon_key,
-                    services,
-                } => gateway::probe(&self.client, url, anon_key.expose(), services).await,
-                SupabaseMode::Management {
-                    api_url,
-                    access_token,
-                    project_ref,
-                    services,
-                } => {
-                    let token = access_token.expose();
-                    management::ask(&self.client, api_url, token, project_ref, services).await
-                }
-            };
-            Ok(combine(services, &self.config.critical))
-        })
+    async fn observe(&self, _context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+        let services = match &self.settings.mode {
+            SupabaseMode::Gateway {
+                url,
+                anon_key,
+                services,
+            } => gateway::probe(&self.client, url, anon_key.expose(), services).await,
+            SupabaseMode::Management {
+                api_url,
+                access_token,
+                project_ref,
+                services,
+            } => {
+                let token = access_token.expose();
+                management::ask(&self.client, api_url, token, project_ref, services).await
+            }
+        };
+        Ok(combine(services, &self.settings.critical))
     }
 }
 

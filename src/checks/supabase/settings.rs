@@ -120,14 +120,7 @@ fn http_url(variable: &'static str, raw: &str) -> Result<reqwest::Url, ConfigErr
     Ok(url)
 }
 
-impl SupabaseSettings {
-    /// `SUPABASE_*` → the mode and its settings.
-    pub fn from_source(env: &dyn Source) -> Result<SupabaseSettings, ConfigError> {
-        from_source(env)
-    }
-}
-
-fn from_source(env: &dyn Source) -> Result<SupabaseSettings, ConfigError> {
+pub(super) fn from_source(env: &dyn Source) -> Result<SupabaseSettings, ConfigError> {
     let service_names = crate::env::list(
         env.get("SUPABASE_SERVICES")
             .as_deref()

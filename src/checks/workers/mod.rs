@@ -5,11 +5,15 @@
 //! version of the most recently started alive worker that reports one, and
 //! how many alive workers report each version (a rollout at a glance).
 
-use futures_util::future::BoxFuture;
-use serde_json::json;
+use std::sync::Arc;
 
-use crate::component::{BuildContext, Check, CheckContext, Component, Settings, StartupError};
-use crate::db::count;
+use serde_json::json;
+use tokio_postgres::types::Type;
+
+use crate::component::{
+    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+};
+use crate::db::{count, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict, UNKNOWN_VERSION};
@@ -18,7 +22,7 @@ pub const COMPONENT: Component = Component {
     name: "workers",
     enabled_by_default: true,
     uses_postgres: true,
-    read_settings,
+    read_settings: read::<WorkersSettings>,
     figures: &[ALIVE, STALE],
 };
 
@@ -64,49 +68,65 @@ impl Default for WorkersSettings {
 }
 
 impl Settings for WorkersSettings {
-    fn build(&self, _context: &BuildContext) -> Result<Box<dyn Check>, StartupError> {
-        Ok(Box::new(WorkersCheck::new(self.clone())))
-    }
-}
-
-fn read_settings(env: &dyn Source) -> Result<Box<dyn Settings>, ConfigError> {
-    Ok(Box::new(thresholds(env)?))
-}
-
-/// `WORKER_*` → thresholds.
-pub fn thresholds(env: &dyn Source) -> Result<WorkersSettings, ConfigError> {
-    let stale_after_secs = number(env, "WORKER_STALE_AFTER_SECS", 60, 1, 86_400 * 30)?;
-    let forget_after_secs = number(env, "WORKER_FORGET_AFTER_SECS", 900, 1, 86_400 * 365)?;
-    if forget_after_secs < stale_after_secs {
-        return Err(ConfigError::new(
-            "WORKER_FORGET_AFTER_SECS",
-            "must not be smaller than WORKER_STALE_AFTER_SECS",
-        ));
-    }
-    let min_alive = number(env, "WORKER_MIN_ALIVE", 1, 0, 1_000_000)?;
-    let mut min_alive_by_kind = Vec::new();
-    if let Some(list) = env.get("WORKER_MIN_ALIVE_BY_KIND") {
-        for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let parsed = entry.split_once('=').and_then(|(kind, n)| {
-                let kind = kind.trim();
-                let n = n.trim().parse::<u64>().ok()?;
-                (!kind.is_empty()).then(|| (kind.to_owned(), n))
-            });
-            let Some(pair) = parsed else {
-                return Err(ConfigError::new(
-                    "WORKER_MIN_ALIVE_BY_KIND",
-                    format!("expected kind=number pairs such as orchestrator=1,http-exec=2; got {entry:?}"),
-                ));
-            };
-            min_alive_by_kind.push(pair);
+    /// `WORKER_*` → thresholds.
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let stale_after_secs = number(env, "WORKER_STALE_AFTER_SECS", 60, 1, 86_400 * 30)?;
+        let forget_after_secs = number(env, "WORKER_FORGET_AFTER_SECS", 900, 1, 86_400 * 365)?;
+        if forget_after_secs < stale_after_secs {
+            return Err(ConfigError::new(
+                "WORKER_FORGET_AFTER_SECS",
+                "must not be smaller than WORKER_STALE_AFTER_SECS",
+            ));
         }
+        let min_alive = number(env, "WORKER_MIN_ALIVE", 1, 0, 1_000_000)?;
+        let mut min_alive_by_kind = Vec::new();
+        if let Some(list) = env.get("WORKER_MIN_ALIVE_BY_KIND") {
+            for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let parsed = entry.split_once('=').and_then(|(kind, n)| {
+                    let kind = kind.trim();
+                    let n = n.trim().parse::<u64>().ok()?;
+                    (!kind.is_empty()).then(|| (kind.to_owned(), n))
+                });
+                let Some(pair) = parsed else {
+                    return Err(ConfigError::new(
+                        "WORKER_MIN_ALIVE_BY_KIND",
+                        format!("expected kind=number pairs such as orchestrator=1,http-exec=2; got {entry:?}"),
+                    ));
+                };
+                min_alive_by_kind.push(pair);
+            }
+        }
+        Ok(WorkersSettings {
+            stale_after_secs,
+            forget_after_secs,
+            min_alive,
+            min_alive_by_kind,
+        })
     }
-    Ok(WorkersSettings {
-        stale_after_secs,
-        forget_after_secs,
-        min_alive,
-        min_alive_by_kind,
-    })
+
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        Ok(Box::new(WorkersCheck {
+            statement: statement(&self),
+            settings: self,
+        }))
+    }
+}
+
+/// A row per worker kind and reported version: alive and stale counts and
+/// when the newest alive one started, with the database's clock. The
+/// thresholds are its parameters, in seconds.
+fn statement(settings: &WorkersSettings) -> Statement {
+    const SQL: &str = "SELECT kind, nullif(version, ''), \
+            count(*) FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'), \
+            count(*) FILTER (WHERE last_seen_at < now() - $1 * interval '1 second'), \
+            extract(epoch FROM max(started_at) \
+                FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'))::float8 \
+         FROM monitoring.worker_heartbeats \
+         WHERE last_seen_at >= now() - $2 * interval '1 second' \
+         GROUP BY 1, 2";
+    Statement::new(SQL)
+        .bind(settings.stale_after_secs as f64, Type::FLOAT8)
+        .bind(settings.forget_after_secs as f64, Type::FLOAT8)
 }
 
 /// Alive and stale heartbeats of one worker kind and reported version.
@@ -135,48 +155,20 @@ impl HeartbeatGroup {
     }
 }
 
-pub struct WorkersCheck {
-    sql: String,
-    thresholds: WorkersSettings,
+struct WorkersCheck {
+    statement: Statement,
+    settings: Arc<WorkersSettings>,
 }
 
-impl WorkersCheck {
-    pub fn new(thresholds: WorkersSettings) -> Self {
-        // The thresholds are integers from our own configuration, so they are
-        // written into the text: the statement then needs no parameters and
-        // runs as an unnamed statement, which transaction poolers accept.
-        let sql = format!(
-            "SELECT kind, nullif(version, ''), \
-                count(*) FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds'), \
-                count(*) FILTER (WHERE last_seen_at < now() - interval '{stale} seconds'), \
-                extract(epoch FROM max(started_at) \
-                    FILTER (WHERE last_seen_at >= now() - interval '{stale} seconds'))::float8 \
-             FROM monitoring.worker_heartbeats \
-             WHERE last_seen_at >= now() - interval '{forget} seconds' \
-             GROUP BY 1, 2",
-            stale = thresholds.stale_after_secs,
-            forget = thresholds.forget_after_secs,
-        );
-        Self { sql, thresholds }
-    }
-
+impl Check for WorkersCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = context.postgres()?.query(&self.sql).await?;
+        let rows = context.postgres()?.query(&self.statement).await?;
         let groups = rows
             .iter()
             .map(HeartbeatGroup::from_row)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| Failure::new(Reason::BadResponse, "unexpected heartbeat row"))?;
-        Ok(judge_heartbeats(&groups, &self.thresholds))
-    }
-}
-
-impl Check for WorkersCheck {
-    fn run<'a>(
-        &'a self,
-        context: &'a CheckContext<'a>,
-    ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
-        Box::pin(self.observe(context))
+        Ok(judge_heartbeats(&groups, &self.settings))
     }
 }
 

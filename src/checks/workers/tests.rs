@@ -130,7 +130,7 @@ fn thresholds_parse_per_kind_minimums() {
     )]
     .into();
     assert_eq!(
-        thresholds(&env).unwrap().min_alive_by_kind,
+        WorkersSettings::from_source(&env).unwrap().min_alive_by_kind,
         [("orchestrator".to_owned(), 1), ("http-exec".to_owned(), 2)]
     );
 }
