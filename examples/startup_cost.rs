@@ -11,7 +11,8 @@
 
 use std::time::Instant;
 
-use meshhook_health::config::{Config, Environment};
+use meshhook_health::config::Config;
+use meshhook_health::env::Environment;
 use meshhook_health::App;
 
 fn main() {

@@ -25,7 +25,8 @@ use futures_util::future::BoxFuture;
 use crate::db::Session;
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Figure, Reason};
+use crate::figures::Figure;
+use crate::outcome::{CheckOutcome, Reason};
 
 /// A component as the registry lists it.
 pub struct Component {

@@ -14,7 +14,7 @@ use crate::checks::REGISTRY;
 use crate::component::{Component, Enabled, Settings};
 use crate::db::DbConfig;
 use crate::env::number;
-pub use crate::env::{ConfigError, Environment, Secret, Source};
+use crate::env::{ConfigError, Secret, Source};
 
 /// Everything the health evaluation and the transports need.
 #[derive(Debug, Clone)]
@@ -181,9 +181,9 @@ fn listen(env: &dyn Source) -> Result<SocketAddr, ConfigError> {
 /// `HEALTH_METRICS_NAMESPACE`, checked as CloudWatch would.
 fn metrics_namespace(env: &dyn Source) -> Result<String, ConfigError> {
     match env.get("HEALTH_METRICS_NAMESPACE") {
-        Some(raw) => crate::metrics::namespace(raw.trim())
+        Some(raw) => crate::emf::namespace(raw.trim())
             .map_err(|problem| ConfigError::new("HEALTH_METRICS_NAMESPACE", problem)),
-        None => Ok(crate::metrics::DEFAULT_NAMESPACE.to_owned()),
+        None => Ok(crate::emf::DEFAULT_NAMESPACE.to_owned()),
     }
 }
 

@@ -1,21 +1,25 @@
 //! Lambda mode: the custom-runtime loop. Each event is one of
 //! - an HTTP event (API Gateway REST v1, HTTP API v2, ALB, Function URL):
-//!   decoded by `lambda_http` and answered by [`crate::http::respond`];
+//!   decoded into `lambda_http`'s event types, its fields routed by
+//!   [`crate::router::respond`], and answered in the event's own shape;
 //! - a scheduled event (EventBridge rule or Scheduler): runs the checks and
 //!   returns the public JSON object;
 //! - anything else: an invocation error with a one-line message.
 
 use std::sync::Arc;
 
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Method, StatusCode};
+use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
-use lambda_http::request::{LambdaRequest, RequestContext};
-use lambda_http::{Body, RequestExt, Service};
+use lambda_http::request::LambdaRequest;
+use lambda_http::Body;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::http::{respond, Inbound};
+use crate::router::{respond, Inbound};
 use crate::App;
 
 /// The invocation error for an event we do not handle.
@@ -54,7 +58,7 @@ pub async fn handle(
     app: &App,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Box<RawValue>, UnsupportedEvent> {
-    let LambdaEvent { payload, context } = event;
+    let payload = event.payload;
     if is_scheduled(&payload) {
         let report = app.evaluator.report().await;
         let configured = app.config.meshhook_version.as_deref();
@@ -62,174 +66,116 @@ pub async fn handle(
         // Infallible: `render` produced JSON text.
         return Ok(RawValue::from_string(body).expect("rendered body is JSON"));
     }
-    let mut request: LambdaRequest =
+    let request: LambdaRequest =
         serde_json::from_str(payload.get()).map_err(|_| UnsupportedEvent)?;
-    defuse(&mut request)?;
-    let mut adapter =
-        lambda_http::Adapter::from(service_fn(|request: lambda_http::Request| async move {
-            Ok::<_, std::convert::Infallible>(answer(app, request).await)
-        }));
-    match adapter.call(LambdaEvent::new(request, context)).await {
-        // Infallible: the response is strings, numbers and header maps.
-        Ok(response) => {
-            Ok(serde_json::value::to_raw_value(&response).expect("Lambda response serialises"))
-        }
-        Err(never) => match never {},
-    }
+    let answer = answer(app, &request).await?;
+    // Infallible: the response is strings, numbers and header maps.
+    Ok(serde_json::value::to_raw_value(&answer).expect("Lambda response serialises"))
 }
 
-/// Makes an event safe for `lambda_http`'s conversion to a request, which
-/// panics on a URL it cannot parse (a hostile `Host` header or path).
-/// Routing needs neither host nor scheme, so those go; the path and stage
-/// keep their meaning but are percent-encoded down to characters every URL
-/// parser accepts.
-fn defuse(request: &mut LambdaRequest) -> Result<(), UnsupportedEvent> {
-    use http::header::{HeaderName, HOST};
-    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-    let strip = |headers: &mut http::HeaderMap| {
-        headers.remove(HOST);
-        headers.remove(X_FORWARDED_PROTO);
-    };
-    // Bodies are never read; an invalid base64 body would panic in decoding.
-    match request {
+/// The three HTTP answers, each in its event's shape.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer {
+    ApiGatewayV1(ApiGatewayProxyResponse),
+    ApiGatewayV2(ApiGatewayV2httpResponse),
+    Alb(AlbTargetGroupResponse),
+}
+
+/// Routes the event's own fields: the decoded event already holds the
+/// method, path, query, `Authorization` and stage, so no URI is built (a
+/// hostile `Host` or path could not make one) and the body is never read.
+async fn answer(app: &App, request: &LambdaRequest) -> Result<Answer, UnsupportedEvent> {
+    let response = match request {
         LambdaRequest::ApiGatewayV1(event) => {
-            strip(&mut event.headers);
-            strip(&mut event.multi_value_headers);
-            (event.body, event.is_base64_encoded) = (None, false);
-            event.request_context.domain_name = None;
-            event.path = Some(safe_path(event.path.as_deref()));
-            event.request_context.stage = event.request_context.stage.as_deref().map(safe_segment);
-            bound_query(&mut event.query_string_parameters);
-            bound_query(&mut event.multi_value_query_string_parameters);
+            let query = encoded(&event.query_string_parameters);
+            let inbound = Inbound {
+                method: &event.http_method,
+                path: event.path.as_deref().unwrap_or("/"),
+                query: Some(&query),
+                authorization: event.headers.get(AUTHORIZATION),
+                accept: None,
+                stage: event.request_context.stage.as_deref(),
+            };
+            let (status, headers, body) = respond_to(app, inbound).await;
+            let mut answer = ApiGatewayProxyResponse::default();
+            answer.status_code = i64::from(status.as_u16());
+            // API Gateway merges `headers` into `multiValueHeaders`: one only.
+            answer.multi_value_headers = headers;
+            answer.body = body;
+            Answer::ApiGatewayV1(answer)
         }
         LambdaRequest::ApiGatewayV2(event) => {
-            strip(&mut event.headers);
-            (event.body, event.is_base64_encoded) = (None, false);
-            event.request_context.domain_name = None;
-            event.raw_path = Some(safe_path(event.raw_path.as_deref()));
-            // Appended to the URI as it is: keep it to what a URI allows.
-            event.raw_query_string = event.raw_query_string.as_deref().map(safe_query);
-            event.request_context.stage = event.request_context.stage.as_deref().map(safe_segment);
+            let inbound = Inbound {
+                method: &event.request_context.http.method,
+                path: event.raw_path.as_deref().unwrap_or("/"),
+                query: event.raw_query_string.as_deref(),
+                authorization: event.headers.get(AUTHORIZATION),
+                accept: None,
+                stage: event.request_context.stage.as_deref(),
+            };
+            let (status, headers, body) = respond_to(app, inbound).await;
+            let mut answer = ApiGatewayV2httpResponse::default();
+            answer.status_code = i64::from(status.as_u16());
+            answer.headers = headers;
+            answer.body = body;
+            Answer::ApiGatewayV2(answer)
         }
         LambdaRequest::Alb(event) => {
-            strip(&mut event.headers);
-            strip(&mut event.multi_value_headers);
-            (event.body, event.is_base64_encoded) = (None, false);
-            event.path = Some(safe_path(event.path.as_deref()));
-            bound_query(&mut event.query_string_parameters);
-            bound_query(&mut event.multi_value_query_string_parameters);
+            // An ALB passes the query as the client sent it, still
+            // percent-encoded: joined as it is, the router decodes it.
+            let query = event
+                .query_string_parameters
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join("&");
+            let inbound = Inbound {
+                method: &event.http_method,
+                path: event.path.as_deref().unwrap_or("/"),
+                query: Some(&query),
+                authorization: event.headers.get(AUTHORIZATION),
+                accept: None,
+                stage: None,
+            };
+            let (status, headers, body) = respond_to(app, inbound).await;
+            let mut answer = AlbTargetGroupResponse::default();
+            answer.status_code = i64::from(status.as_u16());
+            answer.status_description = Some(format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            ));
+            // Either may be configured on the target group: both.
+            answer.headers = headers.clone();
+            answer.multi_value_headers = headers;
+            answer.body = body;
+            Answer::Alb(answer)
         }
         // WebSocket and VPC Lattice events are not ours.
         _ => return Err(UnsupportedEvent),
-    }
-    Ok(())
-}
-
-/// Longest path or query kept as it is: a URI longer than 64 KiB cannot be
-/// built (and API Gateway itself stops near 10 KiB).
-const MAX_URI_PART: usize = 8 * 1024;
-
-/// Percent-encodes every byte outside RFC 3986's unreserved and sub-delim
-/// characters (and `:@/%`), and makes the path absolute. An overlong path
-/// becomes one that no route matches.
-fn safe_path(path: Option<&str>) -> String {
-    let path = path.unwrap_or("/");
-    if path.len() > MAX_URI_PART {
-        return "/.overlong".to_owned();
-    }
-    let mut out = String::with_capacity(path.len() + 1);
-    if !path.starts_with('/') {
-        out.push('/');
-    }
-    out.extend(utf8_percent_encode(path, PATH));
-    out
-}
-
-/// A query string: as [`safe_path`], keeping `?`, `&` and `=`. An overlong
-/// one keeps only its `verbose` parameters, the only ones read.
-fn safe_query(query: &str) -> String {
-    let verbose_only;
-    let query = if query.len() > MAX_URI_PART {
-        verbose_only = query
-            .split('&')
-            .filter(|p| p.split('=').next() == Some("verbose") && p.len() < 64)
-            .collect::<Vec<_>>()
-            .join("&");
-        verbose_only.as_str()
-    } else {
-        query
     };
-    utf8_percent_encode(query, QUERY).to_string()
+    Ok(response)
 }
 
-/// Query parameters as a map: an overlong set keeps only `verbose`.
-fn bound_query(map: &mut QueryMap) {
-    let size: usize = map.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-    if size > MAX_URI_PART {
-        let verbose: Vec<String> = map
-            .all("verbose")
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|v| v.len() < 64)
-            .map(str::to_owned)
-            .collect();
-        let mut kept = std::collections::HashMap::new();
-        if !verbose.is_empty() {
-            kept.insert("verbose".to_owned(), verbose);
-        }
-        *map = QueryMap::from(kept);
+/// Query parameters that API Gateway decoded, encoded again as a query
+/// string (the router decodes it as it decodes serve mode's).
+fn encoded(parameters: &QueryMap) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in parameters.iter() {
+        query.append_pair(key, value);
     }
+    query.finish()
 }
 
-/// A stage name: as [`safe_path`], and without `/`.
-fn safe_segment(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
-}
-
-/// What a path segment keeps as it is (RFC 3986 `pchar` without `/`):
-/// unreserved characters, sub-delims, `:` and `@`; the rest is escaped.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'!')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b';')
-    .remove(b'=')
-    .remove(b':')
-    .remove(b'@');
-/// A path: segments, `/`, and escapes already made.
-const PATH: &AsciiSet = &SEGMENT.remove(b'/').remove(b'%');
-/// A query: as a path, and `?`.
-const QUERY: &AsciiSet = &PATH.remove(b'?');
-
-async fn answer(app: &App, request: lambda_http::Request) -> http::Response<Body> {
-    let stage = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.as_deref(),
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
-        _ => None,
-    };
-    let inbound = Inbound {
-        method: request.method(),
-        path: request.uri().path(),
-        query: request.uri().query(),
-        authorization: request.headers().get(http::header::AUTHORIZATION),
-        // No /metrics in Lambda mode (App::exposition is None).
-        accept: None,
-        stage,
-    };
-    let head = request.method() == http::Method::HEAD;
-    respond(app, inbound)
-        .await
-        .map(|body| if head { Body::Empty } else { Body::Text(body) })
+/// The router's answer as status, headers and body; a HEAD answer has GET's
+/// status and headers and no body. No `/metrics` here (`App::exposition` is
+/// `None` in Lambda mode).
+async fn respond_to(app: &App, inbound: Inbound<'_>) -> (StatusCode, HeaderMap, Option<Body>) {
+    let head = inbound.method == Method::HEAD;
+    let (parts, body) = respond(app, inbound).await.into_parts();
+    let body = (!head).then_some(Body::Text(body));
+    (parts.status, parts.headers, body)
 }
 
 /// Runs the runtime loop until the process is stopped.
@@ -239,4 +185,27 @@ pub async fn run(app: Arc<App>) -> Result<(), lambda_runtime::Error> {
         async move { handle(&app, event).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoded_parameters_are_encoded_again_so_the_router_reads_each_once() {
+        let map = QueryMap::from(std::collections::HashMap::from([
+            ("verbose".to_owned(), vec!["1".to_owned()]),
+            ("x".to_owned(), vec!["a&verbose=0 %".to_owned()]),
+        ]));
+        let query = encoded(&map);
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(pairs.len(), 2, "{query}");
+        assert!(pairs.contains(&("verbose".into(), "1".into())), "{query}");
+        assert!(
+            pairs.contains(&("x".into(), "a&verbose=0 %".into())),
+            "{query}"
+        );
+    }
 }

@@ -38,21 +38,22 @@ pub mod checks;
 pub mod component;
 pub mod config;
 pub mod db;
+pub mod emf;
 pub mod env;
 pub mod evaluator;
 pub mod failure;
+pub mod figures;
 pub mod heartbeat;
-pub mod http;
 pub mod lambda;
-pub mod metrics;
+pub mod logging;
 pub mod migrate;
 pub mod outcome;
 pub mod prometheus;
 pub mod report;
-pub mod secrets;
+pub mod router;
+pub mod secrets_manager;
 pub mod serve;
 pub mod shutdown;
-pub mod telemetry;
 mod tls;
 
 use std::sync::Arc;
@@ -101,11 +102,11 @@ impl App {
 
     fn assemble(config: Config, checks: CheckSet) -> Self {
         let mut listeners: Vec<Box<dyn EvaluationListener>> =
-            vec![Box::new(telemetry::EvaluationLog {
-                redactor: telemetry::Redactor::new(config.secrets()),
+            vec![Box::new(logging::EvaluationLog {
+                redactor: logging::Redactor::new(config.secrets()),
             })];
         if config.lambda {
-            listeners.push(Box::new(metrics::EmfMetrics {
+            listeners.push(Box::new(emf::EmfMetrics {
                 namespace: config.metrics_namespace.clone(),
             }));
         }

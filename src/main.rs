@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use meshhook_health::checks::runs::RunsTables;
-use meshhook_health::config::{self, Config, ConfigError, Environment};
+use meshhook_health::config::{self, Config};
 use meshhook_health::db::{Database, DbConfig};
+use meshhook_health::env::{ConfigError, Environment};
 use meshhook_health::failure::Failure;
 use meshhook_health::outcome::Status;
 use meshhook_health::shutdown::Shutdown;
@@ -152,7 +153,7 @@ enum Exit {
 }
 
 fn run(mode: Mode) -> ExitCode {
-    meshhook_health::telemetry::init();
+    meshhook_health::logging::init();
     match run_in_runtime(mode) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Exit::Unhealthy) => ExitCode::FAILURE,

@@ -4,140 +4,98 @@
 //! A leaf: it imports nothing of this crate. Components produce these
 //! values; the evaluator, the bodies, the logs and the metrics read them.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-/// Health of one component or of the whole. Ordered from best to worst, so
-/// `max` picks the worst.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    #[default]
-    Healthy,
-    Degraded,
-    Unhealthy,
+use crate::figures::MetricSet;
+
+/// Declares a fieldless enum whose variants each name their text once: the
+/// enum, `ALL` (every variant, in declared order), `as_str`, `Display` and
+/// a `Serialize` that writes that text.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in the documented order.
+            pub const ALL: [Self; [$($text),*].len()] = [$(Self::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    };
 }
 
-impl Status {
-    /// Every status, best first.
-    pub const ALL: [Status; 3] = [Self::Healthy, Self::Degraded, Self::Unhealthy];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "healthy",
-            Self::Degraded => "degraded",
-            Self::Unhealthy => "unhealthy",
-        }
+named_enum! {
+    /// Health of one component or of the whole. Ordered from best to worst, so
+    /// `max` picks the worst.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Status {
+        #[default]
+        Healthy = "healthy",
+        Degraded = "degraded",
+        Unhealthy = "unhealthy",
     }
 }
 
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a component is not healthy: a fixed vocabulary (`docs/API.md`,
-/// "Reasons") that is safe to show to an authorised caller, unlike raw
-/// error text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Timeout,
-    Unreachable,
-    Tls,
-    Auth,
-    QueryFailed,
-    SchemaMissing,
-    BadStatus,
-    BadResponse,
-    RateLimited,
-    StaleWorkers,
-    TooFewWorkers,
-    QueueBacklog,
-    QueueStalled,
-    DeadLetters,
-    RunsStalled,
-    EngineStalled,
-    RowsHidden,
-    PartitionMissing,
-    PartitionEnding,
-    ReadOnly,
-    ConnectionsNearLimit,
-    ConnectionsExhausted,
-    WraparoundNear,
-    SizeNearLimit,
-    Paused,
-    OverQuota,
-    NotConfigured,
-    /// The check itself failed (a bug in this checker, caught): says
-    /// nothing about the dependency.
-    InternalError,
-}
-
-impl Reason {
-    /// Every reason, in the documented order.
-    pub const ALL: [Reason; 28] = [
-        Self::Timeout,
-        Self::Unreachable,
-        Self::Tls,
-        Self::Auth,
-        Self::QueryFailed,
-        Self::SchemaMissing,
-        Self::BadStatus,
-        Self::BadResponse,
-        Self::RateLimited,
-        Self::StaleWorkers,
-        Self::TooFewWorkers,
-        Self::QueueBacklog,
-        Self::QueueStalled,
-        Self::DeadLetters,
-        Self::RunsStalled,
-        Self::EngineStalled,
-        Self::RowsHidden,
-        Self::PartitionMissing,
-        Self::PartitionEnding,
-        Self::ReadOnly,
-        Self::ConnectionsNearLimit,
-        Self::ConnectionsExhausted,
-        Self::WraparoundNear,
-        Self::SizeNearLimit,
-        Self::Paused,
-        Self::OverQuota,
-        Self::NotConfigured,
-        Self::InternalError,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Timeout => "timeout",
-            Self::Unreachable => "unreachable",
-            Self::Tls => "tls",
-            Self::Auth => "auth",
-            Self::QueryFailed => "query_failed",
-            Self::SchemaMissing => "schema_missing",
-            Self::BadStatus => "bad_status",
-            Self::BadResponse => "bad_response",
-            Self::RateLimited => "rate_limited",
-            Self::StaleWorkers => "stale_workers",
-            Self::TooFewWorkers => "too_few_workers",
-            Self::QueueBacklog => "queue_backlog",
-            Self::QueueStalled => "queue_stalled",
-            Self::DeadLetters => "dead_letters",
-            Self::RunsStalled => "runs_stalled",
-            Self::EngineStalled => "engine_stalled",
-            Self::RowsHidden => "rows_hidden",
-            Self::PartitionMissing => "partition_missing",
-            Self::PartitionEnding => "partition_ending",
-            Self::ReadOnly => "read_only",
-            Self::ConnectionsNearLimit => "connections_near_limit",
-            Self::ConnectionsExhausted => "connections_exhausted",
-            Self::WraparoundNear => "wraparound_near",
-            Self::SizeNearLimit => "size_near_limit",
-            Self::Paused => "paused",
-            Self::OverQuota => "over_quota",
-            Self::NotConfigured => "not_configured",
-            Self::InternalError => "internal_error",
-        }
+named_enum! {
+    /// Why a component is not healthy: a fixed vocabulary (`docs/API.md`,
+    /// "Reasons") that is safe to show to an authorised caller, unlike raw
+    /// error text.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Reason {
+        Timeout = "timeout",
+        Unreachable = "unreachable",
+        Tls = "tls",
+        Auth = "auth",
+        QueryFailed = "query_failed",
+        SchemaMissing = "schema_missing",
+        BadStatus = "bad_status",
+        BadResponse = "bad_response",
+        RateLimited = "rate_limited",
+        StaleWorkers = "stale_workers",
+        TooFewWorkers = "too_few_workers",
+        QueueBacklog = "queue_backlog",
+        QueueStalled = "queue_stalled",
+        DeadLetters = "dead_letters",
+        RunsStalled = "runs_stalled",
+        EngineStalled = "engine_stalled",
+        RowsHidden = "rows_hidden",
+        PartitionMissing = "partition_missing",
+        PartitionEnding = "partition_ending",
+        ReadOnly = "read_only",
+        ConnectionsNearLimit = "connections_near_limit",
+        ConnectionsExhausted = "connections_exhausted",
+        WraparoundNear = "wraparound_near",
+        SizeNearLimit = "size_near_limit",
+        Paused = "paused",
+        OverQuota = "over_quota",
+        NotConfigured = "not_configured",
+        /// The check itself failed (a bug in this checker, caught): says
+        /// nothing about the dependency.
+        InternalError = "internal_error",
     }
 }
 
@@ -149,63 +107,6 @@ pub const UNKNOWN_VERSION: &str = "unknown";
 /// entries in the order they are shown (counts, per-service statuses — never
 /// hosts, users or error text).
 pub type Facts = Vec<(&'static str, serde_json::Value)>;
-
-/// The unit of a figure: its CloudWatch EMF unit (a Prometheus name ends
-/// in its base unit instead: `_seconds`, `_bytes`, `_ratio`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    Count,
-    Seconds,
-    Bytes,
-    Percent,
-    /// A fraction from 0 to 1 (Prometheus only; EMF uses `Percent`).
-    Ratio,
-}
-
-impl Unit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Count => "Count",
-            Self::Seconds => "Seconds",
-            Self::Bytes => "Bytes",
-            Self::Percent => "Percent",
-            Self::Ratio => "None",
-        }
-    }
-}
-
-/// One figure a component measures, under the name each metrics output
-/// knows it by: CloudWatch EMF in Lambda mode, Prometheus in serve mode.
-/// A component lists its figures (`Component::figures`) so that the
-/// Prometheus exposition can declare them before the first evaluation.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Figure {
-    /// EMF metric name; `None`: not sent to CloudWatch (every name and
-    /// dimension value there is a custom metric the operator pays for).
-    pub emf: Option<&'static str>,
-    /// Prometheus name after the `meshhook_health_` prefix, ending in its
-    /// base unit; `None`: not exposed there.
-    pub prometheus: Option<&'static str>,
-    /// The Prometheus label that carries the set's dimension value
-    /// (`queue`, `table`, `kind`); `None` when the name says whose it is
-    /// (the database's, the runs').
-    pub label: Option<&'static str>,
-    /// Prometheus `HELP` text: one sentence, no final period.
-    pub help: &'static str,
-    pub unit: Unit,
-}
-
-/// Figures of one evaluation that share one dimension value — one EMF
-/// document each (a document has one value per dimension), one label value
-/// in Prometheus. The value always comes from configuration (a queue or
-/// table name, a worker kind listed in the settings), never from what a
-/// dependency answered.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricSet {
-    /// Dimension name and value, e.g. `("Queue", "workflow_jobs")`.
-    pub dimension: (&'static str, String),
-    pub values: Vec<(&'static Figure, f64)>,
-}
 
 /// One verdict, whatever gave it: a rule over a reading, one queue or
 /// table, one Supabase service, a whole component. Its status, the reason
@@ -346,6 +247,24 @@ impl FromIterator<Verdict> for Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_name_serialises_as_its_text() {
+        assert_eq!(
+            serde_json::to_string(&Status::Unhealthy).unwrap(),
+            r#""unhealthy""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Reason::ConnectionsNearLimit).unwrap(),
+            r#""connections_near_limit""#
+        );
+        assert_eq!(Reason::ALL.len(), 28);
+        assert_eq!(Reason::ALL[27].to_string(), "internal_error");
+        assert_eq!(
+            Status::ALL,
+            [Status::Healthy, Status::Degraded, Status::Unhealthy]
+        );
+    }
 
     #[test]
     fn the_worst_wins_with_the_first_reason_given_for_it_and_every_text() {

@@ -1,4 +1,4 @@
-//! `serve` mode: a plain HTTP/1.1 server on [`crate::http::respond`].
+//! `serve` mode: a plain HTTP/1.1 server on [`crate::router::respond`].
 //!
 //! On SIGTERM/SIGINT it stops accepting, lets answers in progress finish
 //! (at most [`DRAIN`]), and returns.
@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::http::{respond, Inbound};
+use crate::router::{respond, Inbound};
 use crate::App;
 
 /// How long answers in progress may take after a stop request.
@@ -45,27 +45,7 @@ const MAX_CONNECTIONS: u64 = 16_384;
 /// Raises this process's soft limit on open files to its hard limit and
 /// returns the soft limit now in force (`None` if it cannot be read).
 pub fn raise_open_file_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own; no other memory.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: setrlimit only reads the struct we pass.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
-    // rlim_t is u64 on Linux, not on every target.
-    #[allow(clippy::unnecessary_cast)]
-    Some(limit.rlim_cur as u64)
+    rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
 /// Client connections accepted at once for an open-file limit of `limit`:

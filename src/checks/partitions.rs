@@ -30,7 +30,8 @@ use crate::db::names::check_table_name;
 use crate::db::Statement;
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
+use crate::outcome::{Aggregate, CheckOutcome, Reason, Verdict};
+use crate::figures::{Figure, MetricSet, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "partitions",

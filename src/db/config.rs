@@ -11,8 +11,8 @@ use super::connection_string::{split_tls_params, TlsParams};
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::Reason;
-use crate::secrets::SecretConnection;
-pub use crate::tls::SslMode;
+use crate::secrets_manager::SecretConnection;
+use crate::tls::SslMode;
 
 /// How long a connection attempt outside a health evaluation (warm-up, CLI
 /// commands) may take when the URL sets no `connect_timeout`.
@@ -98,7 +98,7 @@ impl DbConfig {
         let Some(secret_id) = secret_in_place_of_url(env) else {
             return Self::from_source(env);
         };
-        let secret = crate::secrets::connection(&secret_id).await?;
+        let secret = crate::secrets_manager::connection(&secret_id).await?;
         let mut config =
             Self::from_secret_connection(secret, EnvRoots::from_source(env)?, pool_max(env)?)?;
         config.secret_id = Some(secret_id);
@@ -140,7 +140,7 @@ impl DbConfig {
             return Ok(self.clone());
         };
         let fresh = async {
-            let secret = crate::secrets::connection(secret_id).await?;
+            let secret = crate::secrets_manager::connection(secret_id).await?;
             Self::from_secret_connection(secret, self.env_roots.clone(), self.pool_max)
         };
         let mut config = fresh

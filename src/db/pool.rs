@@ -17,12 +17,13 @@
 //! (within its evaluation's deadline) before it connects.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::future::{BoxFuture, Shared};
 use futures_util::FutureExt;
+use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 use tokio_postgres::{NoTls, Row};
 
@@ -77,12 +78,6 @@ fn build_pool(config: &DbConfig) -> Pool {
         .expect("pool with a runtime")
 }
 
-/// Poisoned locks here still hold consistent data: nothing panics under
-/// them (the database check's size sample uses it too).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Database {
     /// Builds the pool without connecting.
     pub fn new(config: &DbConfig) -> Self {
@@ -95,12 +90,7 @@ impl Database {
     }
 
     fn pool(&self) -> Pool {
-        self.inner
-            .pool
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
-            .clone()
+        self.inner.pool.read().0.clone()
     }
 
     /// Opens the first connection in the background, so that start-up does
@@ -150,13 +140,12 @@ impl Database {
     fn login_refused(&self) {
         let config = {
             let pool = self.inner.pool.read();
-            let pool = pool.unwrap_or_else(std::sync::PoisonError::into_inner);
             if !pool.1.from_secret() {
                 return;
             }
             pool.1.clone()
         };
-        let mut reread = lock(&self.inner.reread);
+        let mut reread = self.inner.reread.lock();
         let due = reread
             .last
             .is_none_or(|last| last.elapsed() >= SECRET_REREAD_INTERVAL);
@@ -169,24 +158,21 @@ impl Database {
             match config.reread().await {
                 Ok(fresh) => {
                     let pool = build_pool(&fresh);
-                    *inner
-                        .pool
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = (pool, fresh);
+                    *inner.pool.write() = (pool, fresh);
                     tracing::info!("database login refused: secret read again, pool rebuilt");
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "database login refused; reading the secret again failed")
                 }
             }
-            lock(&inner.reread).running = None;
+            inner.reread.lock().running = None;
         });
         reread.running = Some(task.map(drop).boxed().shared());
     }
 
     /// Waits for a secret re-read in progress, if any.
     async fn reread_settled(&self) {
-        let running = lock(&self.inner.reread).running.clone();
+        let running = self.inner.reread.lock().running.clone();
         if let Some(running) = running {
             running.await;
         }

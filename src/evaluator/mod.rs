@@ -17,11 +17,12 @@
 //! can be tested under tokio's paused clock.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::{join, join_all, BoxFuture, Shared};
 use futures_util::FutureExt;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::component::{CheckContext, Enabled, RunCheck};
@@ -112,7 +113,7 @@ impl Evaluator {
     /// deadline of the evaluation it joined.
     pub async fn report(&self) -> Arc<Report> {
         let (number, flight) = {
-            let mut cache = lock(&self.cache);
+            let mut cache = self.cache.lock();
             if let Some(report) = &cache.last {
                 if report.measured_at.elapsed() < self.cache_ttl {
                     return report.clone();
@@ -132,7 +133,7 @@ impl Evaluator {
         let report = flight.await;
         // The task normally clears its own flight; this covers a task that
         // ended without doing so (runtime shutting down).
-        let mut cache = lock(&self.cache);
+        let mut cache = self.cache.lock();
         if cache.in_flight.as_ref().is_some_and(|(n, _)| *n == number) {
             cache.in_flight = None;
         }
@@ -144,7 +145,7 @@ impl Evaluator {
         let cache = self.cache.clone();
         let task = tokio::spawn(async move {
             let report = engine.evaluate().await;
-            let mut cache = lock(&cache);
+            let mut cache = cache.lock();
             cache.last = Some(report.clone());
             if cache.in_flight.as_ref().is_some_and(|(n, _)| *n == number) {
                 cache.in_flight = None;
@@ -176,7 +177,7 @@ impl Evaluator {
     /// The last finished evaluation's report, however old (`/health/live`
     /// reads the version from it).
     pub fn last_report(&self) -> Option<Arc<Report>> {
-        lock(&self.cache).last.clone()
+        self.cache.lock().last.clone()
     }
 
     /// Runs every check once, bounded by the deadline; never cached nor
@@ -184,14 +185,6 @@ impl Evaluator {
     pub async fn evaluate(&self) -> Arc<Report> {
         self.engine.evaluate().await
     }
-}
-
-/// The cache lock is held for a few instructions only and nothing panics
-/// under it; a poisoned lock still holds consistent data.
-fn lock(cache: &Mutex<Cache>) -> std::sync::MutexGuard<'_, Cache> {
-    cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Engine {

@@ -17,9 +17,10 @@
 //! queue or table name, a listed worker kind — or is a status; never a
 //! host, a user or error text.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use http::HeaderValue;
+use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, text, DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
@@ -30,7 +31,8 @@ use prometheus_client::registry::Registry;
 
 use crate::config::ComponentConfig;
 use crate::evaluator::EvaluationListener;
-use crate::outcome::{Figure, Status};
+use crate::figures::Figure;
+use crate::outcome::Status;
 use crate::report::Report;
 
 /// The `Content-Type` of the OpenMetrics text format.
@@ -118,18 +120,9 @@ impl Exposition {
     }
 }
 
-/// The lock is held to update or encode a few dozen values; nothing panics
-/// under it, and a poisoned lock still holds whole values.
-fn lock(metrics: &Metrics) -> std::sync::MutexGuard<'_, State> {
-    metrics
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl EvaluationListener for Exposition {
     fn evaluated(&self, report: &Arc<Report>) {
-        let mut state = lock(&self.metrics);
+        let mut state = self.metrics.state.lock();
         let index = Status::ALL.iter().position(|s| *s == report.status);
         if let Some(counter) = index.and_then(|i| state.evaluations.get(i)) {
             counter.inc();
@@ -155,7 +148,7 @@ impl EvaluationListener for Exposition {
 
 impl Collector for Metrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let state = lock(self);
+        let state = self.state.lock();
         if let Some(last) = &state.last {
             encode_statuses(&mut encoder, last)?;
         }

@@ -35,7 +35,7 @@ fn report(config: &Config, status_of_workers: Status) -> Report {
                 .component
                 .figures
                 .iter()
-                .map(|f| crate::outcome::MetricSet {
+                .map(|f| crate::figures::MetricSet {
                     dimension: ("Queue", "workflow_jobs".into()),
                     values: vec![(f, 2.0)],
                 })

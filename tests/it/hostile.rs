@@ -341,7 +341,7 @@ proptest! {
     ) {
         let app = quiet_app();
         let authorization = token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
-        let response = runtime().block_on(meshhook_health::http::respond(&app, meshhook_health::http::Inbound {
+        let response = runtime().block_on(meshhook_health::router::respond(&app, meshhook_health::router::Inbound {
             method: &method,
             path: &path,
             query: query.as_deref(),

@@ -97,7 +97,7 @@ async fn coverage_shorter_than_the_horizon_is_degraded_with_its_metric() {
 
     // EMF: one document with dimension Table.
     let report = app.evaluator.evaluate().await;
-    let lines = meshhook_health::metrics::lines(&report, "NS");
+    let lines = meshhook_health::emf::lines(&report, "NS");
     let table_doc = lines
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

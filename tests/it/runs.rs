@@ -112,7 +112,7 @@ async fn a_run_without_progress_for_the_threshold_is_stalled_and_degrades_with_i
     // EMF: one document with dimension Component=runs.
     let app = stack.app();
     let report = app.evaluator.evaluate().await;
-    let doc = meshhook_health::metrics::lines(&report, "NS")
+    let doc = meshhook_health::emf::lines(&report, "NS")
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .find(|d| d.get("RunsInFlight").is_some())

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, StatusCode};
 use meshhook_health::config::Config;
-use meshhook_health::http::{respond, Inbound};
+use meshhook_health::router::{respond, Inbound};
 use meshhook_health::App;
 
 pub use postgres::Postgres;

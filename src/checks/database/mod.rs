@@ -34,7 +34,9 @@
 //! grant. A reading that cannot be made is `null`, said in the log, and
 //! never decides the status by itself.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -42,11 +44,11 @@ use tokio::time::Instant;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::pool::lock;
 use crate::db::Statement;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Figure, Reason, Unit};
+use crate::outcome::{CheckOutcome, Reason};
+use crate::figures::{Figure, Unit};
 
 mod readings;
 pub(crate) use readings::judge_readings;
@@ -176,13 +178,14 @@ impl Settings for DatabaseSettings {
 const MAX_SIZE_LIMIT: u64 = 1 << 60;
 
 /// `DATABASE_SIZE_LIMIT_BYTES`: a number of bytes, or a number with `MB`,
-/// `GB` or `TB` (powers of 1,024; case and a space before the unit do not
-/// matter).
+/// `GB` or `TB` — powers of 1,024, as Supabase's plans count them — or
+/// their IEC spellings `MiB`, `GiB`, `TiB` (case and a space before the
+/// unit do not matter).
 fn parse_size(raw: &str) -> Result<u64, ConfigError> {
     let refused = || {
         ConfigError::new(
             "DATABASE_SIZE_LIMIT_BYTES",
-            "expected a number of bytes, or a number with MB, GB or TB (e.g. 500MB, 8GB), at most 1 EiB",
+            "expected a number of bytes, or a number with MB, GB or TB (powers of 1024; MiB, GiB, TiB too), e.g. 500MB, 8GiB; at most 1 EiB",
         )
     };
     let text = raw.trim();
@@ -192,9 +195,9 @@ fn parse_size(raw: &str) -> Result<u64, ConfigError> {
     let (digits, unit) = text.split_at(digits_end);
     let shift = match unit.trim_start().to_ascii_uppercase().as_str() {
         "" => 0,
-        "MB" => 20,
-        "GB" => 30,
-        "TB" => 40,
+        "MB" | "MIB" => 20,
+        "GB" | "GIB" => 30,
+        "TB" | "TIB" => 40,
         _ => return Err(refused()),
     };
     digits
@@ -228,7 +231,7 @@ impl DatabaseCheck {
         let Some(limit) = &self.settings.size else {
             return false;
         };
-        let mut sample = lock(&self.size);
+        let mut sample = self.size.lock();
         let due = sample.asked.is_none_or(|at| at.elapsed() >= limit.every);
         if due {
             sample.asked = Some(Instant::now());
@@ -252,7 +255,7 @@ impl Check for DatabaseCheck {
             .and_then(Result::ok)
             .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected database readings"))?;
         if self.settings.size.is_some() {
-            let mut sample = lock(&self.size);
+            let mut sample = self.size.lock();
             if with_size {
                 sample.bytes = readings.size_bytes;
             }
@@ -281,7 +284,8 @@ mod tests {
             ("DATABASE_XID_AGE_DEGRADED", "0"),
             ("DATABASE_SIZE_DEGRADED_PCT", "0"),
             ("DATABASE_SIZE_EVERY_SECS", "-1"),
-            ("DATABASE_SIZE_LIMIT_BYTES", "500 MiB"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "500 MiBs"),
+            ("DATABASE_SIZE_LIMIT_BYTES", "500 KB"),
             ("DATABASE_SIZE_LIMIT_BYTES", "0"),
             ("DATABASE_SIZE_LIMIT_BYTES", "-5GB"),
             ("DATABASE_SIZE_LIMIT_BYTES", "99999999TB"),
@@ -300,6 +304,9 @@ mod tests {
             ("500 mb", 500 << 20),
             ("8GB", 8 << 30),
             ("1TB", 1 << 40),
+            ("500 MiB", 500 << 20),
+            ("8GiB", 8 << 30),
+            ("1 tib", 1 << 40),
         ] {
             assert_eq!(parse_size(raw).unwrap(), bytes, "{raw}");
         }

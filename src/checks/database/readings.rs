@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use super::{DatabaseSettings, LIMIT, SIZE, USED, USED_PERCENT, USED_RATIO, XID_AGE, XID_AGE_UNHEALTHY};
 use crate::db::count;
-use crate::outcome::{Aggregate, CheckOutcome, Facts, MetricSet, Reason, Verdict};
+use crate::outcome::{Aggregate, CheckOutcome, Facts, Reason, Verdict};
+use crate::figures::MetricSet;
 
 /// The statement, with the size reading or a NULL in its place. No
 /// parameters: it runs as an unnamed statement through transaction-mode

@@ -13,7 +13,9 @@
 //! and the count, which stops at [`CAP`]. A queue created or dropped later
 //! is seen at the next evaluation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde_json::{json, Map, Value};
 use tokio_postgres::Row;
@@ -21,11 +23,11 @@ use tokio_postgres::Row;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::pool::lock;
 use crate::db::{Session, Statement};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{Aggregate, CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
+use crate::outcome::{Aggregate, CheckOutcome, Reason, Verdict};
+use crate::figures::{Figure, MetricSet, Unit};
 
 mod statement;
 
@@ -170,7 +172,7 @@ type Known = (Tables, Option<Arc<Statement>>);
 impl Check for QueueCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let session = context.postgres()?;
-        let known = lock(&self.known).clone();
+        let known = self.known.lock().clone();
         let (tables, numbers) = match known {
             // The usual case: both statements in one round trip.
             Some((before, numbers)) => {
@@ -215,7 +217,7 @@ impl QueueCheck {
     ) -> Result<(Tables, Vec<Row>), Failure> {
         let numbers = statement::numbers(&self.settings, &tables).map(Arc::new);
         let rows = query(session, numbers.as_deref()).await?;
-        *lock(&self.known) = Some((tables.clone(), numbers));
+        *self.known.lock() = Some((tables.clone(), numbers));
         Ok((tables, rows))
     }
 }

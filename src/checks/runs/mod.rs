@@ -35,7 +35,8 @@ use crate::db::names::check_table_name;
 use crate::db::{count, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict};
+use crate::outcome::{CheckOutcome, Reason, Verdict};
+use crate::figures::{Figure, MetricSet, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "runs",

@@ -16,7 +16,8 @@ use crate::component::{
 use crate::db::{count, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
-use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Unit, Verdict, UNKNOWN_VERSION};
+use crate::outcome::{CheckOutcome, Reason, Verdict, UNKNOWN_VERSION};
+use crate::figures::{Figure, MetricSet, Unit};
 
 pub const COMPONENT: Component = Component {
     name: "workers",

@@ -15,7 +15,8 @@ use std::time::UNIX_EPOCH;
 use serde_json::{json, Map, Value};
 
 use crate::evaluator::EvaluationListener;
-use crate::outcome::{MetricSet, Status, Unit};
+use crate::figures::{MetricSet, Unit};
+use crate::outcome::Status;
 use crate::report::Report;
 
 pub const DEFAULT_NAMESPACE: &str = "MeshHook/Health";
@@ -172,7 +173,8 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::outcome::{CheckOutcome, Figure, MetricSet, Reason, Verdict};
+    use crate::figures::{Figure, MetricSet};
+    use crate::outcome::{CheckOutcome, Reason, Verdict};
     use crate::report::ComponentReport;
 
     fn part(name: &'static str, outcome: CheckOutcome, ms: u64) -> ComponentReport {

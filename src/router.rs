@@ -51,13 +51,12 @@ fn route<'a>(path: &str, stage: Option<&str>, exposition: Option<&'a Exposition>
     }
 }
 
-/// `verbose` present with a true-ish value (`1`, `true`, `yes`, or bare).
+/// `verbose` present with a true-ish value (`1`, `true`, `yes`, or bare),
+/// read as a form decodes it (`%76erbose=%31` is `verbose=1`).
 fn wants_verbose(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        q.split('&').any(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            key == "verbose" && matches!(value, "" | "1" | "true" | "yes")
-        })
+        form_urlencoded::parse(q.as_bytes())
+            .any(|(key, value)| key == "verbose" && matches!(&*value, "" | "1" | "true" | "yes"))
     })
 }
 
@@ -66,10 +65,15 @@ fn authorised(expected: Option<&Secret>, authorization: Option<&HeaderValue>) ->
     let (Some(expected), Some(given)) = (expected, authorization) else {
         return false;
     };
-    let Some(token) = given.as_bytes().strip_prefix(b"Bearer ") else {
+    // RFC 9110: the scheme's name is case-insensitive.
+    let given = given.as_bytes();
+    let scheme = b"bearer ";
+    if given.len() < scheme.len() || !given[..scheme.len()].eq_ignore_ascii_case(scheme) {
         return false;
-    };
-    token.ct_eq(expected.expose().as_bytes()).into()
+    }
+    given[scheme.len()..]
+        .ct_eq(expected.expose().as_bytes())
+        .into()
 }
 
 fn json(status: StatusCode, body: String) -> Response<String> {
@@ -195,5 +199,28 @@ mod tests {
         assert!(!wants_verbose(Some("verbose=0")));
         assert!(!wants_verbose(Some("notverbose=1")));
         assert!(!wants_verbose(None));
+        assert!(wants_verbose(Some("%76erbose=%31")), "percent-decoded");
+        assert!(wants_verbose(Some("a=b%26verbose&verbose=yes")));
+        assert!(
+            !wants_verbose(Some("a=b%26verbose")),
+            "an escaped & joins no pair"
+        );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        let secret = Secret::new("s3cret".to_owned());
+        let given =
+            |value: &'static str| authorised(Some(&secret), Some(&HeaderValue::from_static(value)));
+        assert!(given("Bearer s3cret"));
+        assert!(given("bearer s3cret"));
+        assert!(given("BEARER s3cret"));
+        assert!(!given("Bearer S3cret"));
+        assert!(!given("Bearer"));
+        assert!(!given("Basic s3cret"));
+        assert!(!authorised(
+            None,
+            Some(&HeaderValue::from_static("Bearer s3cret"))
+        ));
     }
 }
