@@ -76,27 +76,6 @@ impl Enabled {
     }
 }
 
-#[cfg(any(test, feature = "test-seams"))]
-impl Enabled {
-    /// For tests: the registered component called `name`, else a made-up
-    /// one that queries nothing (leaked: a test's few bytes).
-    pub fn for_test(name: &'static str, critical: bool) -> Self {
-        let component = crate::checks::find(name).unwrap_or_else(|| {
-            Box::leak(Box::new(Component {
-                name,
-                enabled_by_default: false,
-                uses_postgres: false,
-                read_settings: |_| Err(ConfigError::new("HEALTH_COMPONENTS", "a test's component")),
-                figures: &[],
-            }))
-        });
-        Self {
-            component,
-            critical,
-        }
-    }
-}
-
 /// A component's settings, read and checked at start-up. `Debug` must never
 /// show a secret. The configuration holds them once; the check built from
 /// them shares them (`build` takes the `Arc`).

@@ -1,37 +1,39 @@
 //! # meshhook-health
 //!
 //! The public `GET /health` of MeshHook: whether its Postgres database, its
-//! Supabase services, its worker processes and (opt-in) its pgmq job queue
-//! are healthy, and which version runs — answered within a deadline whatever
-//! the dependencies do.
+//! Supabase services, its worker processes and (opt-in) its runs, event-log
+//! partitions and pgmq job queue are healthy, and which version runs —
+//! answered within a deadline whatever the dependencies do.
 //!
 //! The request path reads top to bottom, and no module imports one that
-//! imports it back:
+//! imports it back (children included: a folder's files import their
+//! siblings or leaves, never their `mod.rs`):
 //!
 //! ```text
 //! lambda.rs / serve.rs   transports: Lambda events, plain HTTP/1.1
 //!         │
-//!      http.rs           routing, methods, status codes, headers (shared)
+//!      router.rs         routing, methods, status codes, headers (shared)
 //!         │
-//!   evaluator.rs         Evaluator: deadline, shared evaluations, cache,
-//!         │              listeners (telemetry.rs logs, metrics.rs EMF,
-//!         │              prometheus/ serve mode's /metrics)
+//!     evaluator/         Evaluator: deadline, shared evaluations, cache,
+//!         │              listeners (logging.rs the log line, emf.rs
+//!         │              CloudWatch EMF, prometheus/ serve mode's /metrics)
 //!      checks/           the components, one file (or folder) each, and REGISTRY
 //!         │
-//!   component.rs         a component's life: Component → Settings → Check
+//!   component.rs         a component: its registry entry, Settings, Check
 //!         │
-//!   db/, tls.rs          Postgres: settings, errors, pool + session; TLS
+//!   db/, tls.rs          Postgres: settings, errors, Statement, pool + session; TLS
 //!
 //!   report.rs            Report, aggregation, public and verbose JSON bodies
 //!   failure.rs           one failure vocabulary (Failure, reason_of) for all
-//!   outcome.rs, env.rs   leaves: Status/Reason/CheckOutcome; Source/ConfigError
+//!   outcome.rs           leaves: Status, Reason, Verdict, CheckOutcome, Aggregate;
+//!   figures.rs, env.rs   Figure/MetricSet; Source/ConfigError/Secret
 //! ```
 //!
 //! [`config`] turns the environment into typed settings once at start-up,
-//! asking each registered component to read its own ([`secrets`] fills in
-//! `DATABASE_URL` from Secrets Manager when asked, and again after the
-//! database refuses a rotated password); [`heartbeat`] is the workers'
-//! `heartbeat` command and [`migrate`] the deployers' `migrate`;
+//! asking each registered component to read its own ([`secrets_manager`]
+//! fills in `DATABASE_URL` from AWS Secrets Manager when asked, and again
+//! after the database refuses a rotated password); [`heartbeat`] is the
+//! workers' `heartbeat` command and [`migrate`] the deployers' `migrate`;
 //! [`shutdown`] waits for SIGTERM/SIGINT.
 
 pub mod checks;

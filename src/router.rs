@@ -131,8 +131,10 @@ pub async fn respond(app: &App, request: Inbound<'_>) -> Response<String> {
 }
 
 /// `/metrics`: the bearer token, else 401 (Prometheus then marks the
-/// target down); with it, the last evaluation — cached or shared exactly
-/// as for `/health`, so a scrape adds no evaluation of its own.
+/// target down); with it, the report exactly as `/health` gets it — the
+/// cached one, else the evaluation in flight, else a new one when the
+/// cache is stale — so a scrape and a request that arrive together share
+/// one evaluation, and scrapes within the cache TTL start none.
 async fn metrics(app: &App, exposition: &Exposition, request: Inbound<'_>) -> Response<String> {
     if !authorised(app.config.metrics_token.as_ref(), request.authorization) {
         let mut response = json(

@@ -6,6 +6,8 @@
 //! guides).
 
 use crate::component::Component;
+#[cfg(any(test, feature = "test-seams"))]
+use crate::component::Enabled;
 
 /// Declares each component's module and lists its `COMPONENT` in
 /// [`REGISTRY`], so that one line names a component once.
@@ -30,4 +32,30 @@ registry! {
 /// The registered component called `name`.
 pub fn find(name: &str) -> Option<&'static Component> {
     REGISTRY.iter().find(|c| c.name == name)
+}
+
+#[cfg(any(test, feature = "test-seams"))]
+impl Enabled {
+    /// For tests: the registered component called `name`, else a made-up
+    /// one that queries nothing (leaked: a test's few bytes).
+    pub fn for_test(name: &'static str, critical: bool) -> Self {
+        let component = find(name).unwrap_or_else(|| {
+            Box::leak(Box::new(Component {
+                name,
+                enabled_by_default: false,
+                uses_postgres: false,
+                read_settings: |_| {
+                    Err(crate::env::ConfigError::new(
+                        "HEALTH_COMPONENTS",
+                        "a test's component",
+                    ))
+                },
+                figures: &[],
+            }))
+        });
+        Self {
+            component,
+            critical,
+        }
+    }
 }

@@ -162,8 +162,9 @@ impl Evaluator {
         async move {
             match task.await {
                 Ok(report) => report,
-                // The evaluation task died (it cannot panic: checks are
-                // isolated; but the runtime may be shutting down).
+                // The evaluation task died (it cannot panic: checks and
+                // listeners are isolated; but the runtime may be shutting
+                // down).
                 Err(_) => Arc::new(crate::report::failed(
                     &enabled,
                     "evaluation task ended early",
@@ -191,7 +192,15 @@ impl Engine {
     async fn evaluate(&self) -> Arc<Report> {
         let report = Arc::new(self.checks.run(self.timeout).await);
         for listener in &self.listeners {
-            listener.evaluated(&report);
+            // A listener's bug costs its own output (a log line, metrics),
+            // never the answer or the cache.
+            let heard = std::panic::catch_unwind(AssertUnwindSafe(|| listener.evaluated(&report)));
+            if let Err(panic) = heard {
+                tracing::error!(
+                    panic = panic_message(panic.as_ref()),
+                    "an evaluation listener panicked"
+                );
+            }
         }
         report
     }

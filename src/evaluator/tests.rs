@@ -198,3 +198,47 @@ async fn the_check_command_evaluates_afresh_every_time() {
     s.evaluator.evaluate().await;
     assert_eq!(s.runs.load(Ordering::SeqCst), 2);
 }
+
+/// A listener with a bug.
+struct PanickingListener;
+
+impl EvaluationListener for PanickingListener {
+    fn evaluated(&self, _report: &Arc<Report>) {
+        panic!("a bug inside a listener");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_listener_costs_its_own_output_not_the_answer_or_the_cache() {
+    let heard = Arc::new(AtomicUsize::new(0));
+    let checks = vec![ComponentCheck {
+        enabled: Enabled::for_test("fast", true),
+        check: Box::new(Fake {
+            takes: Duration::from_millis(1),
+            runs: Arc::new(AtomicUsize::new(0)),
+            panics: false,
+        }),
+    }];
+    let listeners: Vec<Box<dyn EvaluationListener>> = vec![
+        Box::new(PanickingListener),
+        Box::new(Counting(heard.clone())),
+    ];
+    let evaluator = Evaluator::new(
+        CheckSet {
+            checks,
+            database: None,
+        },
+        DEADLINE,
+        Duration::from_secs(1),
+        listeners,
+    );
+    let report = evaluator.report().await;
+    assert_eq!(report.status, Status::Healthy);
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        1,
+        "the next listener still heard it"
+    );
+    let cached = evaluator.report().await;
+    assert!(Arc::ptr_eq(&report, &cached), "the cache kept it");
+}

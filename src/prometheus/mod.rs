@@ -4,12 +4,13 @@
 //! An [`EvaluationListener`], like the EMF lines of Lambda mode: every
 //! finished evaluation's report (the one the evaluator's cache keeps) is
 //! kept for the next scrape, its check durations observed and the
-//! evaluation counted by its status. A scrape reads the evaluator as a
-//! request does (`http.rs`: the cached result, or the evaluation in
-//! flight), so it never starts an evaluation of its own beside one that
-//! runs; it then encodes what the last evaluation left, through a
-//! collector of the crate's registry. Both happen under one lock, so a
-//! scrape never shows half of one evaluation and half of the next.
+//! evaluation counted by its status. A scrape first asks the evaluator as
+//! a request does (`router.rs`: the cached result, else the evaluation in
+//! flight, else a new one when the cache is stale), so it never starts an
+//! evaluation beside one that runs; it then encodes what the last
+//! evaluation left, through a collector of the crate's registry. The
+//! listener's update and the encoding take the same lock, so a scrape never
+//! shows half of one evaluation and half of the next.
 //!
 //! Names follow Prometheus's conventions: the `meshhook_health_` prefix,
 //! base units at the end (`_seconds`, `_bytes`, `_ratio`), `_total` on the

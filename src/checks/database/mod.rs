@@ -35,10 +35,9 @@
 //! never decides the status by itself.
 
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::component::{
@@ -48,11 +47,11 @@ use crate::db::Statement;
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason};
-use crate::figures::{Figure, Unit};
 
 mod readings;
 pub(crate) use readings::judge_readings;
-pub use readings::Readings;
+use readings::FIGURES;
+pub use readings::{DatabaseSettings, Readings, SizeLimit, XID_AGE_UNHEALTHY};
 // The statement is public only to `make bench`, which times it.
 #[cfg(feature = "test-seams")]
 pub use readings::statement;
@@ -66,74 +65,6 @@ pub const COMPONENT: Component = Component {
     read_settings: read::<DatabaseSettings>,
     figures: FIGURES,
 };
-
-/// The database's figures, in the order `readings::metrics` gives them.
-const FIGURES: &[Figure] = &[USED_PERCENT, USED, LIMIT, USED_RATIO, XID_AGE, SIZE];
-
-pub(super) const USED_PERCENT: Figure = Figure {
-    emf: Some("DatabaseConnectionsUsedPercent"),
-    prometheus: None,
-    label: None,
-    help: "",
-    unit: Unit::Percent,
-};
-pub(super) const USED: Figure = Figure {
-    emf: None,
-    prometheus: Some("database_connections_used"),
-    label: None,
-    help: "Client connections open to the server, of every role",
-    unit: Unit::Count,
-};
-pub(super) const LIMIT: Figure = Figure {
-    emf: None,
-    prometheus: Some("database_connections_limit"),
-    label: None,
-    help: "Client connection slots a role without superuser may take",
-    unit: Unit::Count,
-};
-pub(super) const USED_RATIO: Figure = Figure {
-    emf: None,
-    prometheus: Some("database_connections_used_ratio"),
-    label: None,
-    help: "Client connections open as a fraction of the slots a role without superuser may take",
-    unit: Unit::Ratio,
-};
-pub(super) const XID_AGE: Figure = Figure {
-    emf: Some("DatabaseXidAge"),
-    prometheus: Some("database_xid_age"),
-    label: None,
-    help: "Age in transactions of the oldest unfrozen transaction ID of any database (wraparound at 2^31)",
-    unit: Unit::Count,
-};
-pub(super) const SIZE: Figure = Figure {
-    emf: Some("DatabaseSizeBytes"),
-    prometheus: Some("database_size_bytes"),
-    label: None,
-    help: "Size of the database on disk, when DATABASE_SIZE_LIMIT_BYTES is set",
-    unit: Unit::Bytes,
-};
-
-/// `age(datfrozenxid)` at which Postgres starts warning, 40 million
-/// transactions before it refuses writes: unhealthy from here.
-pub const XID_AGE_UNHEALTHY: u64 = 2_107_483_648;
-
-/// The `database` component's thresholds (`DATABASE_*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseSettings {
-    pub connections_degraded_pct: u64,
-    pub xid_age_degraded: u64,
-    /// Measured only when a limit is set.
-    pub size: Option<SizeLimit>,
-}
-
-/// `DATABASE_SIZE_*`: a plan's database size limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SizeLimit {
-    pub limit_bytes: u64,
-    pub degraded_pct: u64,
-    /// The size is read at most this often (zero: every evaluation).
-    pub every: Duration,
-}
 
 impl Settings for DatabaseSettings {
     fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {

@@ -1,12 +1,82 @@
-//! The `database` component's one statement, what it reads, and the
-//! judgement of those readings.
+//! The `database` component's one statement, what it reads, the
+//! thresholds it is judged by, the judgement and its figures.
 
 use serde_json::{json, Value};
 
-use super::{DatabaseSettings, LIMIT, SIZE, USED, USED_PERCENT, USED_RATIO, XID_AGE, XID_AGE_UNHEALTHY};
+use std::time::Duration;
+
 use crate::db::count;
 use crate::outcome::{Aggregate, CheckOutcome, Facts, Reason, Verdict};
-use crate::figures::MetricSet;
+use crate::figures::{Figure, MetricSet, Unit};
+
+/// The database's figures, in the order [`metrics`] gives them.
+pub(super) const FIGURES: &[Figure] = &[USED_PERCENT, USED, LIMIT, USED_RATIO, XID_AGE, SIZE];
+
+const USED_PERCENT: Figure = Figure {
+    emf: Some("DatabaseConnectionsUsedPercent"),
+    prometheus: None,
+    label: None,
+    help: "",
+    unit: Unit::Percent,
+};
+const USED: Figure = Figure {
+    emf: None,
+    prometheus: Some("database_connections_used"),
+    label: None,
+    help: "Client connections open to the server, of every role",
+    unit: Unit::Count,
+};
+const LIMIT: Figure = Figure {
+    emf: None,
+    prometheus: Some("database_connections_limit"),
+    label: None,
+    help: "Client connection slots a role without superuser may take",
+    unit: Unit::Count,
+};
+const USED_RATIO: Figure = Figure {
+    emf: None,
+    prometheus: Some("database_connections_used_ratio"),
+    label: None,
+    help: "Client connections open as a fraction of the slots a role without superuser may take",
+    unit: Unit::Ratio,
+};
+const XID_AGE: Figure = Figure {
+    emf: Some("DatabaseXidAge"),
+    prometheus: Some("database_xid_age"),
+    label: None,
+    help: "Age in transactions of the oldest unfrozen transaction ID of any database (wraparound at 2^31)",
+    unit: Unit::Count,
+};
+const SIZE: Figure = Figure {
+    emf: Some("DatabaseSizeBytes"),
+    prometheus: Some("database_size_bytes"),
+    label: None,
+    help: "Size of the database on disk, when DATABASE_SIZE_LIMIT_BYTES is set",
+    unit: Unit::Bytes,
+};
+
+/// `age(datfrozenxid)` at which Postgres starts warning, 40 million
+/// transactions before it refuses writes: unhealthy from here.
+pub const XID_AGE_UNHEALTHY: u64 = 2_107_483_648;
+
+/// The `database` component's thresholds (`DATABASE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub connections_degraded_pct: u64,
+    pub xid_age_degraded: u64,
+    /// Measured only when a limit is set.
+    pub size: Option<SizeLimit>,
+}
+
+/// `DATABASE_SIZE_*`: a plan's database size limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeLimit {
+    pub limit_bytes: u64,
+    pub degraded_pct: u64,
+    /// The size is read at most this often (zero: every evaluation).
+    pub every: Duration,
+}
+
 
 /// The statement, with the size reading or a NULL in its place. No
 /// parameters: it runs as an unnamed statement through transaction-mode

@@ -31,7 +31,8 @@ use crate::figures::{Figure, MetricSet, Unit};
 
 mod statement;
 
-use statement::Tables;
+pub use statement::{Measured, CAP};
+use statement::{Queues, Tables};
 
 pub const COMPONENT: Component = Component {
     name: "queue",
@@ -62,9 +63,6 @@ const DEAD_LETTERS: Figure = Figure {
     help: "Messages sent to the queue's dead-letter queue within QUEUE_DEAD_LETTER_WINDOW_SECS, by queue",
     unit: Unit::Count,
 };
-
-/// Counting ready messages and recent dead letters stops here.
-pub const CAP: u64 = 10_000;
 
 /// pgmq's limit on a queue name's length.
 const MAX_NAME: usize = 47;
@@ -137,7 +135,7 @@ impl Settings for QueueSettings {
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
         Ok(Box::new(QueueCheck {
-            presence: statement::presence(&self),
+            presence: statement::presence(&self.names, &self.dlq_suffix),
             settings: self,
             known: Mutex::default(),
         }))
@@ -150,13 +148,6 @@ pub struct QueueState {
     pub name: String,
     /// `None`: the queue's table (or the `pgmq` schema) does not exist.
     pub measured: Option<Measured>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Measured {
-    pub ready: u64,
-    pub oldest_ready_secs: u64,
-    pub dead_letters_recent: u64,
 }
 
 struct QueueCheck {
@@ -215,7 +206,12 @@ impl QueueCheck {
         session: &Session<'_>,
         tables: Tables,
     ) -> Result<(Tables, Vec<Row>), Failure> {
-        let numbers = statement::numbers(&self.settings, &tables).map(Arc::new);
+        let queues = Queues {
+            names: &self.settings.names,
+            dlq_suffix: &self.settings.dlq_suffix,
+            window_secs: self.settings.dead_letter_window_secs,
+        };
+        let numbers = statement::numbers(&queues, &tables).map(Arc::new);
         let rows = query(session, numbers.as_deref()).await?;
         *self.known.lock() = Some((tables.clone(), numbers));
         Ok((tables, rows))

@@ -20,7 +20,16 @@ use crate::db::{count, Statement};
 use crate::failure::Failure;
 use crate::outcome::Reason;
 
-use super::{Measured, QueueSettings, CAP};
+/// Counting ready messages and recent dead letters stops here.
+pub const CAP: u64 = 10_000;
+
+/// What one existing queue's numbers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    pub ready: u64,
+    pub oldest_ready_secs: u64,
+    pub dead_letters_recent: u64,
+}
 
 /// Whether each listed queue's table and its dead-letter queue's exist, in
 /// `QUEUE_NAMES` order.
@@ -29,11 +38,10 @@ pub(super) struct Tables(pub Vec<(bool, bool)>);
 
 /// One row, one column: whether each table exists, each queue's table then
 /// its dead-letter queue's, in `QUEUE_NAMES` order.
-pub(super) fn presence(settings: &QueueSettings) -> Statement {
-    let tables: Vec<String> = settings
-        .names
+pub(super) fn presence(names: &[String], dlq_suffix: &str) -> Statement {
+    let tables: Vec<String> = names
         .iter()
-        .flat_map(|name| [format!("pgmq.q_{name}"), format!("pgmq.q_{name}{}", settings.dlq_suffix)])
+        .flat_map(|name| [format!("pgmq.q_{name}"), format!("pgmq.q_{name}{dlq_suffix}")])
         .collect();
     Statement::new(
         "SELECT array_agg(to_regclass(t) IS NOT NULL ORDER BY n) \
@@ -42,14 +50,22 @@ pub(super) fn presence(settings: &QueueSettings) -> Statement {
     .bind(tables, Type::TEXT_ARRAY)
 }
 
+/// The queues and what their numbers ask: validated names (a-z, 0-9, _,
+/// so they go into the text as written), the dead-letter suffix, and the
+/// dead-letter window in seconds.
+pub(super) struct Queues<'a> {
+    pub names: &'a [String],
+    pub dlq_suffix: &'a str,
+    pub window_secs: u64,
+}
+
 /// A row per queue whose table exists: its name, how many messages are
 /// ready (counted up to `$2`, [`CAP`]), how long the oldest ready one has
 /// waited, and the dead letters of the last `$1` seconds (among the newest
 /// [`CAP`]: msg_id grows with enqueued_at, so no full scan). `None` when no
-/// table exists. The names were validated (a-z, 0-9, _), so they go in as
-/// written.
-pub(super) fn numbers(settings: &QueueSettings, tables: &Tables) -> Option<Statement> {
-    let rows: Vec<String> = settings
+/// table exists.
+pub(super) fn numbers(queues: &Queues<'_>, tables: &Tables) -> Option<Statement> {
+    let rows: Vec<String> = queues
         .names
         .iter()
         .zip(&tables.0)
@@ -60,7 +76,7 @@ pub(super) fn numbers(settings: &QueueSettings, tables: &Tables) -> Option<State
                     "(SELECT count(*) FROM (SELECT enqueued_at FROM pgmq.q_{name}{suffix} \
                      ORDER BY msg_id DESC LIMIT $2) d \
                      WHERE enqueued_at >= now() - $1 * interval '1 second')",
-                    suffix = settings.dlq_suffix
+                    suffix = queues.dlq_suffix
                 )
             } else {
                 "0::bigint".to_owned()
@@ -76,7 +92,7 @@ pub(super) fn numbers(settings: &QueueSettings, tables: &Tables) -> Option<State
         .collect();
     (!rows.is_empty()).then(|| {
         Statement::new(rows.join(" UNION ALL "))
-            .bind(settings.dead_letter_window_secs as f64, Type::FLOAT8)
+            .bind(queues.window_secs as f64, Type::FLOAT8)
             .bind(CAP as i64, Type::INT8)
     })
 }

@@ -56,12 +56,17 @@ fn bad_values_name_their_variable() {
 #[test]
 fn statements_read_each_existing_table_once_and_quote_nothing_they_did_not_validate() {
     let s = settings_of(&[("QUEUE_NAMES", "jobs,mail")]).unwrap();
-    let presence = format!("{:?}", statement::presence(&s));
+    let presence = format!("{:?}", statement::presence(&s.names, &s.dlq_suffix));
     assert!(
         presence.contains(r#"["pgmq.q_jobs", "pgmq.q_jobs_dlq", "pgmq.q_mail", "pgmq.q_mail_dlq"]"#),
         "the table names are the parameter: {presence}"
     );
-    let numbers = |tables| statement::numbers(&s, &Tables(tables)).map(|n| n.sql().to_owned());
+    let queues = Queues {
+        names: &s.names,
+        dlq_suffix: &s.dlq_suffix,
+        window_secs: s.dead_letter_window_secs,
+    };
+    let numbers = |tables| statement::numbers(&queues, &Tables(tables)).map(|n| n.sql().to_owned());
     let both = numbers(vec![(true, true), (true, false)]).unwrap();
     assert_eq!(both.matches("UNION ALL").count(), 1);
     assert_eq!(both.matches("pgmq.q_jobs_dlq").count(), 1);
