@@ -211,12 +211,9 @@ fn spawn_serve(binary: &Path, env: &HashMap<String, String>, port: u16) -> std::
         .stderr(Stdio::null())
         .spawn()
         .expect("start serve");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-        && started.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let _ = crate::support::wait::until_blocking(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    });
     child
 }
 

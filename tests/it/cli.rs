@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::postgres::free_port;
 use crate::support::runtime_api::{event, RuntimeApi};
+use crate::support::wait::eventually;
 use crate::support::{Postgres, Running, Stack};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshhook-health");
@@ -229,14 +230,15 @@ async fn heartbeat_once_upserts_and_periodic_deletes_its_row_on_sigterm() {
             .unwrap(),
     );
     let row = "SELECT count(*) FROM monitoring.worker_heartbeats WHERE worker_id = 'exec-8'";
-    let started = Instant::now();
-    while count(stack.pg(), &stack.db, row).await == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no heartbeat row appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "a heartbeat row",
+        Duration::from_secs(10),
+        async || match count(stack.pg(), &stack.db, row).await {
+            0 => Err(0),
+            n => Ok(n),
+        },
+    )
+    .await;
     child.signal(libc::SIGTERM);
     let status = child.wait();
     assert!(status.success(), "{status}");

@@ -4,10 +4,11 @@
 //! lowered thresholds, and logins refused the way Supavisor and PgBouncer
 //! refuse them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::net::{Behaviour, RawPeer};
 use crate::support::pgbouncer::PgBouncer;
+use crate::support::wait::eventually;
 use crate::support::{as_role, until_healthy, verbose, Postgres, Stack};
 use http::StatusCode;
 use serde_json::Value;
@@ -16,8 +17,7 @@ use serde_json::Value;
 /// holds of (status, body), or panics after 20 s with the last answer.
 async fn serve_until(url: &str, wanted: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
     let client = crate::support::http_client();
-    let started = Instant::now();
-    loop {
+    eventually("the wanted answer", Duration::from_secs(20), async || {
         let response = client
             .get(url)
             .bearer_auth(crate::support::DETAILS_TOKEN)
@@ -26,15 +26,14 @@ async fn serve_until(url: &str, wanted: impl Fn(u16, &Value) -> bool) -> (u16, V
             .unwrap();
         let status = response.status().as_u16();
         let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-        if wanted(status, &body) {
-            return (status, body);
+        let seen = (status, body);
+        if wanted(seen.0, &seen.1) {
+            Ok(seen)
+        } else {
+            Err(seen)
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never reached: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The backend pid of the checker's connection (application_name
@@ -169,17 +168,17 @@ async fn a_streaming_standby_answers_read_only() {
     );
     stack.set("DATABASE_URL", &url);
     let app = stack.app();
-    let started = Instant::now();
-    let body = loop {
+    let (status, body) = eventually("read_only", Duration::from_secs(20), async || {
         let answer = verbose(&app).await;
         let body = answer.json();
         if body["checks"]["database"]["reason"] == "read_only" {
-            assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-            break body;
+            Ok((answer.status, body))
+        } else {
+            Err(body)
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["checks"]["database"]["read_only"], true, "{body}");
     assert_eq!(body["details"]["workers"], "healthy", "reads work: {body}");
 }
@@ -201,18 +200,19 @@ async fn idle_sessions(pg: &Postgres, role: &str, n: usize) -> Vec<tokio_postgre
 /// The `connections` reading of `app`'s verbose body once it equals
 /// `used` (backends that just closed linger for a moment).
 async fn connections_used(app: &meshhook_health::App, used: u64) -> Value {
-    let started = Instant::now();
-    loop {
-        let body = verbose(app).await.json();
-        if body["checks"]["database"]["connections"]["used"] == used {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "expected {used} used: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        &format!("{used} connections used"),
+        Duration::from_secs(20),
+        async || {
+            let body = verbose(app).await.json();
+            if body["checks"]["database"]["connections"]["used"] == used {
+                Ok(body)
+            } else {
+                Err(body)
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

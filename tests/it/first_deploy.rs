@@ -4,10 +4,11 @@
 //! heartbeats start too, to keep the documented order honest.
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::docs::{block, operations_sql};
 use crate::support::postgres::Postgres;
+use crate::support::wait::until;
 
 /// A directory whose `meshhook-health` is the binary under test, for PATH.
 struct BinDir(tempfile::TempDir);
@@ -104,23 +105,23 @@ async fn the_documented_first_deploy_answers_healthy() {
             .stderr(Stdio::piped()),
         &crate::support::as_role(&owner, &worker),
     ));
-    let started = Instant::now();
-    loop {
+    let written = until(Duration::from_secs(20), async || {
         let rows = pg
             .value(&db, "SELECT count(*) FROM monitoring.worker_heartbeats")
             .await
             .unwrap();
         if rows == "1" {
-            break;
+            Ok(())
+        } else {
+            Err(rows)
         }
-        if started.elapsed() > Duration::from_secs(20) {
-            heartbeat.0.kill().unwrap();
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(heartbeat.0.stderr.as_mut().unwrap(), &mut stderr)
-                .unwrap();
-            panic!("the sidecar wrote no heartbeat: {stderr}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
+    if written.is_err() {
+        heartbeat.0.kill().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(heartbeat.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        panic!("the sidecar wrote no heartbeat: {stderr}");
     }
 
     // 5. the check the function will make: healthy.

@@ -3,9 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::support::wait::eventually;
 use crate::support::{call, get, supabase, verbose, Stack, SLACK};
 use http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use wiremock::ResponseTemplate;
 
 #[tokio::test]
@@ -159,24 +160,6 @@ async fn supabase_with(
 }
 
 #[tokio::test]
-async fn supabase_5xx_is_unhealthy() {
-    let (_stack, answer) = supabase_with(
-        "/auth/v1/health",
-        ResponseTemplate::new(503).set_body_string("upstream"),
-        "auth",
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    let body = answer.json();
-    assert_eq!(body["details"]["supabase"], "unhealthy");
-    assert_eq!(body["checks"]["supabase"]["reason"], "bad_status");
-    assert_eq!(
-        body["checks"]["supabase"]["services"],
-        json!({"auth": "unhealthy"})
-    );
-}
-
-#[tokio::test]
 async fn supabase_with_a_wrong_key_is_unhealthy_auth() {
     let mut stack = Stack::new().await;
     stack.set("SUPABASE_ANON_KEY", "sb_publishable_wrong");
@@ -188,19 +171,6 @@ async fn supabase_with_a_wrong_key_is_unhealthy_auth() {
     assert_eq!(
         body["checks"]["supabase"]["services"],
         json!({"auth": "unhealthy", "rest": "unhealthy", "realtime": "unhealthy"})
-    );
-}
-
-#[tokio::test]
-async fn supabase_garbage_body_is_unhealthy_bad_response() {
-    let html = ResponseTemplate::new(200)
-        .insert_header("content-type", "text/html")
-        .set_body_string("<html>maintenance</html>");
-    let (_stack, answer) = supabase_with("/auth/v1/health", html, "auth").await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(
-        answer.json()["checks"]["supabase"]["reason"],
-        "bad_response"
     );
 }
 
@@ -225,23 +195,80 @@ async fn supabase_that_never_answers_is_unhealthy_within_the_deadline() {
     assert_eq!(body["details"]["database"], "healthy");
 }
 
+/// One Supabase answer and what it makes of the answer: (what, route,
+/// its answer, services asked, HTTP status, overall status, the
+/// component's status and reason, its services when checked).
+type SupabaseCase = (
+    &'static str,
+    &'static str,
+    ResponseTemplate,
+    &'static str,
+    StatusCode,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<Value>,
+);
+
 #[tokio::test]
-async fn one_supabase_service_down_degrades() {
-    let (_stack, answer) = supabase_with(
-        "/realtime/v1/websocket",
-        ResponseTemplate::new(500),
-        "auth,realtime,rest,storage",
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK);
-    let body = answer.json();
-    assert_eq!(body["status"], "degraded");
-    assert_eq!(body["details"]["supabase"], "degraded");
-    assert_eq!(
-        body["checks"]["supabase"]["services"],
-        json!({"auth": "healthy", "realtime": "unhealthy", "rest": "healthy", "storage": "healthy"})
-    );
-    assert_eq!(body["checks"]["supabase"]["reason"], "bad_status");
+async fn each_supabase_answer_has_its_verdict() {
+    let html = ResponseTemplate::new(200)
+        .insert_header("content-type", "text/html")
+        .set_body_string("<html>maintenance</html>");
+    let cases: [SupabaseCase; 3] = [
+        (
+            "a 5xx",
+            "/auth/v1/health",
+            ResponseTemplate::new(503).set_body_string("upstream"),
+            "auth",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unhealthy",
+            "unhealthy",
+            "bad_status",
+            Some(json!({"auth": "unhealthy"})),
+        ),
+        (
+            "a garbage body",
+            "/auth/v1/health",
+            html,
+            "auth",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unhealthy",
+            "unhealthy",
+            "bad_response",
+            None,
+        ),
+        (
+            "one service down",
+            "/realtime/v1/websocket",
+            ResponseTemplate::new(500),
+            "auth,realtime,rest,storage",
+            StatusCode::OK,
+            "degraded",
+            "degraded",
+            "bad_status",
+            Some(
+                json!({"auth": "healthy", "realtime": "unhealthy", "rest": "healthy", "storage": "healthy"}),
+            ),
+        ),
+    ];
+    for (what, route, template, services, http, overall, component, reason, each) in cases {
+        let (_stack, answer) = supabase_with(route, template, services).await;
+        assert_eq!(answer.status, http, "{what}: {}", answer.text);
+        let body = answer.json();
+        assert_eq!(body["status"], overall, "{what}: {body}");
+        assert_eq!(body["details"]["supabase"], component, "{what}: {body}");
+        assert_eq!(
+            body["checks"]["supabase"]["reason"], reason,
+            "{what}: {body}"
+        );
+        if let Some(each) = each {
+            assert_eq!(
+                body["checks"]["supabase"]["services"], each,
+                "{what}: {body}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -409,60 +436,54 @@ async fn management_api_rate_limit_degrades_and_wrong_token_is_auth() {
 }
 
 #[tokio::test]
-async fn workers_alive_are_healthy_with_counts() {
-    let stack = Stack::new().await;
-    let body = verbose(&stack.app()).await.json();
-    assert_eq!(body["details"]["workers"], "healthy");
-    let workers = &body["checks"]["workers"];
-    assert_eq!(
+async fn each_heartbeat_state_has_its_verdict() {
+    // (what, SQL on the stack's one alive orchestrator, HTTP status, the
+    // component's status and reason, the counts then shown).
+    let cases = [
+        ("one alive", "SELECT 1", StatusCode::OK, "healthy", None, json!({"alive": 1, "stale": 0, "min_alive": 1})),
         (
-            workers["alive"].as_u64(),
-            workers["stale"].as_u64(),
-            workers["min_alive"].as_u64()
+            "one stale beside it",
+            "INSERT INTO monitoring.worker_heartbeats (worker_id, last_seen_at) VALUES ('w-stale', now() - interval '120 seconds')",
+            StatusCode::OK,
+            "degraded",
+            Some("stale_workers"),
+            json!({"stale": 1}),
         ),
-        (Some(1), Some(0), Some(1))
-    );
-    assert!(workers.get("reason").is_none());
-}
-
-#[tokio::test]
-async fn one_stale_worker_degrades_with_200() {
-    let stack = Stack::new().await;
-    stack
-        .sql("INSERT INTO monitoring.worker_heartbeats (worker_id, last_seen_at) VALUES ('w-stale', now() - interval '120 seconds')")
-        .await;
-    let answer = verbose(&stack.app()).await;
-    assert_eq!(answer.status, StatusCode::OK);
-    let body = answer.json();
-    assert_eq!(body["status"], "degraded");
-    assert_eq!(body["details"]["workers"], "degraded");
-    assert_eq!(body["checks"]["workers"]["reason"], "stale_workers");
-    assert_eq!(body["checks"]["workers"]["stale"], 1);
-}
-
-#[tokio::test]
-async fn no_worker_alive_is_unhealthy() {
-    let stack = Stack::new().await;
-    stack
-        .sql("UPDATE monitoring.worker_heartbeats SET last_seen_at = now() - interval '61 seconds'")
-        .await;
-    let answer = verbose(&stack.app()).await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    let body = answer.json();
-    assert_eq!(body["details"]["workers"], "unhealthy");
-    assert_eq!(body["checks"]["workers"]["reason"], "too_few_workers");
-    assert_eq!(body["checks"]["workers"]["alive"], 0);
-}
-
-#[tokio::test]
-async fn rows_past_the_forget_horizon_are_ignored() {
-    let stack = Stack::new().await;
-    stack
-        .sql("INSERT INTO monitoring.worker_heartbeats (worker_id, last_seen_at) VALUES ('w-crashed', now() - interval '901 seconds')")
-        .await;
-    let body = verbose(&stack.app()).await.json();
-    assert_eq!(body["details"]["workers"], "healthy");
-    assert_eq!(body["checks"]["workers"]["stale"], 0);
+        (
+            "none alive",
+            "UPDATE monitoring.worker_heartbeats SET last_seen_at = now() - interval '61 seconds'",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unhealthy",
+            Some("too_few_workers"),
+            json!({"alive": 0}),
+        ),
+        (
+            "one past the forget horizon",
+            "INSERT INTO monitoring.worker_heartbeats (worker_id, last_seen_at) VALUES ('w-crashed', now() - interval '901 seconds')",
+            StatusCode::OK,
+            "healthy",
+            None,
+            json!({"stale": 0}),
+        ),
+    ];
+    for (what, sql, http, status, reason, counts) in cases {
+        let stack = Stack::new().await;
+        stack.sql(sql).await;
+        let answer = verbose(&stack.app()).await;
+        assert_eq!(answer.status, http, "{what}: {}", answer.text);
+        let body = answer.json();
+        let workers = &body["checks"]["workers"];
+        assert_eq!(body["status"], status, "{what}: {body}");
+        assert_eq!(body["details"]["workers"], status, "{what}: {body}");
+        assert_eq!(
+            workers.get("reason").and_then(Value::as_str),
+            reason,
+            "{what}: {body}"
+        );
+        for (count, value) in counts.as_object().unwrap() {
+            assert_eq!(&workers[count], value, "{what}: {count} in {body}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -719,14 +740,15 @@ async fn sslmode_prefer_falls_back_to_plain_and_require_fails_without_server_tls
 async fn connection_is_opened_at_start_up_before_any_request() {
     let stack = Stack::dedicated().await;
     let app = stack.app();
-    let started = std::time::Instant::now();
-    while stack.pg().connections_of_health().await == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no connection was opened ahead of use"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "a connection opened ahead of use",
+        Duration::from_secs(5),
+        async || match stack.pg().connections_of_health().await {
+            0 => Err(0),
+            n => Ok(n),
+        },
+    )
+    .await;
     assert_eq!(app.evaluator.database().unwrap().open_connections(), 1);
 }
 
@@ -814,18 +836,18 @@ async fn an_evaluation_gives_its_connection_back_when_its_database_checks_are_do
     let workers_ran = "SELECT count(*) FROM pg_stat_activity \
                        WHERE datname = current_database() AND application_name = 'meshhook-health' \
                        AND query LIKE '%worker_heartbeats%'";
-    let started = std::time::Instant::now();
-    loop {
-        let ran = stack.pg().value(&stack.db, workers_ran).await.as_deref() == Some("1");
-        if ran && database.idle_connections() == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_millis(2500),
-            "the connection stayed lent while only Supabase was pending"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        "the connection back in the pool while only Supabase is pending",
+        Duration::from_millis(2500),
+        async || {
+            let ran = stack.pg().value(&stack.db, workers_ran).await;
+            let idle = database.idle_connections();
+            (ran.as_deref() == Some("1") && idle == 1)
+                .then_some(())
+                .ok_or((ran, idle))
+        },
+    )
+    .await;
     assert!(!request.is_finished(), "the evaluation was still running");
     let answer = request.await.unwrap();
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);

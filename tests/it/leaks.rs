@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::support::wait::{eventually, until};
 use crate::support::Stack;
 
 /// Tasks alive on this test's runtime.
@@ -58,12 +59,13 @@ async fn measure() {
     let url = format!("http://{addr}/health");
     // Healthy first: with a 10 ms deadline, a busy machine may need a few
     // tries before the first connection is in place.
-    let healthy = || async {
-        let started = std::time::Instant::now();
-        while client.get(&url).send().await.unwrap().status() != 200 {
-            assert!(started.elapsed() < Duration::from_secs(20), "never healthy");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let healthy = || {
+        eventually("healthy", Duration::from_secs(20), async || {
+            match client.get(&url).send().await.unwrap().status() {
+                http::StatusCode::OK => Ok(()),
+                other => Err(other),
+            }
+        })
     };
     healthy().await;
     let fds_before = crate::support::open_fds();
@@ -81,24 +83,24 @@ async fn measure() {
     // abandoned connection attempts), with a fresh pooled connection in place
     // of the discarded one: the same resources as before the faults.
     healthy().await;
-    let started = std::time::Instant::now();
-    while (crate::support::open_fds() != fds_before || alive_tasks() != tasks_before)
-        && started.elapsed() < Duration::from_secs(5)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let _ = until(Duration::from_secs(5), async || {
+        let now = (crate::support::open_fds(), alive_tasks());
+        (now == (fds_before, tasks_before)).then_some(()).ok_or(now)
+    })
+    .await;
     assert_eq!(
         crate::support::open_fds(),
         fds_before,
         "file descriptors leaked"
     );
     assert_eq!(alive_tasks(), tasks_before, "tasks leaked");
-    let started = std::time::Instant::now();
-    while stack.pg().connections_of_health().await > 1
-        && started.elapsed() < Duration::from_secs(10)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let _ = until(Duration::from_secs(10), async || {
+        match stack.pg().connections_of_health().await {
+            n if n > 1 => Err(n),
+            n => Ok(n),
+        }
+    })
+    .await;
     assert_eq!(
         stack.pg().connections_of_health().await,
         1,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::support::tls::Pki;
+use crate::support::wait::eventually;
 use crate::support::{verbose, Postgres};
 use meshhook_health::config::Config;
 use meshhook_health::App;
@@ -77,9 +78,15 @@ async fn require_and_prefer_encrypt_and_disable_does_not() {
         assert_eq!(encrypted(&pg).await, expect_tls, "sslmode={mode}");
         drop(app);
         // Wait for the connection to leave pg_stat_activity before the next mode.
-        while pg.connections_of_health().await > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        eventually(
+            "the connection gone",
+            std::time::Duration::from_secs(10),
+            async || match pg.connections_of_health().await {
+                0 => Ok(()),
+                n => Err(n),
+            },
+        )
+        .await;
     }
 }
 

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::meshhook::{self, migrated};
 use crate::support::postgres::free_port;
 use crate::support::supabase::{fixture, json, ANON_KEY};
+use crate::support::wait::eventually;
 use crate::support::{
     http_client, installed, serve_process, spawn_serve, temp_dir, Running, Stack, DETAILS_TOKEN,
 };
@@ -414,18 +415,16 @@ impl Prometheus {
 
     /// Waits (60 s at most) until `query` reads `expected`.
     async fn until(&self, query: &str, expected: f64) {
-        let started = Instant::now();
-        loop {
+        let what = format!("{query} = {expected}");
+        eventually(&what, Duration::from_secs(60), async || {
             let value = self.value(query).await;
             if value == Some(expected) {
-                return;
+                Ok(())
+            } else {
+                Err(value)
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{query} is {value:?}, not {expected}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await;
     }
 }
 

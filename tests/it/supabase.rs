@@ -62,66 +62,67 @@ async fn a_publishable_key_with_the_default_services_reads_healthy_on_a_2026_pro
 }
 
 #[tokio::test]
-async fn older_postgrest_answers_a_missing_table_with_42p01_and_that_is_healthy_too() {
-    let stack = Stack::new().await;
-    stack
-        .supabase
-        .answer(
-            "/rest/v1/meshhook_health_probe",
-            json(404, fixture("rest_legacy_missing_table_404.json")),
-        )
-        .await;
-    let (_, body) = body_of(&stack).await;
-    assert_eq!(
-        body["checks"]["supabase"]["services"]["rest"], "healthy",
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn realtime_must_upgrade_with_the_accept_our_key_demands() {
+async fn each_service_answer_has_its_verdict() {
     let wrong_accept = ResponseTemplate::new(101)
         .insert_header("upgrade", "websocket")
         .insert_header("connection", "Upgrade")
         .insert_header("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    let plain_page = json(200, fixture("realtime_ping.json"));
-    for answer in [wrong_accept, plain_page] {
-        let mut stack = Stack::new().await;
-        stack.set("SUPABASE_CRITICAL_SERVICES", "auth,rest,realtime");
-        stack
-            .supabase
-            .answer("/realtime/v1/websocket", answer)
-            .await;
-        let (status, body) = body_of(&stack).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-        assert_eq!(
-            body["checks"]["supabase"]["services"]["realtime"], "unhealthy",
-            "{body}"
-        );
-        assert_eq!(
-            body["checks"]["supabase"]["services"]["auth"], "healthy",
-            "{body}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn postgrest_without_its_database_is_unhealthy() {
-    let stack = Stack::new().await;
-    stack
-        .supabase
-        .answer(
+    // (what, route, its answer, the service's status, the HTTP status and
+    // the component's reason when it is not healthy). Realtime is critical
+    // in every case, so that its failure shows in the HTTP status.
+    let cases = [
+        (
+            "PostgREST before 12 answers a missing table with 42P01",
+            "/rest/v1/meshhook_health_probe",
+            json(404, fixture("rest_legacy_missing_table_404.json")),
+            "rest",
+            "healthy",
+            None,
+        ),
+        (
+            "PostgREST without its database",
             "/rest/v1/meshhook_health_probe",
             json(503, fixture("rest_schema_cache_503.json")),
-        )
-        .await;
-    let (status, body) = body_of(&stack).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert_eq!(
-        body["checks"]["supabase"]["services"]["rest"], "unhealthy",
-        "{body}"
-    );
-    assert_eq!(body["checks"]["supabase"]["reason"], "bad_status", "{body}");
+            "rest",
+            "unhealthy",
+            Some((StatusCode::INTERNAL_SERVER_ERROR, "bad_status")),
+        ),
+        (
+            "a 101 without the accept our key demands",
+            "/realtime/v1/websocket",
+            wrong_accept,
+            "realtime",
+            "unhealthy",
+            Some((StatusCode::INTERNAL_SERVER_ERROR, "bad_response")),
+        ),
+        (
+            "a plain page instead of an upgrade",
+            "/realtime/v1/websocket",
+            json(200, fixture("realtime_ping.json")),
+            "realtime",
+            "unhealthy",
+            Some((StatusCode::INTERNAL_SERVER_ERROR, "bad_status")),
+        ),
+    ];
+    for (what, route, answer, service, expected, failed) in cases {
+        let mut stack = Stack::new().await;
+        stack.set("SUPABASE_CRITICAL_SERVICES", "auth,rest,realtime");
+        stack.supabase.answer(route, answer).await;
+        let (status, body) = body_of(&stack).await;
+        let services = &body["checks"]["supabase"]["services"];
+        assert_eq!(services[service], expected, "{what}: {body}");
+        if let Some((http, reason)) = failed {
+            assert_eq!(status, http, "{what}: {body}");
+            assert_eq!(
+                body["checks"]["supabase"]["reason"], reason,
+                "{what}: {body}"
+            );
+            assert_eq!(
+                services["auth"], "healthy",
+                "{what}: only {service} failed: {body}"
+            );
+        }
+    }
 }
 
 /// Every gateway route answers `status`; the component's reason.

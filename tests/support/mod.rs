@@ -15,6 +15,7 @@ pub mod runtime_api;
 pub mod supabase;
 pub mod template;
 pub mod tls;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -187,37 +188,27 @@ pub fn serve_process_from(
 /// answers or `within` passes.
 pub async fn wait_for_health(url: &str, within: Duration) -> (u16, serde_json::Value) {
     let client = http_client();
-    let started = Instant::now();
-    loop {
-        match client.get(url).send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let bytes = response.bytes().await.unwrap_or_default();
-                let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-                return (status, body);
-            }
-            Err(e) => assert!(started.elapsed() < within, "{url} never answered: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let response = wait::eventually(&format!("an answer from {url}"), within, async || {
+        client.get(url).send().await
+    })
+    .await;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, body)
 }
 
 /// Waits until `app` answers 200 (a first connection may outlast a short
 /// deadline on a busy machine); panics after 20 s.
 pub async fn until_healthy(app: &App) {
-    let started = Instant::now();
-    loop {
+    wait::eventually("healthy", Duration::from_secs(20), async || {
         let answer = get(app, "/health").await;
-        if answer.status == StatusCode::OK {
-            return;
+        match answer.status {
+            StatusCode::OK => Ok(()),
+            _ => Err(answer.text),
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never healthy: {}",
-            answer.text
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 /// One answer, decoded.
@@ -362,14 +353,11 @@ pub async fn spawn_serve(app: Arc<App>) -> (std::net::SocketAddr, tokio::task::J
 
 /// Waits until something listens on 127.0.0.1:`port` (10 s at most).
 pub fn wait_for_port(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nothing listened on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait::eventually_blocking(
+        &format!("a listener on port {port}"),
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", port)),
+    );
 }
 
 /// Open file descriptors of this process.

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::postgres::{chown_to_server_user, command, free_port, Postgres};
 
@@ -72,15 +72,10 @@ impl PgBouncer {
             .stderr(log)
             .spawn()
             .expect("start pgbouncer");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "pgbouncer did not listen: {}",
-                std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        super::wait::eventually_blocking("pgbouncer listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map_err(|_| std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default())
+        });
         PgBouncer { dir, port, child }
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Postgres {
     dir: PathBuf,
@@ -336,8 +336,7 @@ impl Postgres {
             .spawn()
             .expect("start postgres");
         *self.watchdog.lock().unwrap() = Some(child);
-        let started = Instant::now();
-        loop {
+        super::wait::eventually_blocking("postgres started", Duration::from_secs(30), || {
             let ready = command(bin_dir().join("pg_isready"))
                 .args([
                     "-q",
@@ -352,15 +351,11 @@ impl Postgres {
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ready {
-                return;
+                Ok(())
+            } else {
+                Err(std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default())
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "postgres did not start: {}",
-                std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
     }
 
     fn postmaster_pid(&self) -> Option<i32> {
@@ -420,12 +415,14 @@ impl Postgres {
             let _ = child.wait();
             drop(stdin);
         }
-        let started = Instant::now();
-        while self.dir.join("data/postmaster.pid").exists()
-            && started.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let pid_file = self.dir.join("data/postmaster.pid");
+        let _ = super::wait::until_blocking(Duration::from_secs(10), || {
+            if pid_file.exists() {
+                Err(())
+            } else {
+                Ok(())
+            }
+        });
     }
 
     /// Freezes the server (SIGSTOP on the postmaster and its backends): TCP
