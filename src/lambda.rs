@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, Method, StatusCode};
+use http::Method;
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
@@ -86,76 +86,76 @@ enum Answer {
 /// method, path, query, `Authorization` and stage, so no URI is built (a
 /// hostile `Host` or path could not make one) and the body is never read.
 async fn answer(app: &App, request: &LambdaRequest) -> Result<Answer, UnsupportedEvent> {
-    let response = match request {
-        LambdaRequest::ApiGatewayV1(event) => {
-            let query = encoded(&event.query_string_parameters);
-            let inbound = Inbound {
-                method: &event.http_method,
-                path: event.path.as_deref().unwrap_or("/"),
-                query: Some(&query),
-                authorization: event.headers.get(AUTHORIZATION),
-                accept: None,
-                stage: event.request_context.stage.as_deref(),
-            };
-            let (status, headers, body) = respond_to(app, inbound).await;
+    let (method, path, query, headers, stage) = match request {
+        LambdaRequest::ApiGatewayV1(event) => (
+            &event.http_method,
+            &event.path,
+            Some(encoded(&event.query_string_parameters)),
+            &event.headers,
+            event.request_context.stage.as_deref(),
+        ),
+        LambdaRequest::ApiGatewayV2(event) => (
+            &event.request_context.http.method,
+            &event.raw_path,
+            event.raw_query_string.clone(),
+            &event.headers,
+            event.request_context.stage.as_deref(),
+        ),
+        // An ALB passes the query as the client sent it, still
+        // percent-encoded: joined as it is, the router decodes it.
+        LambdaRequest::Alb(event) => (
+            &event.http_method,
+            &event.path,
+            Some(joined(&event.query_string_parameters)),
+            &event.headers,
+            None,
+        ),
+        // WebSocket and VPC Lattice events are not ours.
+        _ => return Err(UnsupportedEvent),
+    };
+    let inbound = Inbound {
+        method,
+        path: path.as_deref().unwrap_or("/"),
+        query: query.as_deref(),
+        authorization: headers.get(AUTHORIZATION),
+        // No /metrics in Lambda mode (`App::exposition` is `None`).
+        accept: None,
+        stage,
+    };
+    let head = method == Method::HEAD;
+    let (parts, body) = respond(app, inbound).await.into_parts();
+    // A HEAD answer has GET's status and headers, and no body.
+    let body = (!head).then_some(Body::Text(body));
+    let (status, headers) = (parts.status, parts.headers);
+    let code = i64::from(status.as_u16());
+    Ok(match request {
+        LambdaRequest::ApiGatewayV1(_) => {
             let mut answer = ApiGatewayProxyResponse::default();
-            answer.status_code = i64::from(status.as_u16());
+            answer.status_code = code;
             // API Gateway merges `headers` into `multiValueHeaders`: one only.
             answer.multi_value_headers = headers;
             answer.body = body;
             Answer::ApiGatewayV1(answer)
         }
-        LambdaRequest::ApiGatewayV2(event) => {
-            let inbound = Inbound {
-                method: &event.request_context.http.method,
-                path: event.raw_path.as_deref().unwrap_or("/"),
-                query: event.raw_query_string.as_deref(),
-                authorization: event.headers.get(AUTHORIZATION),
-                accept: None,
-                stage: event.request_context.stage.as_deref(),
-            };
-            let (status, headers, body) = respond_to(app, inbound).await;
+        LambdaRequest::ApiGatewayV2(_) => {
             let mut answer = ApiGatewayV2httpResponse::default();
-            answer.status_code = i64::from(status.as_u16());
+            answer.status_code = code;
             answer.headers = headers;
             answer.body = body;
             Answer::ApiGatewayV2(answer)
         }
-        LambdaRequest::Alb(event) => {
-            // An ALB passes the query as the client sent it, still
-            // percent-encoded: joined as it is, the router decodes it.
-            let query = event
-                .query_string_parameters
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect::<Vec<_>>()
-                .join("&");
-            let inbound = Inbound {
-                method: &event.http_method,
-                path: event.path.as_deref().unwrap_or("/"),
-                query: Some(&query),
-                authorization: event.headers.get(AUTHORIZATION),
-                accept: None,
-                stage: None,
-            };
-            let (status, headers, body) = respond_to(app, inbound).await;
+        _ => {
             let mut answer = AlbTargetGroupResponse::default();
-            answer.status_code = i64::from(status.as_u16());
-            answer.status_description = Some(format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or_default()
-            ));
+            answer.status_code = code;
+            let reason = status.canonical_reason().unwrap_or_default();
+            answer.status_description = Some(format!("{code} {reason}"));
             // Either may be configured on the target group: both.
             answer.headers = headers.clone();
             answer.multi_value_headers = headers;
             answer.body = body;
             Answer::Alb(answer)
         }
-        // WebSocket and VPC Lattice events are not ours.
-        _ => return Err(UnsupportedEvent),
-    };
-    Ok(response)
+    })
 }
 
 /// Query parameters that API Gateway decoded, encoded again as a query
@@ -168,14 +168,14 @@ fn encoded(parameters: &QueryMap) -> String {
     query.finish()
 }
 
-/// The router's answer as status, headers and body; a HEAD answer has GET's
-/// status and headers and no body. No `/metrics` here (`App::exposition` is
-/// `None` in Lambda mode).
-async fn respond_to(app: &App, inbound: Inbound<'_>) -> (StatusCode, HeaderMap, Option<Body>) {
-    let head = inbound.method == Method::HEAD;
-    let (parts, body) = respond(app, inbound).await.into_parts();
-    let body = (!head).then_some(Body::Text(body));
-    (parts.status, parts.headers, body)
+/// Query parameters an ALB passed as the client sent them (still
+/// percent-encoded), joined as they came.
+fn joined(parameters: &QueryMap) -> String {
+    let pairs: Vec<String> = parameters
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    pairs.join("&")
 }
 
 /// Runs the runtime loop until the process is stopped.

@@ -138,6 +138,13 @@ pub struct RunsSettings {
 }
 
 impl Settings for RunsSettings {
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        Ok(Box::new(RunsCheck {
+            statement: statement(&self),
+            settings: self,
+        }))
+    }
+
     fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let tables = RunsTables::from_source(env)?;
         let stalled_after_secs = number(env, "RUNS_STALLED_AFTER_SECS", 300, 1, 7 * 86_400)?;
@@ -157,12 +164,6 @@ impl Settings for RunsSettings {
         })
     }
 
-    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        Ok(Box::new(RunsCheck {
-            statement: statement(&self),
-            settings: self,
-        }))
-    }
 }
 
 /// The function's one call, its two thresholds as parameters (both

@@ -69,6 +69,13 @@ impl Default for WorkersSettings {
 }
 
 impl Settings for WorkersSettings {
+    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        Ok(Box::new(WorkersCheck {
+            statement: statement(&self),
+            settings: self,
+        }))
+    }
+
     /// `WORKER_*` → thresholds.
     fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let stale_after_secs = number(env, "WORKER_STALE_AFTER_SECS", 60, 1, 86_400 * 30)?;
@@ -105,12 +112,6 @@ impl Settings for WorkersSettings {
         })
     }
 
-    fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        Ok(Box::new(WorkersCheck {
-            statement: statement(&self),
-            settings: self,
-        }))
-    }
 }
 
 /// A row per worker kind and reported version: alive and stale counts and
