@@ -18,7 +18,7 @@
 # stops before building. Without a terminal it asks nothing, uses only the
 # environment and deploys without sam's changeset prompt.
 # SUPABASE_ACCESS_TOKEN + SUPABASE_PROJECT_REF choose the Management API.
-# docs/OPERATIONS.md walks through it.
+# docs/DEPLOY.md walks through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,4 +1,4 @@
-//! docs/OPERATIONS.md's first deploy, run as written against a real
+//! docs/DEPLOY.md's first deploy, run as written against a real
 //! Postgres: `migrate`, the roles, the heartbeat sidecar, then the check the
 //! function will make — which must answer healthy. Checked before the
 //! heartbeats start too, to keep the documented order honest.
@@ -32,7 +32,7 @@ impl BinDir {
 /// A documented `sh` block, as written. Each one reads its database URL at
 /// a prompt (never on the command line): the tests answer it on stdin.
 fn step(marker: &str) -> String {
-    let text = block("OPERATIONS.md", marker, "sh");
+    let text = block("DEPLOY.md", marker, "sh");
     assert!(
         text.contains("read -rs") && !text.contains("'postgres://"),
         "{marker}: the URL is read at a prompt, not written in the command: {text}"
