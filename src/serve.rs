@@ -142,4 +142,11 @@ mod tests {
         assert_eq!(connection_cap(Some(1_048_576)), 16_384);
         assert_eq!(connection_cap(None), 896);
     }
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_one() {
+        let raised = raise_open_file_limit().expect("the limit can be read");
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert_eq!((raised, soft), (hard, hard));
+    }
 }
