@@ -34,6 +34,13 @@ pub struct Component {
     pub name: &'static str,
     /// Enabled when `HEALTH_COMPONENTS` is unset.
     pub enabled_by_default: bool,
+    /// Its `unhealthy` makes the whole unhealthy unless `HEALTH_NONCRITICAL`
+    /// names it; when false, only `HEALTH_CRITICAL` makes it so.
+    pub critical_by_default: bool,
+    /// Seen only by those the verbose body, logs, metrics and alarms are
+    /// for: never in the public body's `details`, never part of the public
+    /// status or HTTP code (what it finds would help an attacker).
+    pub private: bool,
     /// Its check queries Postgres: configuration then requires
     /// `DATABASE_URL`, and the check's context carries the evaluation's
     /// shared session. A check without it never sees the database.
@@ -60,19 +67,25 @@ impl std::fmt::Debug for Component {
     }
 }
 
-/// An enabled component: which one, and whether its failure is the whole
-/// answer's. Decided once by configuration, and carried as it is by the
-/// check the evaluator runs and the report it gives.
+/// An enabled component: which one, and what its status counts for in the
+/// whole. Decided once by configuration, and carried as it is by the check
+/// the evaluator runs and the report it gives.
 #[derive(Debug, Clone, Copy)]
 pub struct Enabled {
     pub component: &'static Component,
-    /// False when named in `HEALTH_NONCRITICAL`: its failure only degrades.
+    /// Its `unhealthy` is the whole's; otherwise it only degrades the whole
+    /// (`critical_by_default`, `HEALTH_CRITICAL`, `HEALTH_NONCRITICAL`).
     pub critical: bool,
 }
 
 impl Enabled {
     pub fn name(&self) -> &'static str {
         self.component.name
+    }
+
+    /// Left out of the public body and of the public status.
+    pub fn private(&self) -> bool {
+        self.component.private
     }
 }
 

@@ -70,10 +70,7 @@ impl Config {
     /// `DATABASE_URL` when an enabled component needs it.
     fn build(env: &dyn Source, database: Option<DbConfig>) -> Result<Self, ConfigError> {
         let enabled = components_from(env)?;
-        let noncritical = match env.get("HEALTH_NONCRITICAL") {
-            None => Vec::new(),
-            Some(list) => parse_components("HEALTH_NONCRITICAL", &list, true)?,
-        };
+        let criticality = Criticality::from_source(env)?;
         let database = match database {
             Some(given) => Some(given),
             None if uses_postgres(&enabled) => Some(DbConfig::from_source(env)?),
@@ -84,7 +81,7 @@ impl Config {
             components.push(ComponentConfig {
                 enabled: Enabled {
                     component,
-                    critical: !noncritical.iter().any(|c| c.name == component.name),
+                    critical: criticality.of(component),
                 },
                 settings: (component.read_settings)(env)?,
             });
@@ -124,6 +121,47 @@ impl Config {
         }
         out.retain(|s| !s.is_empty());
         out
+    }
+}
+
+/// `HEALTH_CRITICAL` and `HEALTH_NONCRITICAL`: the components whose
+/// criticality the operator turned from its default.
+struct Criticality {
+    critical: Vec<&'static Component>,
+    noncritical: Vec<&'static Component>,
+}
+
+impl Criticality {
+    fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
+        let named = |variable| match env.get(variable) {
+            None => Ok(Vec::new()),
+            Some(list) => parse_components(variable, &list, true),
+        };
+        let (critical, noncritical) = (named("HEALTH_CRITICAL")?, named("HEALTH_NONCRITICAL")?);
+        if let Some(both) = critical
+            .iter()
+            .find(|c| noncritical.iter().any(|n| n.name == c.name))
+        {
+            return Err(ConfigError::new(
+                "HEALTH_CRITICAL",
+                format!("names {:?}, which HEALTH_NONCRITICAL names too", both.name),
+            ));
+        }
+        Ok(Self {
+            critical,
+            noncritical,
+        })
+    }
+
+    /// Named non-critical → not critical; named critical → critical; else
+    /// the component's default.
+    fn of(&self, component: &'static Component) -> bool {
+        let named = |list: &[&Component]| list.iter().any(|c| c.name == component.name);
+        if named(&self.noncritical) {
+            false
+        } else {
+            named(&self.critical) || component.critical_by_default
+        }
     }
 }
 
@@ -291,6 +329,7 @@ mod tests {
             ("HEALTH_CACHE_TTL_MS", "-1"),
             ("HEALTH_COMPONENTS", "database,cache"),
             ("HEALTH_NONCRITICAL", "everything"),
+            ("HEALTH_CRITICAL", "everything"),
             ("HEALTH_UNHEALTHY_STATUS", "404"),
             ("HEALTH_LISTEN", "3000"),
             ("WORKER_MIN_ALIVE", "one"),
@@ -381,5 +420,34 @@ mod tests {
         assert_eq!(critical, [true, false]);
         assert_eq!(config.unhealthy_status, 503);
         assert_eq!(config.meshhook_version.as_deref(), Some("1.4.2"));
+    }
+
+    #[test]
+    fn criticality_is_the_default_unless_named_and_never_named_twice() {
+        let of = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = full();
+            pairs.extend_from_slice(extra);
+            Config::from_source(&env(&pairs)).map(|config| {
+                config
+                    .components
+                    .iter()
+                    .map(|c| (c.enabled.name(), c.enabled.critical))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let all = [("database", true), ("supabase", true), ("workers", true)];
+        assert_eq!(of(&[]).unwrap(), all);
+        assert_eq!(of(&[("HEALTH_CRITICAL", "workers")]).unwrap(), all);
+        assert_eq!(
+            of(&[("HEALTH_NONCRITICAL", "supabase")]).unwrap(),
+            [("database", true), ("supabase", false), ("workers", true)]
+        );
+        let both = of(&[
+            ("HEALTH_CRITICAL", "workers"),
+            ("HEALTH_NONCRITICAL", "workers"),
+        ]);
+        let error = both.unwrap_err();
+        assert_eq!(error.variable, "HEALTH_CRITICAL");
+        assert!(error.to_string().contains("\"workers\""), "{error}");
     }
 }

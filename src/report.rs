@@ -71,10 +71,12 @@ pub fn public_version<'a>(configured: Option<&'a str>, report: Option<&'a Report
 }
 
 /// Unhealthy if a critical component is; else degraded if any component is
-/// degraded or a non-critical one is unhealthy; else healthy.
+/// degraded or a non-critical one is unhealthy; else healthy. A private
+/// component counts for nothing here: the public status never tells what
+/// it found.
 pub fn aggregate(components: &[ComponentReport]) -> Status {
     let mut all = Aggregate::default();
-    for c in components {
+    for c in components.iter().filter(|c| !c.enabled.private()) {
         let part = Verdict {
             status: c.outcome.status(),
             ..Verdict::default()
@@ -111,8 +113,8 @@ struct Verbose;
 
 impl Serialize for PerComponent<'_, Details> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for c in self.0 {
+        let mut map = serializer.serialize_map(None)?;
+        for c in self.0.iter().filter(|c| !c.enabled.private()) {
             map.serialize_entry(c.name(), &c.outcome.verdict.status)?;
         }
         map.end()
@@ -139,6 +141,9 @@ impl Serialize for CheckBody<'_> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("status", &c.outcome.verdict.status)?;
         map.serialize_entry("latency_ms", &round_ms(c.latency))?;
+        if c.enabled.private() {
+            map.serialize_entry("private", &true)?;
+        }
         for (key, value) in &c.outcome.facts {
             map.serialize_entry(key, value)?;
         }
@@ -207,6 +212,7 @@ pub fn failed(components: &[Enabled], why: &str) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::component::Component;
 
     fn part(name: &'static str, status: Status, critical: bool) -> ComponentReport {
         ComponentReport {
@@ -242,6 +248,38 @@ mod tests {
             Unhealthy
         );
         assert_eq!(aggregate(&[]), Healthy);
+    }
+
+    #[test]
+    fn a_private_component_is_left_out_of_the_public_body_and_status() {
+        let private: &'static Component = Box::leak(Box::new(Component {
+            name: "secretive",
+            private: true,
+            ..*crate::checks::find("workers").unwrap()
+        }));
+        let mut hidden = part("database", Status::Healthy, true);
+        hidden.enabled = Enabled {
+            component: private,
+            critical: true,
+        };
+        hidden.outcome.verdict = Verdict::unhealthy(Reason::QueryFailed, "found something");
+        let with = Report::new(
+            vec![part("database", Status::Healthy, true), hidden],
+            SystemTime::UNIX_EPOCH,
+        );
+        let without = Report::new(
+            vec![part("database", Status::Healthy, true)],
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(with.status, Status::Healthy);
+        assert_eq!(render(&with, None, false), render(&without, None, false));
+        let verbose: serde_json::Value = serde_json::from_str(&render(&with, None, true)).unwrap();
+        assert_eq!(
+            verbose["details"],
+            serde_json::json!({"database": "healthy"})
+        );
+        assert_eq!(verbose["checks"]["secretive"]["private"], true);
+        assert_eq!(verbose["checks"]["secretive"]["status"], "unhealthy");
     }
 
     #[test]

@@ -43,6 +43,8 @@ impl Enabled {
             Box::leak(Box::new(Component {
                 name,
                 enabled_by_default: false,
+                critical_by_default: true,
+                private: false,
                 uses_postgres: false,
                 read_settings: |_| {
                     Err(crate::env::ConfigError::new(

@@ -36,6 +36,8 @@ use crate::figures::{Figure, MetricSet, Unit};
 pub const COMPONENT: Component = Component {
     name: "partitions",
     enabled_by_default: false,
+    critical_by_default: true,
+    private: false,
     uses_postgres: true,
     read_settings: read::<PartitionsSettings>,
     figures: &[COVERED],

@@ -61,6 +61,8 @@ use readings::statement;
 pub const COMPONENT: Component = Component {
     name: "database",
     enabled_by_default: true,
+    critical_by_default: true,
+    private: false,
     uses_postgres: true,
     read_settings: read::<DatabaseSettings>,
     figures: FIGURES,

@@ -37,6 +37,8 @@ use statement::{Queues, Tables};
 pub const COMPONENT: Component = Component {
     name: "queue",
     enabled_by_default: false,
+    critical_by_default: true,
+    private: false,
     uses_postgres: true,
     read_settings: read::<QueueSettings>,
     figures: &[READY, OLDEST_READY, DEAD_LETTERS],

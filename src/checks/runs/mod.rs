@@ -41,6 +41,8 @@ use crate::figures::{Figure, MetricSet, Unit};
 pub const COMPONENT: Component = Component {
     name: "runs",
     enabled_by_default: false,
+    critical_by_default: true,
+    private: false,
     uses_postgres: true,
     read_settings: read::<RunsSettings>,
     figures: &[IN_FLIGHT, STALLED, OLDEST_STALLED],

@@ -31,6 +31,8 @@ pub use settings::{GatewayService, SupabaseSettings, SupabaseMode};
 pub const COMPONENT: Component = Component {
     name: "supabase",
     enabled_by_default: true,
+    critical_by_default: true,
+    private: false,
     uses_postgres: false,
     read_settings: read::<SupabaseSettings>,
     figures: &[],

@@ -22,6 +22,8 @@ use crate::figures::{Figure, MetricSet, Unit};
 pub const COMPONENT: Component = Component {
     name: "workers",
     enabled_by_default: true,
+    critical_by_default: true,
+    private: false,
     uses_postgres: true,
     read_settings: read::<WorkersSettings>,
     figures: &[ALIVE, STALE],
