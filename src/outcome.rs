@@ -96,6 +96,8 @@ named_enum! {
         /// The check itself failed (a bug in this checker, caught): says
         /// nothing about the dependency.
         InternalError = "internal_error",
+        /// A live-logs table is not in the publication Realtime reads.
+        NotPublished = "not_published",
     }
 }
 
@@ -258,7 +260,7 @@ mod tests {
             serde_json::to_string(&Reason::ConnectionsNearLimit).unwrap(),
             r#""connections_near_limit""#
         );
-        assert_eq!(Reason::ALL.len(), 28);
+        assert_eq!(Reason::ALL.len(), 29);
         assert_eq!(Reason::ALL[27].to_string(), "internal_error");
         assert_eq!(
             Status::ALL,

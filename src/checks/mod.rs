@@ -27,6 +27,7 @@ registry! {
     queue,
     runs,
     partitions,
+    live_logs,
 }
 
 /// The registered component called `name`.

@@ -18,6 +18,7 @@ mod health;
 mod hostile;
 mod lambda_events;
 mod leaks;
+mod live_logs;
 mod make;
 mod metrics;
 mod monitors;

@@ -319,6 +319,32 @@ async fn runs_and_partitions_answers_match_the_openapi_document() {
     );
 }
 
+#[tokio::test]
+async fn live_logs_answers_match_the_openapi_document() {
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    stack.set("HEALTH_COMPONENTS", "database,live_logs");
+    stack.sql("CREATE PUBLICATION supabase_realtime").await;
+    let mut seen = Vec::new();
+    for sql in [
+        "SELECT 1",
+        "CREATE TABLE public.logs (run_id uuid, line text)",
+        "ALTER PUBLICATION supabase_realtime ADD TABLE public.logs",
+    ] {
+        stack.sql(sql).await;
+        let (_, body) = verbose_conforms(&spec, &stack).await;
+        seen.push(body["checks"]["live_logs"]["tables"]["public.logs"].clone());
+    }
+    assert_eq!(
+        seen,
+        [
+            json!("schema_missing"),
+            json!("not_published"),
+            json!("healthy")
+        ]
+    );
+}
+
 /// Through API Gateway only the template's routes reach the function; the
 /// HTTP API answers every other method on those paths itself with its own
 /// 404. The document says so for each of them.

@@ -323,6 +323,7 @@ const CANDIDATES: &[(&str, &[&str])] = &[
             "database,supabase,workers",
             "database, runs ,partitions",
             "queue",
+            "database,live_logs",
             "",
             "db",
             "database,",
@@ -332,6 +333,10 @@ const CANDIDATES: &[(&str, &[&str])] = &[
     (
         "HEALTH_NONCRITICAL",
         &["", "supabase", "supabase,workers", "realtime", "supabase,"],
+    ),
+    (
+        "HEALTH_CRITICAL",
+        &["", "live_logs", "live_logs,workers", "logs", "live_logs,"],
     ),
     (
         "SUPABASE_SERVICES",
@@ -388,6 +393,20 @@ const CANDIDATES: &[(&str, &[&str])] = &[
     (
         "PARTITIONS_TABLES",
         &["workflow_events", "a, public.b", "a,", "A"],
+    ),
+    (
+        "LIVE_LOGS_TABLES",
+        &[
+            "public.logs",
+            "public.logs, app.run_logs",
+            "logs",
+            "public.Logs",
+            "public.logs,",
+        ],
+    ),
+    (
+        "LIVE_LOGS_PUBLICATION",
+        &["supabase_realtime", "Realtime", "a.b"],
     ),
     ("HEALTH_UNHEALTHY_STATUS", &["500", "503", "502"]),
     (
