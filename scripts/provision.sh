@@ -6,7 +6,9 @@
 #   test     PostgreSQL server binaries, PgBouncer (pooler tests), Prometheus
 #            blackbox_exporter, Prometheus and promtool (Debian's prometheus) and
 #            monitoring-plugins' check_http (real monitors), zip and unzip
-#            (the CA layer). tests/it/make.rs checks that every command the
+#            (the CA layer), Node.js and npm with the node-postgres of
+#            tests/support/meshhook_app (MeshHook's webhook route, re-built;
+#            `npm ci` from its lockfile). tests/it/make.rs checks that every command the
 #            tests and the scripts they run call is here or on a fresh
 #            Debian with build-essential, git, curl and ca-certificates.
 #   stress   what `make test-stress` adds: stress-ng
@@ -29,6 +31,7 @@ source scripts/lib.sh
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
 
 missing=()
+app_stand_in=false
 for purpose in "${@:-test}"; do
     case "$purpose" in
     run)
@@ -44,6 +47,9 @@ for purpose in "${@:-test}"; do
         have prometheus /usr/bin/prometheus || missing+=(prometheus)
         have zip /usr/bin/zip || missing+=(zip)
         have unzip /usr/bin/unzip || missing+=(unzip)
+        have node /usr/bin/node || missing+=(nodejs)
+        have npm /usr/bin/npm || missing+=(npm)
+        app_stand_in=true
         ;;
     image)
         # podman even beside a docker client: `make test-image` builds with
@@ -76,7 +82,17 @@ fi
 need_user=false
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then need_user=true; fi
 
+# MeshHook's app stand-in: its node-postgres, from the lockfile, once.
+app_dependencies() {
+    local dir=tests/support/meshhook_app
+    if [ "$app_stand_in" = true ] && [ ! -d "$dir/node_modules/pg" ]; then
+        echo "--- provision: npm ci in $dir"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+}
+
 if [ ${#missing[@]} -eq 0 ] && [ "$need_user" = false ]; then
+    app_dependencies
     exit 0
 fi
 
@@ -104,3 +120,4 @@ fi
 if [ "$need_user" = true ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin postgres
 fi
+app_dependencies

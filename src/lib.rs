@@ -46,6 +46,7 @@ pub mod evaluator;
 pub mod failure;
 pub mod figures;
 pub mod heartbeat;
+pub mod https;
 pub mod lambda;
 pub mod logging;
 pub mod migrate;

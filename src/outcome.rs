@@ -96,6 +96,10 @@ named_enum! {
         /// The check itself failed (a bug in this checker, caught): says
         /// nothing about the dependency.
         InternalError = "internal_error",
+        /// MeshHook's app answered and failed (HTTP 500).
+        AppError = "app_error",
+        /// A 404 that is not MeshHook's own (a platform's page, a wrong address).
+        NotMeshhook = "not_meshhook",
         /// A live-logs table is not in the publication Realtime reads.
         NotPublished = "not_published",
     }
@@ -260,7 +264,7 @@ mod tests {
             serde_json::to_string(&Reason::ConnectionsNearLimit).unwrap(),
             r#""connections_near_limit""#
         );
-        assert_eq!(Reason::ALL.len(), 29);
+        assert_eq!(Reason::ALL.len(), 31);
         assert_eq!(Reason::ALL[27].to_string(), "internal_error");
         assert_eq!(
             Status::ALL,

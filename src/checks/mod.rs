@@ -27,6 +27,7 @@ registry! {
     queue,
     runs,
     partitions,
+    app,
     live_logs,
 }
 

@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod app;
 mod cli;
 mod database;
 mod deploy;

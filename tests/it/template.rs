@@ -247,8 +247,9 @@ fn deployed_env(t: &Value, extra: &[(&str, &str)]) -> HashMap<String, String> {
     for (k, v) in [
         (
             "HEALTH_COMPONENTS",
-            "database,supabase,workers,queue,runs,partitions",
+            "database,supabase,workers,queue,runs,partitions,app,live_logs",
         ),
+        ("MESHHOOK_URL", "http://127.0.0.1:1"),
         (
             "DATABASE_URL",
             "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1",
@@ -407,6 +408,18 @@ const CANDIDATES: &[(&str, &[&str])] = &[
     (
         "LIVE_LOGS_PUBLICATION",
         &["supabase_realtime", "Realtime", "a.b"],
+    ),
+    (
+        "MESHHOOK_URL",
+        &[
+            "https://meshhook.example.com",
+            "http://meshhook.railway.internal:3000",
+            "https://meshhook.example.com/base",
+            "meshhook.example.com",
+            "https://user@meshhook.example.com",
+            "https://meshhook.example.com/?x=1",
+            "ftp://meshhook.example.com",
+        ],
     ),
     ("HEALTH_UNHEALTHY_STATUS", &["500", "503", "502"]),
     (

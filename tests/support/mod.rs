@@ -6,6 +6,7 @@ pub mod docs;
 pub mod emf;
 pub mod latency;
 pub mod meshhook;
+pub mod meshhook_app;
 pub mod net;
 pub mod pgbouncer;
 pub mod pgmq;

@@ -6,7 +6,8 @@
 use futures_util::future::join_all;
 use reqwest::{Client, StatusCode};
 
-use super::http::{read_body, status_verdict, transport_failure};
+use super::http::status_verdict;
+use crate::https::{read_body, transport_failure};
 use super::keys::with_key;
 use super::{realtime, GatewayService};
 use crate::failure::Failure;

@@ -1,15 +1,10 @@
 //! What every Supabase probe shares: the HTTPS answer's status mapped to a
-//! verdict (Supabase's own codes included), a request that got no answer
-//! mapped to a [`Failure`], and a bounded body read.
+//! verdict (Supabase's own codes included). Transport failures and bounded
+//! body reads are every probe's: [`crate::https`].
 
 use reqwest::StatusCode;
 
-use crate::failure::Failure;
 use crate::outcome::{Reason, Verdict};
-
-/// Largest response body read: health answers are tiny, and a peer that
-/// streams megabytes must not cost us memory.
-const MAX_BODY: usize = 64 * 1024;
 
 /// An answer other than the healthy one, by its status: 401/403 → `auth`;
 /// 540 (Supabase: project paused, down until its owner restores it) →
@@ -32,36 +27,6 @@ pub(super) fn status_verdict(status: StatusCode, code: Option<&str>) -> Verdict 
         _ => Reason::BadStatus,
     };
     Verdict::unhealthy(reason, text)
-}
-
-/// A request that got no (whole) answer, in the shared failure vocabulary.
-pub(super) fn transport_failure(e: &reqwest::Error) -> Failure {
-    if e.is_timeout() {
-        return Failure::new(Reason::Timeout, crate::failure::chain(e));
-    }
-    let fallback = if e.is_connect() || e.is_request() {
-        Reason::Unreachable
-    } else {
-        Reason::BadResponse
-    };
-    // The URL may carry the API key (Realtime's handshake sends it as a
-    // query parameter, as supabase-js does): keep it out of the text.
-    let mut failure = Failure::from_error(e, fallback);
-    if let Some(url) = e.url() {
-        failure.message = failure.message.replace(url.as_str(), "<url>");
-    }
-    failure
-}
-
-pub(super) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(&e))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Failure::new(Reason::BadResponse, "body too large"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

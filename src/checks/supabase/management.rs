@@ -5,7 +5,8 @@
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 
-use super::http::{read_body, status_verdict, transport_failure};
+use super::http::status_verdict;
+use crate::https::{read_body, transport_failure};
 use crate::failure::Failure;
 use crate::outcome::{Reason, Verdict};
 

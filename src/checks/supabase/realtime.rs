@@ -14,7 +14,8 @@ use reqwest::header::{HeaderValue, CONNECTION, UPGRADE};
 use reqwest::{Client, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
-use super::http::{status_verdict, transport_failure};
+use super::http::status_verdict;
+use crate::https::transport_failure;
 use super::keys::with_key;
 use crate::failure::Failure;
 use crate::outcome::{Reason, Verdict};
