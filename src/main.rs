@@ -46,7 +46,12 @@ enum Command {
     },
     /// Run every check once and print the public JSON body; exit 0 healthy
     /// or degraded, 1 unhealthy, 2 bad configuration.
-    Check,
+    Check {
+        /// Print the verbose body instead (reasons, latencies, counts, and
+        /// the private components); the exit code stays the public status's.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Write this worker's heartbeat row (once, or every SECS until SIGTERM,
     /// then delete it).
     Heartbeat {
@@ -92,7 +97,7 @@ fn main() -> ExitCode {
     };
     run(match command {
         Command::Serve { listen } => Mode::Serve { listen },
-        Command::Check => Mode::Check,
+        Command::Check { verbose } => Mode::Check { verbose },
         Command::Heartbeat {
             worker_id,
             kind,
@@ -111,7 +116,9 @@ enum Mode {
     Serve {
         listen: Option<String>,
     },
-    Check,
+    Check {
+        verbose: bool,
+    },
     Heartbeat {
         worker_id: String,
         kind: String,
@@ -179,7 +186,7 @@ fn run_in_runtime(mode: Mode) -> Result<(), Exit> {
         match mode {
             Mode::Lambda => lambda_mode().await,
             Mode::Serve { listen } => serve_mode(listen).await,
-            Mode::Check => check_mode().await,
+            Mode::Check { verbose } => check_mode(verbose).await,
             Mode::Heartbeat {
                 worker_id,
                 kind,
@@ -228,11 +235,11 @@ async fn serve_mode(listen: Option<String>) -> Result<(), Exit> {
     .map_err(Exit::Serve)
 }
 
-async fn check_mode() -> Result<(), Exit> {
+async fn check_mode(verbose: bool) -> Result<(), Exit> {
     let app = app(false).await?;
     let report = app.evaluator.evaluate().await;
     let configured = app.config.meshhook_version.as_deref();
-    println!("{}", report::render(&report, configured, false));
+    println!("{}", report::render(&report, configured, verbose));
     match report.status {
         Status::Unhealthy => Err(Exit::Unhealthy),
         _ => Ok(()),

@@ -62,6 +62,25 @@ async fn check_prints_only_the_public_body_and_exits_by_status() {
 }
 
 #[tokio::test]
+async fn check_verbose_prints_the_verbose_body_and_exits_by_the_public_status() {
+    let mut stack = Stack::new().await;
+    stack.set("HEALTH_COMPONENTS", "database,workers,live_logs");
+    // live_logs is unhealthy (no publication, no table) but not critical.
+    let out = run(&stack.env, &["check", "--verbose"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(
+        body["checks"]["live_logs"]["reason"], "schema_missing",
+        "{body}"
+    );
+    assert!(body["checker_version"].is_string(), "{body}");
+    let public: serde_json::Value =
+        serde_json::from_slice(&run(&stack.env, &["check"]).stdout).unwrap();
+    assert!(public.get("checks").is_none(), "{public}");
+}
+
+#[tokio::test]
 async fn bad_configuration_exits_2_naming_the_variable_without_the_secret() {
     let stack = Stack::new().await;
     let cases: &[(&str, &str, &str)] = &[
