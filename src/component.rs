@@ -113,6 +113,14 @@ pub struct BuildContext<'a> {
     pub checker_version: &'a str,
 }
 
+impl BuildContext<'_> {
+    /// An HTTPS client for a component's probes (no redirects followed,
+    /// kept connections); `what` names it in the start-up error.
+    pub fn https_client(&self, what: &'static str) -> Result<reqwest::Client, StartupError> {
+        crate::tls::https_client(self.checker_version).map_err(|e| StartupError::new(what, e))
+    }
+}
+
 /// A health check: what a component implements, as a plain `async fn`. The
 /// evaluator cancels it when the deadline is reached, and isolates it: a
 /// panic costs its component only. A check that could not observe returns

@@ -85,10 +85,8 @@ impl Settings for AppSettings {
     }
 
     fn build(self: Arc<Self>, context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        let client = crate::tls::https_client(context.checker_version)
-            .map_err(|e| StartupError::new("the HTTP client for MeshHook's app", e))?;
         Ok(Box::new(AppCheck {
-            client,
+            client: context.https_client("the HTTP client for MeshHook's app")?,
             settings: self,
         }))
     }

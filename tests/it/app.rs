@@ -28,6 +28,19 @@ async fn app_entry(stack: &Stack) -> (StatusCode, Value) {
     (answer.status, body["checks"]["app"].clone())
 }
 
+/// MeshHook's app on a database of its own (which a test may stop or
+/// freeze), watched by a stack; the app answers healthy first.
+async fn app_on_its_own_database() -> (Postgres, Stack, MeshHookApp) {
+    let pg = Postgres::dedicated();
+    pg.execute("postgres", SCHEMA).await;
+    let mut stack = Stack::new().await;
+    let app = MeshHookApp::start(&pg.url("postgres"));
+    watching(&mut stack, &app.url());
+    let (_, entry) = app_entry(&stack).await;
+    assert_eq!(entry["status"], "healthy", "{entry}");
+    (pg, stack, app)
+}
+
 #[tokio::test]
 async fn meshhook_up_reads_healthy_and_the_probe_creates_no_run() {
     let mut stack = Stack::new().await;
@@ -88,13 +101,7 @@ async fn an_app_that_cannot_reach_its_database_reads_app_error() {
 
 #[tokio::test]
 async fn the_app_dies_when_its_database_restarts_and_reads_unreachable() {
-    let pg = Postgres::dedicated();
-    pg.execute("postgres", SCHEMA).await;
-    let mut stack = Stack::new().await;
-    let mut app = MeshHookApp::start(&pg.url("postgres"));
-    watching(&mut stack, &app.url());
-    let (_, entry) = app_entry(&stack).await;
-    assert_eq!(entry["status"], "healthy", "{entry}");
+    let (pg, stack, mut app) = app_on_its_own_database().await;
     // MeshHook's pool keeps the connection and listens for no error on it:
     // the database going away kills the process.
     pg.stop();
@@ -115,14 +122,8 @@ async fn the_app_dies_when_its_database_restarts_and_reads_unreachable() {
 
 #[tokio::test]
 async fn a_frozen_database_hangs_the_route_and_the_answer_leaves_at_the_deadline() {
-    let pg = Postgres::dedicated();
-    pg.execute("postgres", SCHEMA).await;
-    let mut stack = Stack::new().await;
-    let app = MeshHookApp::start(&pg.url("postgres"));
-    watching(&mut stack, &app.url());
+    let (pg, mut stack, _app) = app_on_its_own_database().await;
     stack.set("HEALTH_TIMEOUT_MS", "1000");
-    let (_, entry) = app_entry(&stack).await;
-    assert_eq!(entry["status"], "healthy", "{entry}");
     pg.freeze();
     let answer = verbose(&stack.app()).await;
     pg.thaw();

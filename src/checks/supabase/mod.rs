@@ -54,10 +54,8 @@ impl Settings for SupabaseSettings {
     }
 
     fn build(self: Arc<Self>, context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        let client = crate::tls::https_client(context.checker_version)
-            .map_err(|e| StartupError::new("the HTTPS client for Supabase", e))?;
         Ok(Box::new(SupabaseCheck {
-            client,
+            client: context.https_client("the HTTPS client for Supabase")?,
             settings: self,
         }))
     }
