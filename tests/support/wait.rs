@@ -4,8 +4,10 @@
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
-/// How often a condition is asked again.
-const EVERY: Duration = Duration::from_millis(20);
+/// How often a condition is asked again: often enough that a wait ends
+/// soon after its condition holds, seldom enough that the asking (often a
+/// whole evaluation) does not load a busy machine.
+const EVERY: Duration = Duration::from_millis(50);
 
 /// Asks `probe` until it gives `Ok` (returned), or `within` has passed (its
 /// last `Err`): for a wait that may end either way.
