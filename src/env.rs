@@ -98,6 +98,31 @@ pub fn list(raw: &str) -> Vec<String> {
         })
 }
 
+/// An `http://` or `https://` base URL with a host and no user or
+/// password, ending in `/` so that routes `join` below it (any query is
+/// left for the caller to judge).
+pub fn http_base_url(variable: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
+    let mut url = reqwest::Url::parse(raw.trim())
+        .map_err(|_| ConfigError::new(variable, "not a valid URL (expected https://…)"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            variable,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::new(
+            variable,
+            "must not carry a user or password",
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
 /// A test environment from `(name, value)` pairs.
 #[cfg(test)]
 pub fn pairs(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {

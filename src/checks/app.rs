@@ -29,7 +29,7 @@ use serde_json::json;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::env::{ConfigError, Source};
+use crate::env::{http_base_url, ConfigError, Source};
 use crate::failure::Failure;
 use crate::https::{read_body, transport_failure};
 use crate::outcome::{Aggregate, CheckOutcome, Reason, Verdict};
@@ -66,20 +66,9 @@ impl Settings for AppSettings {
         let raw = env
             .get("MESHHOOK_URL")
             .ok_or_else(|| refused("is required when the app component is enabled"))?;
-        let mut url = Url::parse(raw.trim())
-            .map_err(|_| refused("not a valid URL (expected https://meshhook.example.com)"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(refused("must be an http:// or https:// URL with a host"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refused("must not carry a user or password"));
-        }
+        let url = http_base_url("MESHHOOK_URL", &raw)?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(refused("must not carry a query or fragment"));
-        }
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
         }
         Ok(Self { url })
     }

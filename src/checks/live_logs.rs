@@ -22,7 +22,7 @@ use tokio_postgres::types::Type;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::names::check_table_name;
+use crate::db::names::{check_table_name, plain_identifier};
 use crate::db::Statement;
 use crate::env::{list, ConfigError, Source};
 use crate::failure::Failure;
@@ -65,7 +65,7 @@ impl Settings for LiveLogsSettings {
         let publication = env
             .get("LIVE_LOGS_PUBLICATION")
             .map_or_else(|| "supabase_realtime".to_owned(), |p| p.trim().to_owned());
-        if publication.contains('.') || check_table_name("LIVE_LOGS_PUBLICATION", &publication).is_err() {
+        if !plain_identifier(&publication) {
             return Err(ConfigError::new(
                 "LIVE_LOGS_PUBLICATION",
                 format!("{publication:?} is not a publication name (lower-case letters, digits and _)"),

@@ -152,23 +152,21 @@ impl Evaluator {
             }
             report
         });
-        let enabled: Vec<Enabled> = self
-            .engine
-            .checks
-            .checks
-            .iter()
-            .map(|c| c.enabled)
-            .collect();
+        let engine = self.engine.clone();
         async move {
             match task.await {
                 Ok(report) => report,
                 // The evaluation task died (it cannot panic: checks and
                 // listeners are isolated; but the runtime may be shutting
-                // down).
-                Err(_) => Arc::new(crate::report::failed(
-                    &enabled,
-                    "evaluation task ended early",
-                )),
+                // down). Its components are listed only then.
+                Err(_) => {
+                    let enabled: Vec<Enabled> =
+                        engine.checks.checks.iter().map(|c| c.enabled).collect();
+                    Arc::new(crate::report::failed(
+                        &enabled,
+                        "evaluation task ended early",
+                    ))
+                }
             }
         }
         .boxed()

@@ -5,7 +5,7 @@
 //! (`SUPABASE_CRITICAL_SERVICES`).
 
 use super::keys;
-use crate::env::{ConfigError, Secret, Source};
+use crate::env::{http_base_url, ConfigError, Secret, Source};
 
 /// Services probed when `SUPABASE_SERVICES` is unset: Auth (every MeshHook
 /// route checks the user), the Data API (every API route reads through
@@ -96,26 +96,9 @@ const MANAGEMENT_SERVICES: &[&str] = &[
     "pg_bouncer",
 ];
 
+/// A Supabase base URL: [`http_base_url`], any query dropped.
 fn http_url(variable: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
-    let mut url = reqwest::Url::parse(raw.trim())
-        .map_err(|_| ConfigError::new(variable, "not a valid URL (expected https://…)"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(
-            variable,
-            "must be an http:// or https:// URL with a host",
-        ));
-    }
-    if url.password().is_some() || !url.username().is_empty() {
-        return Err(ConfigError::new(
-            variable,
-            "must not carry a user or password",
-        ));
-    }
-    // A base that ends in '/' lets `join` append service paths to it.
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
+    let mut url = http_base_url(variable, raw)?;
     url.set_query(None);
     Ok(url)
 }
