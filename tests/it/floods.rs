@@ -28,11 +28,17 @@ async fn flood(url: &str, total: usize, connections: usize) -> usize {
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicUsize::new(0));
     let other = Arc::new(std::sync::Mutex::new(None::<String>));
-    let workers = (0..connections).map(|_| {
+    // One client per worker: one keep-alive connection each. Built before
+    // any worker starts: building one is CPU work (TLS roots) that, done
+    // inside the workers, stalled those that had connected but not yet
+    // written their request past serve's 5 s header timeout on a slow
+    // machine.
+    let clients: Vec<reqwest::Client> = (0..connections)
+        .map(|_| crate::support::http_client())
+        .collect();
+    let workers = clients.into_iter().map(|client| {
         let (next, ok, other, url) = (next.clone(), ok.clone(), other.clone(), url.to_owned());
         tokio::spawn(async move {
-            // One client per worker: one keep-alive connection each.
-            let client = crate::support::http_client();
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let response = client.get(&url).send().await.unwrap();
                 let status = response.status();
