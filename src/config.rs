@@ -138,6 +138,20 @@ impl Criticality {
             Some(list) => parse_components(variable, &list, true),
         };
         let (critical, noncritical) = (named("HEALTH_CRITICAL")?, named("HEALTH_NONCRITICAL")?);
+        for (variable, list) in [
+            ("HEALTH_CRITICAL", &critical),
+            ("HEALTH_NONCRITICAL", &noncritical),
+        ] {
+            if let Some(private) = list.iter().find(|c| c.private) {
+                return Err(ConfigError::new(
+                    variable,
+                    format!(
+                        "names {:?}, a private component: it never counts towards the public status",
+                        private.name
+                    ),
+                ));
+            }
+        }
         if let Some(both) = critical
             .iter()
             .find(|c| noncritical.iter().any(|n| n.name == c.name))

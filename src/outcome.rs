@@ -102,6 +102,16 @@ named_enum! {
         NotMeshhook = "not_meshhook",
         /// A live-logs table is not in the publication Realtime reads.
         NotPublished = "not_published",
+        /// A tenant table, or a table the browser's roles may read, has
+        /// row-level security off.
+        RlsDisabled = "rls_disabled",
+        /// A view the browser's roles may read reads a table with row-level
+        /// security as its owner, past the table's policies.
+        RlsBypassed = "rls_bypassed",
+        /// A tenant table has row-level security on and no policy.
+        NoPolicy = "no_policy",
+        /// `authenticated` may not read a tenant table at all.
+        NotGranted = "not_granted",
     }
 }
 

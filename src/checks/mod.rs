@@ -29,6 +29,7 @@ registry! {
     partitions,
     app,
     live_logs,
+    tenancy,
 }
 
 /// The registered component called `name`.

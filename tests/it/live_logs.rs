@@ -119,9 +119,11 @@ async fn each_repair_is_seen_and_each_rule_breaks_once_more() {
 }
 
 #[tokio::test]
-async fn the_documented_repair_makes_it_healthy_on_a_database_of_meshhooks_shape() {
+async fn the_documented_repair_makes_it_healthy_on_meshhooks_schema() {
     let stack = stack_with_publication().await;
-    stack.sql(&crate::support::meshhook::schema(1)).await;
+    use crate::support::tenancy::{meshhook, project, Migrations, Privileges};
+    stack.sql(&project(Privileges::GrantedByDefault)).await;
+    stack.sql(&meshhook(Migrations::All)).await;
     let (_, _, entry) = answer(&stack).await;
     assert_eq!(entry["reason"], "schema_missing", "{entry}");
     let repair = crate::support::docs::block("MESHHOOK.md", "<!-- live-logs: repair -->", "sql");

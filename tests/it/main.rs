@@ -34,3 +34,4 @@ mod secrets;
 mod secrets_manager;
 mod supabase;
 mod template;
+mod tenancy;

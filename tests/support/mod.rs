@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod runtime_api;
 pub mod supabase;
 pub mod template;
+pub mod tenancy;
 pub mod tls;
 pub mod wait;
 
