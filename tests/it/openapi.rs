@@ -54,13 +54,25 @@ fn every_registered_component_has_its_schema_and_every_schema_its_component() {
         .map(|c| c.name.to_owned())
         .collect();
     registered.sort();
-    for schema in ["Details", "Checks"] {
-        assert_eq!(
-            properties(&spec, schema),
-            registered,
-            "docs/openapi.yaml's {schema} must list exactly the components of checks::REGISTRY"
-        );
-    }
+    assert_eq!(
+        properties(&spec, "Checks"),
+        registered,
+        "docs/openapi.yaml's Checks must list exactly the components of checks::REGISTRY"
+    );
+    // The public `details` never names a private component.
+    let public: Vec<String> = meshhook_health::checks::REGISTRY
+        .iter()
+        .filter(|c| !c.private)
+        .map(|c| c.name.to_owned())
+        .collect();
+    let mut public_sorted = public.clone();
+    public_sorted.sort();
+    assert_eq!(
+        properties(&spec, "Details"),
+        public_sorted,
+        "docs/openapi.yaml's Details must list exactly the public components"
+    );
+    assert!(public.len() < registered.len(), "tenancy is private");
     let reasons: Vec<&str> = meshhook_health::outcome::Reason::ALL
         .iter()
         .map(|r| r.as_str())
@@ -444,4 +456,38 @@ async fn metrics_answers_match_the_openapi_document() {
         statuses.push(status);
     }
     assert_eq!(statuses, [200, 200, 401, 401, 405, 404]);
+}
+
+#[tokio::test]
+async fn tenancy_answers_match_the_openapi_document_and_the_public_one_never_names_it() {
+    use crate::support::tenancy::{meshhook, project, Migrations, Privileges};
+    let spec = spec();
+    let mut stack = Stack::new().await;
+    stack
+        .set("HEALTH_COMPONENTS", "database,tenancy")
+        .set("TENANCY_EVERY_SECS", "0");
+    stack.sql(&project(Privileges::GrantedByDefault)).await;
+    stack.sql(&meshhook(Migrations::UpTo0008)).await;
+    let (status, body) = verbose_conforms(&spec, &stack).await;
+    assert_eq!(status, 200);
+    let entry = &body["checks"]["tenancy"];
+    assert_eq!(
+        (&entry["status"], &entry["private"]),
+        (&json!("unhealthy"), &json!(true)),
+        "{entry}"
+    );
+    assert!(entry["findings"].as_array().unwrap().len() > 3, "{entry}");
+    assert_eq!(body["details"], json!({"database": "healthy"}));
+    stack
+        .sql(&crate::support::docs::block(
+            "MESHHOOK.md",
+            "<!-- tenancy: repair -->",
+            "sql",
+        ))
+        .await;
+    stack
+        .sql("ALTER VIEW public.workflows SET (security_invoker = true)")
+        .await;
+    let (_, body) = verbose_conforms(&spec, &stack).await;
+    assert_eq!(body["checks"]["tenancy"]["findings"], json!([]), "{body}");
 }

@@ -598,7 +598,11 @@ fn every_alert_rule_is_tested_firing_and_quiet() {
     }
     assert_eq!(
         pages,
-        ["MeshHookUnhealthy", "MeshHookHealthCheckerDown"],
-        "only an outage pages"
+        [
+            "MeshHookUnhealthy",
+            "MeshHookHealthCheckerDown",
+            "MeshHookTenancyBroken"
+        ],
+        "only an outage or a leak pages"
     );
 }

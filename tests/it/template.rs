@@ -247,7 +247,7 @@ fn deployed_env(t: &Value, extra: &[(&str, &str)]) -> HashMap<String, String> {
     for (k, v) in [
         (
             "HEALTH_COMPONENTS",
-            "database,supabase,workers,queue,runs,partitions,app,live_logs",
+            "database,supabase,workers,queue,runs,partitions,app,live_logs,tenancy",
         ),
         ("MESHHOOK_URL", "http://127.0.0.1:1"),
         (
@@ -325,6 +325,7 @@ const CANDIDATES: &[(&str, &[&str])] = &[
             "database, runs ,partitions",
             "queue",
             "database,live_logs",
+            "database,tenancy",
             "",
             "db",
             "database,",
@@ -337,7 +338,29 @@ const CANDIDATES: &[(&str, &[&str])] = &[
     ),
     (
         "HEALTH_CRITICAL",
-        &["", "live_logs", "live_logs,workers", "logs", "live_logs,"],
+        &[
+            "",
+            "live_logs",
+            "live_logs,workers",
+            "logs",
+            "live_logs,",
+            "tenancy",
+        ],
+    ),
+    (
+        "TENANCY_TABLES",
+        &[
+            "public.projects,public.secrets",
+            "",
+            "public.projects , app.tenants",
+            "projects",
+            "public.Projects",
+            "public.projects,",
+        ],
+    ),
+    (
+        "TENANCY_EXPOSED_SCHEMAS",
+        &["public", "public, api", "", "Public", "public,"],
     ),
     (
         "SUPABASE_SERVICES",
@@ -436,6 +459,39 @@ const CANDIDATES: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// A leak pages: the private component's alarm watches its own
+/// `ComponentHealthy` and exists only when the component is enabled.
+#[test]
+fn the_tenancy_alarm_pages_on_the_private_component_only_when_it_is_enabled() {
+    let t = load();
+    let alarm = resource(&t, "TenancyAlarm");
+    assert_eq!(alarm["Condition"], "WatchesTenancy");
+    let p = &alarm["Properties"];
+    assert_eq!(p["MetricName"], "ComponentHealthy");
+    assert_eq!(
+        p["Dimensions"],
+        serde_json::json!([{"Name": "Component", "Value": "tenancy"}])
+    );
+    assert_eq!(
+        (&p["Statistic"], &p["ComparisonOperator"], &p["Threshold"]),
+        (
+            &serde_json::json!("Minimum"),
+            &serde_json::json!("LessThanThreshold"),
+            &serde_json::json!(1)
+        )
+    );
+    assert_eq!(
+        p["AlarmActions"],
+        serde_json::json!([{"Ref": "AlarmTopic"}])
+    );
+    assert!(p["AlarmDescription"]
+        .as_str()
+        .unwrap()
+        .contains("RUNBOOK.md"));
+    let condition = &t["Conditions"]["WatchesTenancy"];
+    assert!(condition.to_string().contains("tenancy"), "{condition}");
+}
 
 #[test]
 fn the_capacity_alarm_watches_the_databases_figures_and_is_off_by_default() {

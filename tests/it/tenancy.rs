@@ -524,3 +524,101 @@ async fn a_private_component_cannot_be_made_critical_or_noncritical() {
         );
     }
 }
+
+/// Where the findings go: the log (every object), EMF and Prometheus (the
+/// status only, never an object's name), the real binary in Lambda mode
+/// and serve mode; the public answer never names the component.
+#[tokio::test]
+async fn a_leak_reaches_the_log_the_metrics_and_the_alarms_never_the_public_answer() {
+    use crate::support::runtime_api::{event, RuntimeApi};
+    let mut stack = stack_on(Privileges::GrantedByDefault, Migrations::All).await;
+    let api = RuntimeApi::start(Vec::new()).await;
+    let child = api.spawn_function(&stack.env);
+    api.queue(&event("scheduler.json"), 1);
+    let results = api.results(1, Duration::from_secs(20)).await;
+    let stdout = child.kill_and_read_stdout();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert!(!results[0].1.contains("tenancy"), "{results:?}");
+    assert!(
+        results[0].1.contains(r#""status":"healthy""#),
+        "{results:?}"
+    );
+
+    let documents: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.contains("_aws"))
+        .map(crate::support::emf::check)
+        .collect();
+    let tenancy: Vec<&Value> = documents
+        .iter()
+        .filter(|d| d["Component"] == "tenancy")
+        .collect();
+    assert_eq!(tenancy.len(), 1, "{stdout}");
+    assert_eq!(tenancy[0]["ComponentHealthy"], 0);
+    assert!(
+        documents
+            .iter()
+            .all(|d| !d.to_string().contains("workflow_events")),
+        "{stdout}"
+    );
+    // `check` logs the evaluation on stderr; `check --verbose` prints the
+    // private entry, and both exit on the public status.
+    for args in [&["check"][..], &["check", "--verbose"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
+            .env_clear()
+            .envs(&stack.env)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let log = stderr
+            .lines()
+            .find(|l| l.contains("health evaluated"))
+            .unwrap_or_else(|| panic!("no evaluation logged: {stderr}"));
+        for expected in [
+            "rls_disabled",
+            "rls_disabled_in_public",
+            "public.workflow_events",
+            "public.job_tracking",
+        ] {
+            assert!(log.contains(expected), "{expected}: {log}");
+        }
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            printed["details"],
+            json!({"database": "healthy"}),
+            "{printed}"
+        );
+        let verbose = args.len() == 2;
+        assert_eq!(
+            printed["checks"]["tenancy"]["reason"].is_string(),
+            verbose,
+            "{printed}"
+        );
+    }
+
+    stack.set("HEALTH_METRICS_TOKEN", "metrics-token-tenancy");
+    let (addr, _server) = crate::support::spawn_serve(stack.app()).await;
+    let metrics = crate::support::metrics_request(
+        addr,
+        http::Method::GET,
+        Some("metrics-token-tenancy"),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        metrics.contains(
+            r#"meshhook_health_component_status{component="tenancy",status="unhealthy"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"meshhook_health_status{status="healthy"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("workflow_events"), "{metrics}");
+}
