@@ -274,7 +274,7 @@ mod tests {
             serde_json::to_string(&Reason::ConnectionsNearLimit).unwrap(),
             r#""connections_near_limit""#
         );
-        assert_eq!(Reason::ALL.len(), 31);
+        assert_eq!(Reason::ALL.len(), 35);
         assert_eq!(Reason::ALL[27].to_string(), "internal_error");
         assert_eq!(
             Status::ALL,

@@ -250,6 +250,11 @@ pub struct CapacityBench {
     /// the default 300 s).
     pub handler_without_limit: Vec<Duration>,
     pub handler_with_limit: Vec<Duration>,
+    /// The `tenancy` component's catalog reading on the same database, as
+    /// a role with no grant: nothing granted to the browser's roles (no
+    /// finding), then every table granted to `anon` (one finding each).
+    pub tenancy_reading: Vec<Duration>,
+    pub tenancy_reading_all_exposed: Vec<Duration>,
 }
 
 /// Tables made for the size row, each with a primary key: 20,000 relations.
@@ -310,6 +315,49 @@ pub async fn capacity_bench(
             sized.push(time(&with_size).await);
         }
     }
+    // Supabase's roles, MeshHook's default tenant tables (missing here:
+    // six findings) and `public` exposed.
+    pg.execute(
+        &db,
+        &support::tenancy::project(support::tenancy::Privileges::NotGranted),
+    )
+    .await;
+    let tenancy = async |client: &tokio_postgres::Client| {
+        let statement = client
+            .prepare(meshhook_health::checks::tenancy::STATEMENT)
+            .await
+            .unwrap();
+        let tables: Vec<String> = [
+            "projects",
+            "secrets",
+            "workflow_definitions",
+            "workflow_runs",
+            "workflow_events",
+            "audit_log",
+        ]
+        .iter()
+        .map(|t| format!("public.{t}"))
+        .collect();
+        let schemas = vec!["public".to_owned()];
+        let mut times = Vec::new();
+        for _ in 0..100 {
+            let started = Instant::now();
+            client
+                .query(
+                    &statement,
+                    &[&tables, &schemas, &meshhook_health::checks::tenancy::LISTED],
+                )
+                .await
+                .unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        times
+    };
+    let tenancy_reading = tenancy(&client).await;
+    pg.execute(&db, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO anon")
+        .await;
+    let tenancy_reading_all_exposed = tenancy(&client).await;
     drop(client);
     let _ = task.await;
     for v in [&mut select_one, &mut plain, &mut sized] {
@@ -327,7 +375,65 @@ pub async fn capacity_bench(
         statement_with_size: sized,
         handler_without_limit,
         handler_with_limit,
+        tenancy_reading,
+        tenancy_reading_all_exposed,
     }
+}
+
+/// The warm answer with MeshHook's three user-facing components (`app`
+/// against the Node.js re-build of MeshHook's webhook route on loopback,
+/// `live_logs`, `tenancy` at its default sampling) and without them.
+pub struct MeshHookComponentsBench {
+    /// Warm handler times, sorted: database + supabase + workers, then the
+    /// same plus app, live_logs and tenancy (measured alternately, in
+    /// halves, so that drift of the machine hits both alike).
+    pub without: Vec<Duration>,
+    pub with: Vec<Duration>,
+}
+
+pub async fn meshhook_components_bench(
+    pg: &support::Postgres,
+    api: &RuntimeApi,
+    binary: &Path,
+    base_env: &HashMap<String, String>,
+    event: &str,
+) -> MeshHookComponentsBench {
+    use support::tenancy::{meshhook, project, Migrations, Privileges};
+    let db = pg.create_database().await;
+    pg.execute(&db, meshhook_health::migrate::MIGRATION).await;
+    pg.execute(&db, &project(Privileges::GrantedByDefault))
+        .await;
+    pg.execute(&db, &meshhook(Migrations::All)).await;
+    pg.execute(
+        &db,
+        &format!(
+            "GRANT CONNECT ON DATABASE {db} TO app; \
+             GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
+             GRANT SELECT, INSERT ON public.workflow_definitions, public.workflow_runs, public.workflow_events TO app; \
+             INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker'); \
+             CREATE TABLE public.logs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, run_id uuid, line text); \
+             CREATE PUBLICATION supabase_realtime FOR TABLE public.logs"
+        ),
+    )
+    .await;
+    let app = support::meshhook_app::MeshHookApp::start(&app_url(pg.port(), &db));
+    let without_env = app_env(base_env, "database,supabase,workers", pg.port(), &db);
+    let mut with_env = app_env(
+        base_env,
+        "database,supabase,workers,app,live_logs,tenancy",
+        pg.port(),
+        &db,
+    );
+    with_env.insert("MESHHOOK_URL".into(), app.url());
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        without.extend(warm(api, binary, &without_env, event, 1_000).await.times);
+        with.extend(warm(api, binary, &with_env, event, 1_000).await.times);
+    }
+    drop(app);
+    without.sort();
+    with.sort();
+    MeshHookComponentsBench { without, with }
 }
 
 /// Warm handler times with the `partitions` component watching a table of

@@ -22,9 +22,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use drivers::{
-    capacity_bench, cold_starts, lambda_env, metrics_scrapes, partitions_bench, queue_bench,
-    runs_bench, serve_mode, warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS,
-    WARM_INVOCATIONS,
+    capacity_bench, cold_starts, lambda_env, meshhook_components_bench, metrics_scrapes,
+    partitions_bench, queue_bench, runs_bench, serve_mode, warm, COLD_STARTS, FAILURE_INVOCATIONS,
+    MEMORY_INVOCATIONS, WARM_INVOCATIONS,
 };
 
 /// Partitions of the event log in the partitions row: ten years of months.
@@ -151,6 +151,12 @@ async fn main() {
     eprintln!("bench: database capacity reads (vs SELECT 1; the size on 20,000 relations)");
     let capacity = capacity_bench(&pg, &api, &health_bin, &health_env, &event).await;
 
+    eprintln!(
+        "bench: warm answer with app (Node.js on loopback), live_logs and tenancy, and without"
+    );
+    let meshhook_components =
+        meshhook_components_bench(&pg, &api, &health_bin, &health_env, &event).await;
+
     eprintln!("bench: runs check (1,000,000 finished runs, 10,000,000 events, 1,000 in flight)");
     let runs = runs_bench(&pg, &api, &health_bin, &health_env, &event).await;
 
@@ -172,6 +178,7 @@ async fn main() {
         partitions,
         runs,
         capacity,
+        meshhook_components,
         binary_size,
         zip_size,
         floor_size,

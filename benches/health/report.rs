@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drivers::{
-    CapacityBench, Cold, QueueBench, Warm, COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS,
-    METRICS_SCRAPES, WARM_INVOCATIONS,
+    CapacityBench, Cold, MeshHookComponentsBench, QueueBench, Warm, COLD_STARTS,
+    FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, METRICS_SCRAPES, WARM_INVOCATIONS,
 };
 use crate::harness::{machine, ms, percentile};
 
@@ -35,6 +35,7 @@ pub struct Measurements {
     /// 10,000,000 events in 12 monthly partitions, 1,000 in flight.
     pub runs: Vec<Duration>,
     pub capacity: CapacityBench,
+    pub meshhook_components: MeshHookComponentsBench,
     pub binary_size: Option<u64>,
     pub zip_size: Option<u64>,
     pub floor_size: Option<u64>,
@@ -223,6 +224,29 @@ pub fn write(m: &Measurements) {
         format!("{limited50:.3} vs {unlimited50:.3} ms ({:+.3})", limited50 - unlimited50),
         "—".into(),
         format!("within +0.2 ms: {}", verdict(limited50 - unlimited50 <= 0.2)),
+    );
+    row(
+        &format!(
+            "`tenancy`'s catalog reading, {} relations, as a role with no grant, p50 / p99: nothing granted to the browser's roles / every table granted to `anon` (10,000 findings, 100 listed) (why it is sampled)",
+            capacity.relations
+        ),
+        format!(
+            "{:.2} / {:.2} ms; {:.2} / {:.2} ms",
+            p(&capacity.tenancy_reading, 0.5),
+            p(&capacity.tenancy_reading, 0.99),
+            p(&capacity.tenancy_reading_all_exposed, 0.5),
+            p(&capacity.tenancy_reading_all_exposed, 0.99)
+        ),
+        "—".into(),
+        "reported".into(),
+    );
+    let components = &m.meshhook_components;
+    let (plain50, full50) = (p(&components.without, 0.5), p(&components.with, 0.5));
+    row(
+        "warm answer with `app` (MeshHook's webhook route re-built on Node.js, loopback), `live_logs` and `tenancy` (read every 60 s) vs without (database + supabase + workers), p50",
+        format!("{full50:.3} vs {plain50:.3} ms ({:+.3})", full50 - plain50),
+        "—".into(),
+        format!("≤ +0.3 ms: {}", verdict(full50 - plain50 <= 0.3)),
     );
     let (trip, d50) = (ms(queue.round_trip), p(&queue.delayed, 0.5));
     row(

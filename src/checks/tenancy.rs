@@ -122,7 +122,7 @@ impl Settings for TenancySettings {
 /// Every finding as `(lint, object, total)`, most severe rule first, at
 /// most `$3` rows; `total` counts them all. `$1`: the tenant tables, `$2`:
 /// the exposed schemas.
-const STATEMENT: &str = "\
+pub const STATEMENT: &str = "\
 WITH RECURSIVE browser AS (SELECT oid FROM pg_roles WHERE rolname IN ('anon', 'authenticated')), \
 relation AS ( \
   SELECT c.oid, c.relkind, c.relrowsecurity, c.relowner, n.nspname || '.' || c.relname AS name, \
@@ -343,8 +343,8 @@ mod tests {
         ] {
             assert_eq!(settings_of(&[(key, value)]).unwrap_err().variable, key, "{value}");
         }
-        // No tenant table is allowed: the exposed-schema rules still hold.
-        assert!(settings_of(&[("TENANCY_TABLES", "")]).unwrap().tables.is_empty());
+        // Empty is unset, as for every variable: MeshHook's tables.
+        assert_eq!(settings_of(&[("TENANCY_TABLES", "")]).unwrap().tables.len(), 6);
     }
 
     fn reading(findings: &[(&str, &str)], total: u64) -> Reading {
