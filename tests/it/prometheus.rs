@@ -493,7 +493,7 @@ async fn a_real_prometheus_sees_healthy_then_unhealthy_and_a_wrong_token_as_down
         .unwrap()
         .iter()
         .collect();
-    assert_eq!(loaded.len(), 7, "{rules}");
+    assert_eq!(loaded.len(), 8, "{rules}");
     for rule in loaded {
         assert_ne!(rule["health"], "err", "{rule}");
     }
@@ -528,7 +528,7 @@ fn the_documented_prometheus_config_is_valid() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("SUCCESS: 7 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 8 rules found"), "{said}");
 
     let modules = std::fs::read_to_string(format!("{DOCS}/blackbox.yml")).unwrap();
     let module = text

@@ -49,6 +49,11 @@ fn findings(entry: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// Whether the entry finds `lint` on `object`.
+fn has(entry: &Value, lint: &str, object: &str) -> bool {
+    findings(entry).contains(&(lint.to_owned(), object.to_owned()))
+}
+
 fn set_of(lint: &str, objects: &[String]) -> BTreeSet<(String, String)> {
     objects
         .iter()
@@ -58,6 +63,24 @@ fn set_of(lint: &str, objects: &[String]) -> BTreeSet<(String, String)> {
 
 fn names(objects: &[&str]) -> Vec<String> {
     objects.iter().map(|o| (*o).to_owned()).collect()
+}
+
+/// The real binary with exactly `env` and `args`.
+fn run(
+    env: &[(&str, &str)],
+    stack_env: Option<&std::collections::HashMap<String, String>>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"));
+    command.env_clear();
+    if let Some(stack_env) = stack_env {
+        command.envs(stack_env);
+    }
+    command
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// A superuser session on the stack's database.
@@ -183,10 +206,7 @@ async fn before_migration_0009_the_workflows_view_reads_every_tenants_definition
     let (_, _, entry) = answer(&stack).await;
     let found = findings(&entry);
     assert!(
-        found.contains(&(
-            "security_definer_view".to_owned(),
-            "public.workflows".to_owned()
-        )),
+        has(&entry, "security_definer_view", "public.workflows"),
         "{entry}"
     );
     // Not the views over tables without row-level security (their tables
@@ -291,10 +311,7 @@ async fn up_to_0008_on_a_new_project_the_explicit_grant_still_opens_the_view() {
     let stack = stack_on(Privileges::NotGranted, Migrations::UpTo0008).await;
     let (_, _, entry) = answer(&stack).await;
     assert!(
-        findings(&entry).contains(&(
-            "security_definer_view".to_owned(),
-            "public.workflows".to_owned()
-        )),
+        has(&entry, "security_definer_view", "public.workflows"),
         "{entry}"
     );
 }
@@ -436,10 +453,7 @@ async fn only_what_the_browser_can_reach_and_the_app_owns_is_judged() {
     stack.set("TENANCY_EXPOSED_SCHEMAS", "public,internal");
     let (_, _, entry) = answer(&stack).await;
     assert!(
-        findings(&entry).contains(&(
-            "rls_disabled_in_public".to_owned(),
-            "internal.ledger".to_owned()
-        )),
+        has(&entry, "rls_disabled_in_public", "internal.ledger"),
         "{entry}"
     );
 }
@@ -508,14 +522,15 @@ async fn the_catalog_is_read_at_most_every_tenancy_every_secs_and_the_finding_st
 #[tokio::test]
 async fn a_private_component_cannot_be_made_critical_or_noncritical() {
     for variable in ["HEALTH_CRITICAL", "HEALTH_NONCRITICAL"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
-            .env_clear()
-            .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
-            .env("HEALTH_COMPONENTS", "database,tenancy")
-            .env(variable, "tenancy")
-            .arg("check")
-            .output()
-            .unwrap();
+        let out = run(
+            &[
+                ("DATABASE_URL", "postgres://u@127.0.0.1:1/db"),
+                ("HEALTH_COMPONENTS", "database,tenancy"),
+                (variable, "tenancy"),
+            ],
+            None,
+            &["check"],
+        );
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -564,12 +579,7 @@ async fn a_leak_reaches_the_log_the_metrics_and_the_alarms_never_the_public_answ
     // `check` logs the evaluation on stderr; `check --verbose` prints the
     // private entry, and both exit on the public status.
     for args in [&["check"][..], &["check", "--verbose"]] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshhook-health"))
-            .env_clear()
-            .envs(&stack.env)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = run(&[], Some(&stack.env), args);
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let log = stderr
