@@ -323,8 +323,12 @@ pub async fn capacity_bench(
     )
     .await;
     let tenancy = async |client: &tokio_postgres::Client| {
+        use tokio_postgres::types::Type;
         let statement = client
-            .prepare(meshhook_health::checks::tenancy::STATEMENT)
+            .prepare_typed(
+                meshhook_health::checks::tenancy::STATEMENT,
+                &[Type::TEXT_ARRAY, Type::TEXT_ARRAY, Type::INT4],
+            )
             .await
             .unwrap();
         let tables: Vec<String> = [

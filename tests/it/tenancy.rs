@@ -586,6 +586,7 @@ async fn a_leak_reaches_the_log_the_metrics_and_the_alarms_never_the_public_answ
             .lines()
             .find(|l| l.contains("health evaluated"))
             .unwrap_or_else(|| panic!("no evaluation logged: {stderr}"));
+        assert!(log.contains("WARN"), "{log}");
         for expected in [
             "rls_disabled",
             "rls_disabled_in_public",
