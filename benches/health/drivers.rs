@@ -388,11 +388,16 @@ pub async fn capacity_bench(
 /// against the Node.js re-build of MeshHook's webhook route on loopback,
 /// `live_logs`, `tenancy` at its default sampling) and without them.
 pub struct MeshHookComponentsBench {
-    /// Warm handler times, sorted: database + supabase + workers, then the
-    /// same plus app, live_logs and tenancy (measured alternately, in
-    /// halves, so that drift of the machine hits both alike).
+    /// Warm handler times, sorted: database + supabase + workers; the same
+    /// plus live_logs and tenancy; plus app too (measured alternately, in
+    /// halves, so that drift of the machine hits all alike).
     pub without: Vec<Duration>,
+    pub catalog_only: Vec<Duration>,
     pub with: Vec<Duration>,
+    /// The app's own answer to the `webhooks` probe's request, timed from
+    /// a client on a kept connection, sorted: what `app` cannot be faster
+    /// than.
+    pub app_alone: Vec<Duration>,
 }
 
 pub async fn meshhook_components_bench(
@@ -429,15 +434,48 @@ pub async fn meshhook_components_bench(
         &db,
     );
     with_env.insert("MESHHOOK_URL".into(), app.url());
-    let (mut without, mut with) = (Vec::new(), Vec::new());
+    let catalog_env = app_env(
+        base_env,
+        "database,supabase,workers,live_logs,tenancy",
+        pg.port(),
+        &db,
+    );
+    let (mut without, mut catalog_only, mut with) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..2 {
         without.extend(warm(api, binary, &without_env, event, 1_000).await.times);
+        catalog_only.extend(warm(api, binary, &catalog_env, event, 1_000).await.times);
         with.extend(warm(api, binary, &with_env, event, 1_000).await.times);
     }
+    let client = support::http_client();
+    let probe = format!(
+        "{}/api/hooks/meshhook-health-probe-0123456789abcdef",
+        app.url()
+    );
+    let mut app_alone = Vec::with_capacity(1_000);
+    for i in 0..1_100 {
+        let started = Instant::now();
+        let answer = client
+            .post(&probe)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        answer.bytes().await.unwrap();
+        if i >= 100 {
+            app_alone.push(started.elapsed());
+        }
+    }
     drop(app);
-    without.sort();
-    with.sort();
-    MeshHookComponentsBench { without, with }
+    for v in [&mut without, &mut catalog_only, &mut with, &mut app_alone] {
+        v.sort();
+    }
+    MeshHookComponentsBench {
+        without,
+        catalog_only,
+        with,
+        app_alone,
+    }
 }
 
 /// Warm handler times with the `partitions` component watching a table of

@@ -122,22 +122,36 @@ impl Settings for TenancySettings {
 /// Every finding as `(lint, object, total)`, most severe rule first, at
 /// most `$3` rows; `total` counts them all. `$1`: the tenant tables, `$2`:
 /// the exposed schemas.
+///
+/// Its cost is the scan of `pg_class` and, per *candidate* only — a table
+/// with row-level security off or a view without `security_invoker`, in an
+/// exposed schema — the privilege checks; the browser's role ids, their
+/// `USAGE` of each schema and the extensions' members are looked up once
+/// (BENCHMARKS.md: 20,000 relations).
 pub const STATEMENT: &str = "\
-WITH RECURSIVE browser AS (SELECT oid FROM pg_roles WHERE rolname IN ('anon', 'authenticated')), \
-relation AS ( \
-  SELECT c.oid, c.relkind, c.relrowsecurity, c.relowner, n.nspname || '.' || c.relname AS name, \
-    coalesce((SELECT split_part(o, '=', 2)::boolean FROM unnest(c.reloptions) o \
-              WHERE split_part(o, '=', 1) = 'security_invoker'), false) AS invoker, \
-    EXISTS (SELECT 1 FROM browser b WHERE has_schema_privilege(b.oid, n.oid, 'USAGE') \
-              AND has_any_column_privilege(b.oid, c.oid, 'SELECT')) AS readable \
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-  WHERE n.nspname = ANY ($2::text[]) AND c.relkind IN ('r', 'p', 'v') \
-    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
-                    AND d.objid = c.oid AND d.deptype = 'e')), \
-exposed_table AS (SELECT oid, name FROM relation \
-                  WHERE relkind IN ('r', 'p') AND readable AND NOT relrowsecurity), \
+WITH RECURSIVE browser AS ( \
+  SELECT (SELECT oid FROM pg_roles WHERE rolname = 'anon') AS anon, \
+         (SELECT oid FROM pg_roles WHERE rolname = 'authenticated') AS authenticated), \
+exposed AS ( \
+  SELECT n.oid, n.nspname, \
+    coalesce(has_schema_privilege(b.anon, n.oid, 'USAGE'), false) AS anon_usage, \
+    coalesce(has_schema_privilege(b.authenticated, n.oid, 'USAGE'), false) AS authenticated_usage \
+  FROM pg_namespace n, browser b WHERE n.nspname = ANY ($2::text[])), \
+extension_member AS ( \
+  SELECT d.objid FROM pg_extension x JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass \
+    AND d.refobjid = x.oid AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'), \
+candidate AS MATERIALIZED ( \
+  SELECT c.oid, c.relkind, c.relowner, e.nspname || '.' || c.relname AS name \
+  FROM pg_class c JOIN exposed e ON e.oid = c.relnamespace, browser b \
+  WHERE ((c.relkind IN ('r', 'p') AND NOT c.relrowsecurity) \
+         OR (c.relkind = 'v' AND NOT coalesce((SELECT split_part(o, '=', 2)::boolean \
+               FROM unnest(c.reloptions) o WHERE split_part(o, '=', 1) = 'security_invoker'), false))) \
+    AND ((e.anon_usage AND coalesce(has_any_column_privilege(b.anon, c.oid, 'SELECT'), false)) \
+      OR (e.authenticated_usage AND coalesce(has_any_column_privilege(b.authenticated, c.oid, 'SELECT'), false))) \
+    AND c.oid NOT IN (SELECT objid FROM extension_member)), \
+exposed_table AS (SELECT oid, name FROM candidate WHERE relkind IN ('r', 'p')), \
 walk (view, rel, runner, depth) AS ( \
-  SELECT oid, oid, relowner, 0 FROM relation WHERE relkind = 'v' AND readable AND NOT invoker \
+  SELECT oid, oid, relowner, 0 FROM candidate WHERE relkind = 'v' \
   UNION \
   SELECT w.view, c.oid, \
     CASE WHEN c.relkind = 'v' AND NOT coalesce((SELECT split_part(o, '=', 2)::boolean \
@@ -167,15 +181,14 @@ finding (rank, lint, object) AS ( \
   UNION ALL SELECT 2, 'rls_disabled_in_public', name FROM exposed_table \
   UNION ALL SELECT 3, 'tenant_table_rls_disabled', name FROM tenant \
     WHERE NOT relrowsecurity AND oid NOT IN (SELECT oid FROM exposed_table) \
-  UNION ALL SELECT 4, 'security_definer_view', name FROM relation \
+  UNION ALL SELECT 4, 'security_definer_view', name FROM candidate \
     WHERE oid IN (SELECT view FROM bypassing_view) \
   UNION ALL SELECT 5, 'rls_enabled_no_policy', name FROM tenant t \
     WHERE relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid) \
-  UNION ALL SELECT 6, 'tenant_table_not_granted', name FROM tenant t \
-    WHERE oid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = 'authenticated' \
-      AND has_schema_privilege(a.oid, t.relnamespace, 'USAGE') \
-      AND has_any_column_privilege(a.oid, t.oid, 'SELECT'))) \
-SELECT lint, object, count(*) OVER () FROM finding ORDER BY rank, object LIMIT $3";
+  UNION ALL SELECT 6, 'tenant_table_not_granted', name FROM tenant t, browser b \
+    WHERE oid IS NOT NULL AND NOT coalesce(has_schema_privilege(b.authenticated, t.relnamespace, 'USAGE') \
+      AND has_any_column_privilege(b.authenticated, t.oid, 'SELECT'), false)) \
+SELECT lint, object, count(*) OVER () FROM finding ORDER BY rank, object COLLATE \"C\" LIMIT $3";
 
 /// What a lint means for the component, and what the log says of it.
 fn judge(lint: &str) -> (Status, Reason, &'static str) {
