@@ -20,6 +20,11 @@ macro_rules! registry {
     };
 }
 
+// The order is also the order in which the checks' statements enter the
+// evaluation's pipeline (the evaluator polls them in this order), and
+// Postgres answers a pipeline in order: `tenancy`, whose catalog reading may
+// take milliseconds on a large catalog, comes last so that it never holds
+// back a public component's answer.
 registry! {
     database,
     supabase,
