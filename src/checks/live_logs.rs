@@ -86,7 +86,9 @@ impl Settings for LiveLogsSettings {
 
 /// A row per table of `$1`, in order: its name, whether it exists, whether
 /// publication `$2` carries it, whether row-level security filters it, and
-/// whether a permissive policy lets some role `SELECT` its rows.
+/// whether a permissive policy lets some role `SELECT` its rows. Names are
+/// looked up in the catalog, not with `to_regclass`, which fails for a
+/// schema the health role has no `USAGE` of.
 const STATEMENT: &str = "SELECT t.name, c.oid IS NOT NULL, \
        EXISTS (SELECT 1 FROM pg_publication p WHERE p.pubname = $2 AND (p.puballtables \
            OR EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = c.oid) \
@@ -96,7 +98,9 @@ const STATEMENT: &str = "SELECT t.name, c.oid IS NOT NULL, \
        EXISTS (SELECT 1 FROM pg_policy pol WHERE pol.polrelid = c.oid \
                   AND pol.polcmd IN ('r', '*') AND pol.polpermissive) \
      FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) \
-     LEFT JOIN pg_class c ON c.oid = to_regclass(t.name) \
+     LEFT JOIN pg_namespace s ON s.nspname = split_part(t.name, '.', 1) \
+     LEFT JOIN pg_class c ON c.relnamespace = s.oid AND c.relname = split_part(t.name, '.', 2) \
+       AND c.relkind IN ('r', 'p') \
      ORDER BY t.n";
 
 /// What the catalog says of one table.

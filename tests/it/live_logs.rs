@@ -148,4 +148,22 @@ async fn a_role_with_no_grant_reads_what_it_needs() {
     let (_, _, entry) = answer(&stack).await;
     assert_eq!(entry["status"], "healthy", "{entry}");
     assert_eq!(entry["tables"], json!({"public.logs": "healthy"}));
+
+    // Nor `USAGE` of the table's schema: the catalog still tells.
+    stack
+        .sql(
+            "CREATE SCHEMA console; CREATE TABLE console.logs (run_id uuid, line text); \
+              ALTER PUBLICATION supabase_realtime ADD TABLE console.logs",
+        )
+        .await;
+    stack.set(
+        "LIVE_LOGS_TABLES",
+        "public.logs,console.logs,console.missing",
+    );
+    let (_, _, entry) = answer(&stack).await;
+    assert_eq!(
+        entry["tables"],
+        json!({"public.logs": "healthy", "console.logs": "healthy", "console.missing": "schema_missing"}),
+        "{entry}"
+    );
 }
