@@ -393,6 +393,9 @@ pub struct MeshHookComponentsBench {
     /// halves, so that drift of the machine hits all alike).
     pub without: Vec<Duration>,
     pub catalog_only: Vec<Duration>,
+    /// The same plus `live_logs` alone, and plus `tenancy` alone.
+    pub live_logs_only: Vec<Duration>,
+    pub tenancy_only: Vec<Duration>,
     pub with: Vec<Duration>,
     /// The app's own answer to the `webhooks` probe's request, timed from
     /// a client on a kept connection, sorted: what `app` cannot be faster
@@ -440,9 +443,24 @@ pub async fn meshhook_components_bench(
         pg.port(),
         &db,
     );
+    let live_logs_env = app_env(
+        base_env,
+        "database,supabase,workers,live_logs",
+        pg.port(),
+        &db,
+    );
+    let tenancy_env = app_env(
+        base_env,
+        "database,supabase,workers,tenancy",
+        pg.port(),
+        &db,
+    );
     let (mut without, mut catalog_only, mut with) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut live_logs_only, mut tenancy_only) = (Vec::new(), Vec::new());
     for _ in 0..2 {
         without.extend(warm(api, binary, &without_env, event, 1_000).await.times);
+        live_logs_only.extend(warm(api, binary, &live_logs_env, event, 1_000).await.times);
+        tenancy_only.extend(warm(api, binary, &tenancy_env, event, 1_000).await.times);
         catalog_only.extend(warm(api, binary, &catalog_env, event, 1_000).await.times);
         with.extend(warm(api, binary, &with_env, event, 1_000).await.times);
     }
@@ -467,12 +485,21 @@ pub async fn meshhook_components_bench(
         }
     }
     drop(app);
-    for v in [&mut without, &mut catalog_only, &mut with, &mut app_alone] {
+    for v in [
+        &mut without,
+        &mut catalog_only,
+        &mut live_logs_only,
+        &mut tenancy_only,
+        &mut with,
+        &mut app_alone,
+    ] {
         v.sort();
     }
     MeshHookComponentsBench {
         without,
         catalog_only,
+        live_logs_only,
+        tenancy_only,
         with,
         app_alone,
     }

@@ -89,6 +89,12 @@ async fn main() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let no_env = HashMap::new();
+    if std::env::var_os("BENCH_COMPONENTS_ONLY").is_some() {
+        // A quick look at the opt-in components' warm cost: nothing written.
+        let c = meshhook_components_bench(&pg, &api, &health_bin, &health_env, &event).await;
+        report::print_components(&c);
+        return;
+    }
 
     eprintln!("bench: cold starts ({COLD_STARTS} each)");
     let cold_floor = cold_starts(&api, &floor_bin, &no_env, &event).await;

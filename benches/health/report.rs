@@ -53,6 +53,20 @@ pub fn print_cold(health: &Cold, floor: &Cold) {
     );
 }
 
+/// `BENCH_COMPONENTS_ONLY=1 make bench`: the opt-in components' warm cost.
+pub fn print_components(c: &MeshHookComponentsBench) {
+    let p = |v: &[Duration]| ms(percentile(v, 0.5));
+    let plain = p(&c.without);
+    println!(
+        "warm p50: without {plain:.3} ms; +live_logs {:+.3}; +tenancy {:+.3}; +both {:+.3}; +both +app {:+.3}; the app alone {:.3} ms",
+        p(&c.live_logs_only) - plain,
+        p(&c.tenancy_only) - plain,
+        p(&c.catalog_only) - plain,
+        p(&c.with) - plain,
+        p(&c.app_alone)
+    );
+}
+
 /// Prints the table and writes `BENCHMARKS.md` (keeping its "Notes"
 /// section) and `docs/benchmarks.svg`.
 pub fn write(m: &Measurements) {
@@ -247,9 +261,18 @@ pub fn write(m: &Measurements) {
         p(&components.with, 0.5),
         p(&components.app_alone, 0.5),
     );
+    let (logs50, tenancy50) = (
+        p(&components.live_logs_only, 0.5),
+        p(&components.tenancy_only, 0.5),
+    );
     row(
-        "warm answer with `live_logs` and `tenancy` (read every 60 s) vs without (database + supabase + workers), p50",
-        format!("{catalog50:.3} vs {plain50:.3} ms ({:+.3})", catalog50 - plain50),
+        "warm answer with `live_logs` and `tenancy` (read every 60 s) vs without (database + supabase + workers), p50; with `live_logs` alone; with `tenancy` alone",
+        format!(
+            "{catalog50:.3} vs {plain50:.3} ms ({:+.3}); {:+.3}; {:+.3}",
+            catalog50 - plain50,
+            logs50 - plain50,
+            tenancy50 - plain50
+        ),
         "—".into(),
         format!("≤ +0.3 ms: {}", verdict(catalog50 - plain50 <= 0.3)),
     );
