@@ -214,6 +214,7 @@ fn judge(lint: &str) -> (Status, Reason, &'static str) {
             Reason::NoPolicy,
             "tenant table with row-level security on and no policy",
         ),
+        // `tenant_table_not_granted`, the statement's last rule.
         _ => (
             Status::Degraded,
             Reason::NotGranted,
