@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EVENT ?= events/http-api-default-stage.json
 
+# Where cargo builds: CARGO_TARGET_DIR when set (a shared target directory).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
 .PHONY: help run test test-image test-stress lint scan fmt build package verify-package ca-layer deploy invoke release image bench clean
 
 help: ## List the targets
@@ -40,7 +43,7 @@ build: ## Lambda build for arm64 with cargo-lambda (pip install cargo-lambda)
 	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked
 
-package: ## Lambda zip: target/lambda/meshhook-health/bootstrap.zip
+package: ## Lambda zip: target/lambda/meshhook-health/bootstrap.zip (under CARGO_TARGET_DIR when set)
 	@scripts/need.sh package cargo-lambda="pip install cargo-lambda"
 	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked --output-format zip
@@ -58,7 +61,7 @@ deploy: ## sam build + sam deploy; a new stack asks for stack, region, database,
 invoke: ## Run one event through the real binary with cargo-lambda: make invoke EVENT=events/alb.json
 	@scripts/invoke.sh $(EVENT)
 
-release: ## Release build for this machine (target/release/meshhook-health)
+release: ## Release build for this machine (target/release/meshhook-health, under CARGO_TARGET_DIR when set)
 	cargo build --locked --release
 
 image: ## Container image meshhook-health:<version> (FROM scratch, non-root, serve on $$PORT) with podman or docker
@@ -72,7 +75,7 @@ bench: ## Cold start, warm latency, serve throughput, memory, size vs a floor; w
 	@# includes an example or a bench (cargo bench itself) unifies
 	@# dev-dependency features into target/release/meshhook-health.
 	cargo build --locked --release --bin meshhook-health
-	mkdir -p target/bench && cp target/release/meshhook-health target/bench/meshhook-health
+	mkdir -p $(TARGET_DIR)/bench && cp $(TARGET_DIR)/release/meshhook-health $(TARGET_DIR)/bench/meshhook-health
 	cargo build --locked --release --example floor
 	cargo bench --locked --bench health
 

@@ -26,8 +26,8 @@ HEALTH_COMPONENTS=$(default_components)
 export HEALTH_COMPONENTS
 if [ -z "${DATABASE_URL:-}" ]; then
     start_throwaway_postgres "$dir"
-    target/debug/meshhook-health migrate 2>/dev/null
-    target/debug/meshhook-health heartbeat --worker-id invoke-demo 2>/dev/null
+    "${CARGO_TARGET_DIR:-target}"/debug/meshhook-health migrate 2>/dev/null
+    "${CARGO_TARGET_DIR:-target}"/debug/meshhook-health heartbeat --worker-id invoke-demo 2>/dev/null
 fi
 
 port=$(free_port 9200)

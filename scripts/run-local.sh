@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 listen="${HEALTH_LISTEN:-127.0.0.1:${PORT:-3000}}"
 host=${listen%:*}
 lport=${listen##*:}
-bin=${MESHHOOK_HEALTH_BIN:-target/release/meshhook-health}
+# Cargo builds into CARGO_TARGET_DIR when set (a shared target directory).
+bin=${MESHHOOK_HEALTH_BIN:-${CARGO_TARGET_DIR:-target}/release/meshhook-health}
 
 source scripts/lib.sh
 if listening "$host" "$lport"; then

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 cargo build --release --locked --quiet --example startup_cost
-bin=target/release/examples/startup_cost
+bin=${CARGO_TARGET_DIR:-target}/release/examples/startup_cost
 url="postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1"
 port=54392
 python3 - "$port" "$url" <<'PY' &

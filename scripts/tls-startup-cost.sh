@@ -10,7 +10,7 @@ pg_bin=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls /usr/lib/
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 cargo build --release --locked --quiet --example startup_cost
-bin=target/release/examples/startup_cost
+bin=${CARGO_TARGET_DIR:-target}/release/examples/startup_cost
 
 dir=$(mktemp -d /tmp/meshhook-health-tlscost.XXXXXX)
 chmod 755 "$dir"

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-zip=target/lambda/meshhook-health/bootstrap.zip
+zip=${CARGO_TARGET_DIR:-target}/lambda/meshhook-health/bootstrap.zip
 max_glibc=2.34
 max_bytes=$((8 * 1024 * 1024))
 

@@ -687,3 +687,62 @@ fn make_run_and_invoke_enable_supabase_only_with_its_url() {
         );
     }
 }
+
+/// `make run` with `CARGO_TARGET_DIR` set (a shared target directory) runs
+/// the binary cargo built there. The script runs from a copy of the
+/// repository's scripts, so that no `target/release` beside them can stand
+/// in; `cargo` is a stand-in that "builds" by putting this test's binary
+/// where cargo would.
+#[tokio::test]
+async fn make_run_finds_the_binary_under_cargo_target_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let stack = Stack::new().await;
+    let root = crate::support::temp_dir("target-dir");
+    let scripts = root.path().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    for script in ["run-local.sh", "lib.sh"] {
+        std::fs::copy(
+            format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR")),
+            scripts.join(script),
+        )
+        .unwrap();
+    }
+    let tools = root.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    let cargo = tools.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\nmkdir -p \"$CARGO_TARGET_DIR/release\" && cp {BIN} \"$CARGO_TARGET_DIR/release/meshhook-health\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target_dir = root.path().join("shared-target");
+    let port = free_port();
+    let child = Command::new("bash")
+        .arg(scripts.join("run-local.sh"))
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", tools.display()))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("DATABASE_URL", &stack.env["DATABASE_URL"])
+        .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let url = format!("http://127.0.0.1:{port}/health");
+    let (status, body) = crate::support::wait_for_health(&url, Duration::from_secs(30)).await;
+    running.signal_group(libc::SIGTERM);
+    let _ = running.wait();
+    assert_eq!(status, 200, "{body}");
+    assert!(target_dir.join("release/meshhook-health").is_file());
+    assert!(
+        !root.path().join("target").exists(),
+        "nothing built or looked for in ./target"
+    );
+}
