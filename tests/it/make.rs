@@ -86,6 +86,7 @@ fn targets_that_need_packages_provision_them() {
         ("verify-package", "package"),
         ("image", "image"),
         ("bench", "test"),
+        ("test-pg17", "pg17"),
     ] {
         let lines = recipe(target);
         let provision = lines

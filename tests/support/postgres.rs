@@ -24,11 +24,21 @@ pub struct Postgres {
     watchdog: std::sync::Mutex<Option<Child>>,
 }
 
-/// The `initdb`/`postgres` binaries: on PATH, or Debian's
-/// `/usr/lib/postgresql/<version>/bin` (not on PATH by default).
-fn bin_dir() -> &'static Path {
+/// The `initdb`/`postgres` binaries: in `PG_BIN` when set (another major,
+/// e.g. the PostgreSQL 17 that `scripts/provision.sh pg17` installs), else on
+/// PATH, else Debian's `/usr/lib/postgresql/<version>/bin` (not on PATH by
+/// default).
+pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("PG_BIN").map(PathBuf::from) {
+            assert!(
+                dir.join("initdb").is_file(),
+                "PG_BIN={} holds no initdb",
+                dir.display()
+            );
+            return dir;
+        }
         if let Ok(path) = std::env::var("PATH") {
             for dir in std::env::split_paths(&path) {
                 let initdb = dir.join("initdb");
@@ -211,7 +221,18 @@ impl Postgres {
 
     /// A streaming standby of `primary` (`pg_basebackup -R`), started: it
     /// answers reads and refuses writes, like a read replica.
-    pub fn standby_of(primary: &Postgres) -> Postgres {
+    ///
+    /// `None`, said as a skip, when the server binaries in use have no
+    /// `pg_basebackup` (the npm package's PostgreSQL 17 ships only
+    /// `initdb`, `pg_ctl` and `postgres`) — another major's would refuse it.
+    pub fn standby_of(primary: &Postgres, test: &str) -> Option<Postgres> {
+        if !bin_dir().join("pg_basebackup").is_file() {
+            super::skip(
+                test,
+                &format!("{} has no pg_basebackup of its major", bin_dir().display()),
+            );
+            return None;
+        }
         let pg = Self::unstarted();
         let dir = &pg.dir;
         let output = command(bin_dir().join("pg_basebackup"))
@@ -233,7 +254,7 @@ impl Postgres {
             String::from_utf8_lossy(&output.stderr)
         );
         pg.start();
-        pg
+        Some(pg)
     }
 
     /// A dedicated cluster where TCP logins need a password (SCRAM), as in
@@ -318,6 +339,7 @@ impl Postgres {
             .open(self.dir.join("server.log"))
             .unwrap();
         chown_to_server_user(&self.dir.join("server.log"));
+        let log_before = log.metadata().map(|m| m.len() as usize).unwrap_or(0);
         // The watchdog stops the server when our end of its stdin closes.
         // A shared cluster also removes its directory once the server is gone.
         let script = r#"exec 3<&0; "$0" "$@" & pid=$!; { read -r _ <&3; kill -CONT $pid 2>/dev/null; kill -QUIT $pid 2>/dev/null; } & wait $pid; if [ -e "$PGTEST_DIR/remove-on-exit" ]; then rm -rf "$PGTEST_DIR"; fi"#;
@@ -348,20 +370,31 @@ impl Postgres {
             .spawn()
             .expect("start postgres");
         *self.watchdog.lock().unwrap() = Some(child);
+        // pg_isready where the binaries have it; the npm package's
+        // PostgreSQL 17 has none: then the server's own word in this
+        // start's part of its log.
+        let pg_isready = bin_dir().join("pg_isready");
         super::wait::eventually_blocking("postgres started", Duration::from_secs(30), || {
-            let ready = command(bin_dir().join("pg_isready"))
-                .args([
-                    "-q",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "postgres",
-                ])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
+            let ready = if pg_isready.is_file() {
+                command(&pg_isready)
+                    .args([
+                        "-q",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &self.port.to_string(),
+                        "-U",
+                        "postgres",
+                    ])
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false)
+            } else {
+                std::fs::read(self.dir.join("server.log")).is_ok_and(|log| {
+                    String::from_utf8_lossy(log.get(log_before..).unwrap_or_default())
+                        .contains("ready to accept")
+                })
+            };
             if ready {
                 Ok(())
             } else {
