@@ -22,7 +22,7 @@ use tokio_postgres::types::Type;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::names::{check_table_name, plain_identifier};
+use crate::db::names::{check_identifier, check_qualified_table_name};
 use crate::db::Statement;
 use crate::env::{list, ConfigError, Source};
 use crate::failure::Failure;
@@ -54,23 +54,12 @@ impl Settings for LiveLogsSettings {
             return Err(ConfigError::new("LIVE_LOGS_TABLES", "names no table"));
         }
         for table in &tables {
-            check_table_name("LIVE_LOGS_TABLES", table)?;
-            if !table.contains('.') {
-                return Err(ConfigError::new(
-                    "LIVE_LOGS_TABLES",
-                    format!("{table:?} is not schema-qualified (e.g. public.logs)"),
-                ));
-            }
+            check_qualified_table_name("LIVE_LOGS_TABLES", table, "public.logs")?;
         }
         let publication = env
             .get("LIVE_LOGS_PUBLICATION")
             .map_or_else(|| "supabase_realtime".to_owned(), |p| p.trim().to_owned());
-        if !plain_identifier(&publication) {
-            return Err(ConfigError::new(
-                "LIVE_LOGS_PUBLICATION",
-                format!("{publication:?} is not a publication name (lower-case letters, digits and _)"),
-            ));
-        }
+        check_identifier("LIVE_LOGS_PUBLICATION", &publication, "publication")?;
         Ok(Self { tables, publication })
     }
 

@@ -41,7 +41,7 @@ use tokio_postgres::types::Type;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::names::{check_table_name, plain_identifier};
+use crate::db::names::{check_identifier, check_qualified_table_name};
 use crate::db::Statement;
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
@@ -81,23 +81,14 @@ impl Settings for TenancySettings {
     fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let tables = list(env.get("TENANCY_TABLES").as_deref().unwrap_or(DEFAULT_TABLES));
         for table in &tables {
-            check_table_name("TENANCY_TABLES", table)?;
-            if !table.contains('.') {
-                return Err(ConfigError::new(
-                    "TENANCY_TABLES",
-                    format!("{table:?} is not schema-qualified (e.g. public.projects)"),
-                ));
-            }
+            check_qualified_table_name("TENANCY_TABLES", table, "public.projects")?;
         }
         let exposed_schemas = list(env.get("TENANCY_EXPOSED_SCHEMAS").as_deref().unwrap_or("public"));
         if exposed_schemas.is_empty() {
             return Err(ConfigError::new("TENANCY_EXPOSED_SCHEMAS", "names no schema"));
         }
-        if let Some(bad) = exposed_schemas.iter().find(|s| !plain_identifier(s)) {
-            return Err(ConfigError::new(
-                "TENANCY_EXPOSED_SCHEMAS",
-                format!("{bad:?} is not a schema name (lower-case letters, digits and _)"),
-            ));
+        for schema in &exposed_schemas {
+            check_identifier("TENANCY_EXPOSED_SCHEMAS", schema, "schema")?;
         }
         let every = Duration::from_secs(number(env, "TENANCY_EVERY_SECS", 60, 0, 86_400)?);
         Ok(Self {

@@ -36,6 +36,37 @@ pub fn check_table_name(variable: &'static str, name: &str) -> Result<(), Config
     ))
 }
 
+/// `name`, the value of `variable`, as a schema-qualified table name
+/// (`example` shows one); anything else is a configuration error naming
+/// the variable.
+pub fn check_qualified_table_name(
+    variable: &'static str,
+    name: &str,
+    example: &str,
+) -> Result<(), ConfigError> {
+    check_table_name(variable, name)?;
+    if name.contains('.') {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        variable,
+        format!("{name:?} is not schema-qualified (e.g. {example})"),
+    ))
+}
+
+/// `name`, the value of `variable`, as a plain identifier naming a `what`
+/// (a schema, a publication); anything else is a configuration error
+/// naming the variable.
+pub fn check_identifier(variable: &'static str, name: &str, what: &str) -> Result<(), ConfigError> {
+    if plain_identifier(name) {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        variable,
+        format!("{name:?} is not a {what} name (lower-case letters, digits and _)"),
+    ))
+}
+
 /// `name` as an SQL identifier: bare when plain, else double-quoted.
 pub fn quote_ident(name: &str) -> String {
     if plain_identifier(name) {
