@@ -180,6 +180,26 @@ impl<'a> CheckContext<'a> {
     }
 }
 
+/// When a check last asked for a reading too costly for every evaluation
+/// (the database's size, the tenancy catalog), so that it is read on the
+/// first evaluation and then at most every so often. The time is taken when
+/// asked, not when answered: a reading that cannot finish within the
+/// deadline is not asked for again at every evaluation.
+#[derive(Debug, Default)]
+pub struct Asked(Option<tokio::time::Instant>);
+
+impl Asked {
+    /// Whether this evaluation reads: never asked yet, `every` gone by since,
+    /// or `anyway`; if so, now is when it was asked.
+    pub fn due(&mut self, every: std::time::Duration, anyway: bool) -> bool {
+        let due = anyway || self.0.is_none_or(|at| at.elapsed() >= every);
+        if due {
+            self.0 = Some(tokio::time::Instant::now());
+        }
+        due
+    }
+}
+
 /// A start-up failure that is not a configuration value's fault (a client
 /// a check needs could not be built), whatever library it comes from.
 #[derive(Debug, thiserror::Error)]

@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use tokio_postgres::types::Type;
 
 use crate::component::{
-    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+    read, Asked, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
 use crate::db::names::{check_identifier, check_qualified_table_name};
 use crate::db::Statement;
@@ -270,23 +270,18 @@ impl Reading {
 /// The latest reading and when one was last asked for.
 #[derive(Default)]
 struct Sample {
-    asked: Option<Instant>,
+    asked: Asked,
     last: Option<(Instant, Result<Reading, Failure>)>,
 }
 
 impl Sample {
-    /// Whether this evaluation reads the catalog. The time is taken when
-    /// asked: a reading that does not finish within the deadline is not
-    /// asked for again before `every` (a catalog that slow would otherwise
-    /// slow every answer). A reading that failed otherwise (the database
-    /// down) is asked for again at the next evaluation.
+    /// Whether this evaluation reads the catalog (see [`Asked`]): a reading
+    /// that did not finish within the deadline waits for `every` (a catalog
+    /// that slow would otherwise slow every answer); one that failed
+    /// otherwise (the database down) is asked for again at once.
     fn due(&mut self, every: Duration) -> bool {
         let failed = matches!(&self.last, Some((_, Err(f))) if f.reason != Reason::Timeout);
-        let due = failed || self.asked.is_none_or(|at| at.elapsed() >= every);
-        if due {
-            self.asked = Some(Instant::now());
-        }
-        due
+        self.asked.due(every, failed)
     }
 }
 

@@ -38,10 +38,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::time::Instant;
 
 use crate::component::{
-    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+    read, Asked, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
 use crate::db::Statement;
 use crate::env::{number, ConfigError, Source};
@@ -145,7 +144,7 @@ fn parse_size(raw: &str) -> Result<u64, ConfigError> {
 /// The size's latest reading and when it was last asked for.
 #[derive(Default)]
 struct SizeSample {
-    asked: Option<Instant>,
+    asked: Asked,
     bytes: Option<u64>,
 }
 
@@ -157,19 +156,12 @@ struct DatabaseCheck {
 }
 
 impl DatabaseCheck {
-    /// Whether this evaluation reads the size. The time is taken when
-    /// asked, not when answered: a size that cannot be read in time is not
-    /// asked for again at every evaluation.
+    /// Whether this evaluation reads the size (see [`Asked`]).
     fn size_due(&self) -> bool {
         let Some(limit) = &self.settings.size else {
             return false;
         };
-        let mut sample = self.size.lock();
-        let due = sample.asked.is_none_or(|at| at.elapsed() >= limit.every);
-        if due {
-            sample.asked = Some(Instant::now());
-        }
-        due
+        self.size.lock().asked.due(limit.every, false)
     }
 }
 
