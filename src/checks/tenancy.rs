@@ -110,6 +110,18 @@ impl Settings for TenancySettings {
     }
 }
 
+/// SQL: relation `$rel` is a view that runs with its owner's rights (no
+/// `security_invoker`: Postgres keeps the option as written, `true`, `on`,
+/// `1`…, so it is read as a boolean).
+macro_rules! definer_view {
+    ($rel:literal) => {
+        concat!(
+            $rel, ".relkind = 'v' AND NOT coalesce((SELECT split_part(o, '=', 2)::boolean FROM unnest(",
+            $rel, ".reloptions) o WHERE split_part(o, '=', 1) = 'security_invoker'), false)"
+        )
+    };
+}
+
 /// Every finding as `(lint, object, total)`, most severe rule first, at
 /// most `$3` rows; `total` counts them all. `$1`: the tenant tables, `$2`:
 /// the exposed schemas.
@@ -119,7 +131,7 @@ impl Settings for TenancySettings {
 /// exposed schema — the privilege checks; the browser's role ids, their
 /// `USAGE` of each schema and the extensions' members are looked up once
 /// (BENCHMARKS.md: 20,000 relations).
-pub const STATEMENT: &str = "\
+pub const STATEMENT: &str = concat!("\
 WITH RECURSIVE browser AS ( \
   SELECT (SELECT oid FROM pg_roles WHERE rolname = 'anon') AS anon, \
          (SELECT oid FROM pg_roles WHERE rolname = 'authenticated') AS authenticated), \
@@ -135,8 +147,7 @@ candidate AS MATERIALIZED ( \
   SELECT c.oid, c.relkind, c.relowner, e.nspname || '.' || c.relname AS name \
   FROM pg_class c JOIN exposed e ON e.oid = c.relnamespace, browser b \
   WHERE ((c.relkind IN ('r', 'p') AND NOT c.relrowsecurity) \
-         OR (c.relkind = 'v' AND NOT coalesce((SELECT split_part(o, '=', 2)::boolean \
-               FROM unnest(c.reloptions) o WHERE split_part(o, '=', 1) = 'security_invoker'), false))) \
+         OR (", definer_view!("c"), ")) \
     AND ((e.anon_usage AND coalesce(has_any_column_privilege(b.anon, c.oid, 'SELECT'), false)) \
       OR (e.authenticated_usage AND coalesce(has_any_column_privilege(b.authenticated, c.oid, 'SELECT'), false))) \
     AND c.oid NOT IN (SELECT objid FROM extension_member)), \
@@ -145,9 +156,7 @@ walk (view, rel, runner, depth) AS ( \
   SELECT oid, oid, relowner, 0 FROM candidate WHERE relkind = 'v' \
   UNION \
   SELECT w.view, c.oid, \
-    CASE WHEN c.relkind = 'v' AND NOT coalesce((SELECT split_part(o, '=', 2)::boolean \
-           FROM unnest(c.reloptions) o WHERE split_part(o, '=', 1) = 'security_invoker'), false) \
-         THEN c.relowner ELSE w.runner END, \
+    CASE WHEN ", definer_view!("c"), " THEN c.relowner ELSE w.runner END, \
     w.depth + 1 \
   FROM walk w \
   JOIN pg_rewrite r ON r.ev_class = w.rel AND r.rulename = '_RETURN' \
@@ -179,7 +188,7 @@ finding (rank, lint, object) AS ( \
   UNION ALL SELECT 6, 'tenant_table_not_granted', name FROM tenant t, browser b \
     WHERE oid IS NOT NULL AND NOT coalesce(has_schema_privilege(b.authenticated, t.relnamespace, 'USAGE') \
       AND has_any_column_privilege(b.authenticated, t.oid, 'SELECT'), false)) \
-SELECT lint, object, count(*) OVER () FROM finding ORDER BY rank, object COLLATE \"C\" LIMIT $3";
+SELECT lint, object, count(*) OVER () FROM finding ORDER BY rank, object COLLATE \"C\" LIMIT $3");
 
 /// What a lint means for the component, and what the log says of it.
 fn judge(lint: &str) -> (Status, Reason, &'static str) {
