@@ -251,13 +251,14 @@ impl Reading {
             all.add(Verdict::of(status, reason, ""));
             by_lint.entry(lint).or_default().push(object);
         }
+        let cut = self.total > self.findings.len() as u64;
         let mut verdict = all.verdict();
         verdict.text = (!self.findings.is_empty()).then(|| {
             let mut text: Vec<String> = by_lint
                 .iter()
                 .map(|(lint, objects)| format!("{lint} ({}): {}", judge(lint).2, objects.join(", ")))
                 .collect();
-            if self.total > self.findings.len() as u64 {
+            if cut {
                 text.push(format!("{} findings, the first {} listed", self.total, self.findings.len()));
             }
             text.join("; ")
@@ -268,7 +269,7 @@ impl Reading {
             .map(|(lint, object)| json!({"lint": lint, "object": object}))
             .collect();
         let mut facts = vec![("findings", Value::from(findings))];
-        if self.total > self.findings.len() as u64 {
+        if cut {
             facts.push(("findings_total", Value::from(self.total)));
         }
         facts.push(("read_age_s", Value::from(age.as_secs())));

@@ -13,13 +13,17 @@ use std::process::Output;
 /// The project every run belongs to.
 pub const PROJECT: &str = "00000000-0000-0000-0000-0000000000aa";
 
+/// Supabase's `auth.uid()`: the caller's user id, from the request's
+/// claims as PostgREST sets them (none: `NULL`).
+pub const AUTH_UID: &str = "CREATE SCHEMA auth; \
+     CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS \
+       $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;";
+
 /// The schema, with monthly partitions from `months_back` months before
 /// the current one to the next month.
 pub fn schema(months_back: u32) -> String {
     format!(
-        "CREATE SCHEMA auth; \
-         CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS \
-           $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$; \
+        "{AUTH_UID} \
          CREATE TABLE projects (id uuid PRIMARY KEY, owner_id uuid NOT NULL); \
          INSERT INTO projects VALUES ('{PROJECT}', gen_random_uuid()); \
          CREATE TABLE workflow_runs ( \

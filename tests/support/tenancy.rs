@@ -56,11 +56,10 @@ pub fn project(privileges: Privileges) -> String {
              BEGIN EXECUTE format('CREATE ROLE %I NOLOGIN', r); \
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; \
            END LOOP; END $$; \
-         CREATE SCHEMA auth; \
-         CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS \
-           $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$; \
+         {auth_uid} \
          GRANT USAGE ON SCHEMA public, auth TO anon, authenticated, service_role; \
-         {defaults}"
+         {defaults}",
+        auth_uid = super::meshhook::AUTH_UID,
     )
 }
 
