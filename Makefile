@@ -53,7 +53,7 @@ package: ## Lambda zip: target/lambda/meshhook-health/bootstrap.zip (under CARGO
 	@scripts/arm64-target.sh
 	cargo lambda build --release --arm64 --locked --output-format zip
 
-verify-package: package ## Check the arm64 zip (aarch64, glibc <= 2.34, < 8 MiB) and run it under qemu-user
+verify-package: package ## Check the arm64 zip (aarch64, glibc <= 2.34, < 7 MiB) and run it under qemu-user
 	@scripts/provision.sh package test
 	@scripts/verify-package.sh
 

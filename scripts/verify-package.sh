@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make verify-package`: checks the arm64 Lambda zip that `make package` made
 # and runs it. The bootstrap must be an aarch64 ELF, need no glibc newer than
-# provided.al2023's 2.34 (read from its ELF version needs), be under 8 MiB,
+# provided.al2023's 2.34 (read from its ELF version needs), be under 7 MiB,
 # and answer real events under qemu-user (tests/package.rs).
 #
 # Needs binutils (readelf), unzip, qemu-user-static and libc6-arm64-cross
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 zip=${CARGO_TARGET_DIR:-target}/lambda/meshhook-health/bootstrap.zip
 max_glibc=2.34
-max_bytes=$((8 * 1024 * 1024))
+max_bytes=$((7 * 1024 * 1024))
 
 [ -f "$zip" ] || { echo "verify-package: $zip missing; run make package" >&2; exit 1; }
 dir=$(mktemp -d)
@@ -30,7 +30,7 @@ fi
 
 bytes=$(stat -c %s "$bin")
 zip_bytes=$(stat -c %s "$zip")
-[ "$bytes" -lt "$max_bytes" ] || { echo "verify-package: bootstrap is $bytes bytes, not under 8 MiB" >&2; exit 1; }
+[ "$bytes" -lt "$max_bytes" ] || { echo "verify-package: bootstrap is $bytes bytes, not under 7 MiB" >&2; exit 1; }
 
 echo "arm64 package: AArch64, needs glibc $glibc (≤ $max_glibc), bootstrap $bytes bytes, zip $zip_bytes bytes"
 

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use crate::db::Session;
 use crate::env::{ConfigError, Source};
@@ -131,6 +132,28 @@ pub trait Check: Send + Sync {
         &self,
         context: &CheckContext<'_>,
     ) -> impl Future<Output = Result<CheckOutcome, Failure>> + Send;
+
+    /// Opens, in the background, what the check keeps between evaluations
+    /// (Realtime's socket), ahead of the first one; with
+    /// [`Lifetime::Serving`] also keeps it alive while no evaluation asks.
+    /// Never blocks. Most checks keep nothing.
+    fn warm_up(&self, _lifetime: Lifetime) {}
+
+    /// Closes what the check keeps, politely, when the process stops.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// How the process runs between evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A Lambda container: frozen between invocations, so nothing runs in
+    /// the background; what a check keeps may be found dead when thawed.
+    Frozen,
+    /// `serve`: the process runs on between requests, and a check may keep
+    /// what it holds alive.
+    Serving,
 }
 
 /// A [`Check`] as the evaluator holds it, behind `dyn` (an `async fn` in a
@@ -141,6 +164,10 @@ pub trait RunCheck: Send + Sync {
         &'a self,
         context: &'a CheckContext<'a>,
     ) -> BoxFuture<'a, Result<CheckOutcome, Failure>>;
+
+    fn warm_up(&self, lifetime: Lifetime);
+
+    fn close(&self) -> BoxFuture<'_, ()>;
 }
 
 impl<C: Check> RunCheck for C {
@@ -150,24 +177,45 @@ impl<C: Check> RunCheck for C {
     ) -> BoxFuture<'a, Result<CheckOutcome, Failure>> {
         Box::pin(self.observe(context))
     }
+
+    fn warm_up(&self, lifetime: Lifetime) {
+        Check::warm_up(self, lifetime);
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Check::close(self))
+    }
 }
 
 /// What one evaluation gives a check.
 pub struct CheckContext<'a> {
     postgres: Option<&'a Session<'a>>,
+    deadline: Instant,
 }
 
 impl<'a> CheckContext<'a> {
     /// For a component that uses Postgres: the evaluation's shared session.
-    pub fn with_postgres(session: &'a Session<'a>) -> Self {
+    pub fn with_postgres(session: &'a Session<'a>, deadline: Instant) -> Self {
         Self {
             postgres: Some(session),
+            deadline,
         }
     }
 
     /// For a component that does not.
-    pub fn without_postgres() -> Self {
-        Self { postgres: None }
+    pub fn without_postgres(deadline: Instant) -> Self {
+        Self {
+            postgres: None,
+            deadline,
+        }
+    }
+
+    /// When the evaluator cancels the check. A check made of parts (one
+    /// Supabase service each) bounds each part a little earlier, so that
+    /// one part that never answers is reported as that part's timeout
+    /// rather than costing the whole component.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// The evaluation's Postgres session: the checks of one evaluation

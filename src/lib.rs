@@ -61,10 +61,13 @@ mod tls;
 
 use std::sync::Arc;
 
-use component::BuildContext;
 pub use component::StartupError;
+use component::{BuildContext, Lifetime};
 use config::Config;
 use evaluator::{CheckSet, ComponentCheck, EvaluationListener, Evaluator};
+
+/// How long closing what the checks keep may take at shutdown.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Everything a request needs: settings and the evaluator (which owns the
 /// database pool and the HTTPS client). Built once per process.
@@ -126,10 +129,21 @@ impl App {
         }
     }
 
-    /// Opens the database connection in the background (never blocks).
+    /// Opens what the checks keep between evaluations (the database
+    /// connection, Realtime's socket) in the background (never blocks); in
+    /// serve mode they are also kept alive.
     pub fn warm_up(&self) {
-        if let Some(db) = self.evaluator.database() {
-            db.warm_up();
-        }
+        let lifetime = if self.config.lambda {
+            Lifetime::Frozen
+        } else {
+            Lifetime::Serving
+        };
+        self.evaluator.warm_up(lifetime);
+    }
+
+    /// Closes what the checks keep (Realtime's socket: a close frame), at
+    /// most [`CLOSE_GRACE`] each, when the process stops.
+    pub async fn close(&self) {
+        self.evaluator.close(CLOSE_GRACE).await;
     }
 }

@@ -228,16 +228,18 @@ async fn serve_mode(listen: Option<String>) -> Result<(), Exit> {
     app.warm_up();
     let max_connections = serve::connection_cap(open_files);
     tracing::info!(%addr, max_connections, "serving /health");
-    serve::serve(app, listener, max_connections, async move {
+    let served = serve::serve(app.clone(), listener, max_connections, async move {
         shutdown.recv().await
     })
-    .await
-    .map_err(Exit::Serve)
+    .await;
+    app.close().await;
+    served.map_err(Exit::Serve)
 }
 
 async fn check_mode(verbose: bool) -> Result<(), Exit> {
     let app = app(false).await?;
     let report = app.evaluator.evaluate().await;
+    app.close().await;
     let configured = app.config.meshhook_version.as_deref();
     println!("{}", report::render(&report, configured, verbose));
     match report.status {

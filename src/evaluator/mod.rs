@@ -25,7 +25,7 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::component::{CheckContext, Enabled, RunCheck};
+use crate::component::{CheckContext, Enabled, Lifetime, RunCheck};
 use crate::db::Database;
 use crate::outcome::{CheckOutcome, Reason, Verdict};
 use crate::report::{ComponentReport, Report};
@@ -104,6 +104,24 @@ impl Evaluator {
 
     pub fn database(&self) -> Option<&Database> {
         self.engine.checks.database.as_ref()
+    }
+
+    /// Opens, in the background, what the checks keep between
+    /// evaluations (the database connection, Realtime's socket).
+    pub fn warm_up(&self, lifetime: Lifetime) {
+        if let Some(db) = self.database() {
+            db.warm_up();
+        }
+        for entry in &self.engine.checks.checks {
+            entry.check.warm_up(lifetime);
+        }
+    }
+
+    /// Closes what the checks keep, each within `grace`.
+    pub async fn close(&self, grace: Duration) {
+        let closing = (self.engine.checks.checks.iter())
+            .map(|entry| tokio::time::timeout(grace, entry.check.close()));
+        join_all(closing).await;
     }
 
     /// A finished result younger than the cache TTL, else the evaluation in
@@ -216,12 +234,12 @@ impl CheckSet {
         let postgres = async {
             let session = self.database.as_ref().map(Database::session);
             let context = match &session {
-                Some(session) => CheckContext::with_postgres(session),
-                None => CheckContext::without_postgres(),
+                Some(session) => CheckContext::with_postgres(session, deadline),
+                None => CheckContext::without_postgres(deadline),
             };
             self.group(true, &context, started, deadline).await
         };
-        let without = CheckContext::without_postgres();
+        let without = CheckContext::without_postgres(deadline);
         let others = self.group(false, &without, started, deadline);
         let (mut components, rest) = join(postgres, others).await;
         components.extend(rest);

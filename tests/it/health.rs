@@ -74,7 +74,7 @@ async fn public_body_names_no_host_port_user_or_error() {
                 answer.text
             );
         }
-        let port = stack.supabase.server.address().port().to_string();
+        let port = stack.supabase.port().to_string();
         assert!(!answer.text.contains(&port));
     }
 }

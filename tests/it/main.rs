@@ -29,6 +29,7 @@ mod pooler;
 mod postgres_tls;
 mod prometheus;
 mod queue;
+mod realtime;
 mod runs;
 mod secrets;
 mod secrets_manager;

@@ -23,11 +23,15 @@ async fn a_degraded_evaluation_never_counts_as_unhealthy() {
         Some("/realtime/v1/websocket"),
         Some("/auth/v1/health"),
     ] {
-        if let Some(route) = broken {
-            stack
-                .supabase
-                .answer(route, ResponseTemplate::new(503))
-                .await;
+        match broken {
+            Some("/realtime/v1/websocket") => stack.supabase.realtime_down().await,
+            Some(route) => {
+                stack
+                    .supabase
+                    .answer(route, ResponseTemplate::new(503))
+                    .await
+            }
+            None => {}
         }
         api.queue(&event("scheduler.json"), 1);
         let results = api.results(1, Duration::from_secs(20)).await;

@@ -1,74 +1,89 @@
 //! Gateway mode: each service through the project URL, all at once, with
 //! the project's API key. Auth, the Data API and Storage are asked over
-//! HTTPS here; Realtime by its WebSocket opening handshake
+//! HTTPS here; Realtime by a heartbeat on its kept WebSocket
 //! ([`super::realtime`]).
 
 use futures_util::future::join_all;
 use reqwest::{Client, StatusCode};
+use tokio::time::Instant;
 
 use super::http::status_verdict;
 use crate::https::{read_body, transport_failure};
 use super::keys::with_key;
-use super::{realtime, GatewayService};
+use super::realtime::Realtime;
+use super::GatewayService;
 use crate::failure::Failure;
 use crate::outcome::{Reason, Verdict};
 
-/// Every service's outcome, in the order given.
-pub(super) async fn probe(
-    client: &Client,
-    base: &reqwest::Url,
-    key: &str,
-    services: &[GatewayService],
-) -> Vec<(String, Verdict)> {
-    let probes = services.iter().map(|&service| async move {
-        let verdict = probe_one(client, base, key, service)
-            .await
-            .unwrap_or_else(Verdict::from);
-        (service.name().to_owned(), verdict)
-    });
-    join_all(probes).await
+/// What the gateway probes ask with.
+pub(super) struct Probes<'a> {
+    pub client: &'a Client,
+    pub base: &'a reqwest::Url,
+    pub key: &'a str,
+    /// Realtime's kept socket, when Realtime is probed.
+    pub realtime: Option<&'a Realtime>,
 }
 
-async fn probe_one(
-    client: &Client,
-    base: &reqwest::Url,
-    key: &str,
-    service: GatewayService,
-) -> Result<Verdict, Failure> {
-    let mut url = base
-        .join(service.path())
-        .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
-    match service {
-        GatewayService::Realtime => return realtime::handshake(client, url, key).await,
-        // No rows, whatever the table: the answer is PostgREST's verdict on
-        // the route, never data.
-        GatewayService::Rest => url.set_query(Some("select=*&limit=0")),
-        GatewayService::Auth | GatewayService::Storage => {}
+impl Probes<'_> {
+    /// Every service's outcome, in the order given; a service that has not
+    /// answered by `deadline` is that service's `timeout`.
+    pub(super) async fn all(
+        &self,
+        services: &[GatewayService],
+        deadline: Instant,
+    ) -> Vec<(String, Verdict)> {
+        let probes = services.iter().map(|&service| async move {
+            let verdict = match tokio::time::timeout_at(deadline, self.one(service)).await {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(failure)) => failure.into(),
+                Err(_) => Verdict::unhealthy(Reason::Timeout, "no answer in time"),
+            };
+            (service.name().to_owned(), verdict)
+        });
+        join_all(probes).await
     }
-    let response = with_key(client.get(url), key)?
-        .send()
-        .await
-        .map_err(|e| transport_failure(&e))?;
-    let status = response.status();
-    match service {
-        GatewayService::Rest => {
-            let body = read_body(response).await?;
-            Ok(data_api_verdict(status, &body))
-        }
-        GatewayService::Auth if status == StatusCode::OK => {
-            // GoTrue answers its health route with a JSON object; anything
-            // else (an HTML error page with 200, say) is not Auth.
-            let body = read_body(response).await?;
-            match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(serde_json::Value::Object(_)) => Ok(Verdict::healthy()),
-                _ => Err(Failure::new(
-                    Reason::BadResponse,
-                    "auth health is not a JSON object",
-                )),
+
+    async fn one(&self, service: GatewayService) -> Result<Verdict, Failure> {
+        let mut url = self
+            .base
+            .join(service.path())
+            .map_err(|e| Failure::new(Reason::NotConfigured, e.to_string()))?;
+        match (service, self.realtime) {
+            (GatewayService::Realtime, Some(realtime)) => return Ok(realtime.heartbeat().await),
+            (GatewayService::Realtime, None) => {
+                return Err(Failure::new(Reason::InternalError, "no Realtime socket"))
             }
+            // No rows, whatever the table: the answer is PostgREST's
+            // verdict on the route, never data.
+            (GatewayService::Rest, _) => url.set_query(Some("select=*&limit=0")),
+            (GatewayService::Auth | GatewayService::Storage, _) => {}
         }
-        _ if status == StatusCode::OK => Ok(Verdict::healthy()),
-        _ => Ok(status_verdict(status, None)),
+        let response = with_key(self.client.get(url), self.key)?
+            .send()
+            .await
+            .map_err(|e| transport_failure(&e))?;
+        let status = response.status();
+        match service {
+            GatewayService::Rest => {
+                let body = read_body(response).await?;
+                Ok(data_api_verdict(status, &body))
+            }
+            GatewayService::Auth if status == StatusCode::OK => {
+                // GoTrue answers its health route with a JSON object;
+                // anything else (an HTML error page with 200, say) is not
+                // Auth.
+                let body = read_body(response).await?;
+                match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(serde_json::Value::Object(_)) => Ok(Verdict::healthy()),
+                    _ => Err(Failure::new(
+                        Reason::BadResponse,
+                        "auth health is not a JSON object",
+                    )),
+                }
+            }
+            _ if status == StatusCode::OK => Ok(Verdict::healthy()),
+            _ => Ok(status_verdict(status, None)),
+        }
     }
 }
 

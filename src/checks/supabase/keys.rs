@@ -66,7 +66,7 @@ pub(super) fn with_key(request: RequestBuilder, key: &str) -> Result<RequestBuil
 
 /// Legacy Supabase keys are JWTs (three base64url parts) and also go in
 /// `Authorization`; newer `sb_…` keys go only in `apikey`.
-fn is_jwt_shaped(key: &str) -> bool {
+pub(super) fn is_jwt_shaped(key: &str) -> bool {
     let parts: Vec<&str> = key.split('.').collect();
     !key.starts_with("sb_")
         && parts.len() == 3

@@ -17,11 +17,14 @@ mod realtime;
 pub mod settings;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Client;
+use tokio::time::Instant;
 
 use crate::component::{
-    read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
+    read, BuildContext, Check, CheckContext, Component, Lifetime, RunCheck, Settings,
+    StartupError,
 };
 use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
@@ -54,8 +57,21 @@ impl Settings for SupabaseSettings {
     }
 
     fn build(self: Arc<Self>, context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        let realtime = match &self.mode {
+            SupabaseMode::Gateway {
+                url,
+                anon_key,
+                services,
+                realtime_heartbeat,
+            } if services.contains(&GatewayService::Realtime) => Some(Arc::new(
+                realtime::Realtime::new(url, anon_key.expose(), *realtime_heartbeat)
+                    .map_err(|e| StartupError::new("Realtime's socket", e))?,
+            )),
+            _ => None,
+        };
         Ok(Box::new(SupabaseCheck {
             client: context.https_client("the HTTPS client for Supabase")?,
+            realtime,
             settings: self,
         }))
     }
@@ -63,17 +79,28 @@ impl Settings for SupabaseSettings {
 
 struct SupabaseCheck {
     client: Client,
+    /// Realtime's kept socket, in gateway mode when Realtime is probed.
+    realtime: Option<Arc<realtime::Realtime>>,
     settings: Arc<SupabaseSettings>,
 }
 
 impl Check for SupabaseCheck {
-    async fn observe(&self, _context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
+    async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let services = match &self.settings.mode {
             SupabaseMode::Gateway {
                 url,
                 anon_key,
                 services,
-            } => gateway::probe(&self.client, url, anon_key.expose(), services).await,
+                ..
+            } => {
+                let probes = gateway::Probes {
+                    client: &self.client,
+                    base: url,
+                    key: anon_key.expose(),
+                    realtime: self.realtime.as_deref(),
+                };
+                probes.all(services, service_deadline(context.deadline())).await
+            }
             SupabaseMode::Management {
                 api_url,
                 access_token,
@@ -86,6 +113,28 @@ impl Check for SupabaseCheck {
         };
         Ok(combine(services, &self.settings.critical))
     }
+
+    fn warm_up(&self, lifetime: Lifetime) {
+        if let Some(realtime) = &self.realtime {
+            realtime.warm_up(lifetime);
+        }
+    }
+
+    async fn close(&self) {
+        if let Some(realtime) = &self.realtime {
+            realtime.close().await;
+        }
+    }
+}
+
+/// When each service's probe gives up: a little before the evaluator's
+/// deadline (a twentieth of what is left, at most 20 ms), so that one
+/// service that never answers is that service's `timeout` — Realtime, not
+/// critical by default, then only degrades the component — and the
+/// component's outcome is still combined in time.
+fn service_deadline(deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    deadline - (left / 20).min(Duration::from_millis(20))
 }
 
 /// The component's outcome from its services' (in configured order): the

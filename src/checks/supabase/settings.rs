@@ -2,7 +2,8 @@
 //! `SUPABASE_ANON_KEY`) or Management API mode (`SUPABASE_ACCESS_TOKEN`
 //! and `SUPABASE_PROJECT_REF`), which services to ask
 //! (`SUPABASE_SERVICES`) and which of them MeshHook cannot run without
-//! (`SUPABASE_CRITICAL_SERVICES`).
+//! (`SUPABASE_CRITICAL_SERVICES`), and how often serve mode keeps
+//! Realtime's socket alive (`SUPABASE_REALTIME_HEARTBEAT_SECS`).
 
 use super::keys;
 use crate::env::{http_base_url, ConfigError, Secret, Source};
@@ -11,6 +12,14 @@ use crate::env::{http_base_url, ConfigError, Secret, Source};
 /// route checks the user), the Data API (every API route reads through
 /// it) and Realtime (live run logs).
 const DEFAULT_SERVICES: &str = "auth,rest,realtime";
+
+/// supabase-js's heartbeat interval: Realtime's socket is kept open by a
+/// heartbeat after this long idle (serve mode).
+const DEFAULT_REALTIME_HEARTBEAT_SECS: u64 = 25;
+
+/// Below the 60 s after which a Phoenix server closes a silent socket,
+/// with room for the heartbeat's own round trip.
+const MAX_REALTIME_HEARTBEAT_SECS: u64 = 45;
 
 /// Services without which MeshHook's app and API stop, when
 /// `SUPABASE_CRITICAL_SERVICES` is unset; applied to those probed.
@@ -33,6 +42,10 @@ pub enum SupabaseMode {
         url: reqwest::Url,
         anon_key: Secret,
         services: Vec<GatewayService>,
+        /// Serve mode: how long Realtime's kept socket may stay idle
+        /// before a heartbeat keeps it open
+        /// (`SUPABASE_REALTIME_HEARTBEAT_SECS`).
+        realtime_heartbeat: std::time::Duration,
     },
     /// One call to the Management API's project health endpoint.
     Management {
@@ -218,10 +231,18 @@ fn gateway_mode(env: &dyn Source, service_names: &[String]) -> Result<SupabaseMo
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let realtime_heartbeat = crate::env::number(
+        env,
+        "SUPABASE_REALTIME_HEARTBEAT_SECS",
+        DEFAULT_REALTIME_HEARTBEAT_SECS,
+        1,
+        MAX_REALTIME_HEARTBEAT_SECS,
+    )?;
     Ok(SupabaseMode::Gateway {
         url,
         anon_key: Secret::new(anon_key),
         services,
+        realtime_heartbeat: std::time::Duration::from_secs(realtime_heartbeat),
     })
 }
 
