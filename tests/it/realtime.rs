@@ -242,3 +242,30 @@ async fn check_closes_its_socket_before_it_exits() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_lambda_container_thawed_after_realtime_dropped_its_socket_answers_healthy() {
+    use crate::support::runtime_api::{event, RuntimeApi};
+    let stack = stack("2000").await;
+    let api = RuntimeApi::start(Vec::new()).await;
+    let function = api.spawn_function(&stack.env);
+    let realtime = &stack.supabase.realtime;
+    let mut statuses = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            // Frozen between invocations, as Lambda does; meanwhile
+            // Realtime drops the socket (a deploy, an idle timeout).
+            function.signal(libc::SIGSTOP);
+            realtime.drop_open_sockets();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            function.signal(libc::SIGCONT);
+        }
+        api.queue(&event("scheduler.json"), 1);
+        let results = api.results(1, Duration::from_secs(20)).await;
+        let body: Value = serde_json::from_str(&results[0].1).unwrap();
+        statuses.push(body["details"]["supabase"].clone());
+    }
+    assert_eq!(statuses, [json!("healthy"), json!("healthy")]);
+    assert_eq!(realtime.opened(), 2, "the dead socket replaced once");
+    assert_eq!(realtime.heartbeats_seen(), 2);
+}
