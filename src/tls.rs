@@ -39,6 +39,50 @@ impl SslMode {
     }
 }
 
+impl SslMode {
+    /// libpq's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// libpq 17's `sslnegotiation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslNegotiation {
+    /// An SSLRequest first, TLS after the server's `S` (every server).
+    Postgres,
+    /// TLS at once, with ALPN `postgresql` (PostgreSQL 17 and later): one
+    /// round trip fewer.
+    Direct,
+}
+
+impl SslNegotiation {
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "postgres" => Self::Postgres,
+            "direct" => Self::Direct,
+            _ => return None,
+        })
+    }
+
+    /// libpq's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+/// The ALPN protocol PostgreSQL 17 requires of a direct TLS connection.
+const POSTGRESQL_ALPN: &[u8] = b"postgresql";
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -76,16 +120,26 @@ pub fn https_client(version: &str) -> Result<reqwest::Client, reqwest::Error> {
 /// The TLS connector for Postgres, with libpq's meaning of `sslmode`:
 /// prefer/require encrypt without verifying; verify-ca checks the chain
 /// against `roots`; verify-full also checks the host name.
-pub fn postgres_connector(mode: SslMode, roots: Option<Arc<RootCertStore>>) -> MakeRustlsConnect {
+///
+/// With `sslnegotiation=direct` the handshake offers ALPN `postgresql`, as
+/// libpq 17 does: PostgreSQL 17 refuses a direct TLS connection without it.
+pub fn postgres_connector(
+    mode: SslMode,
+    negotiation: SslNegotiation,
+    roots: Option<Arc<RootCertStore>>,
+) -> MakeRustlsConnect {
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
         (SslMode::VerifyFull, Some(roots)) => webpki(roots),
         (SslMode::VerifyCa, Some(roots)) => Arc::new(IgnoreHostName(webpki(roots))),
         _ => Arc::new(EncryptOnly(provider())),
     };
-    let config = builder()
+    let mut config = builder()
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
+    if negotiation == SslNegotiation::Direct {
+        config.alpn_protocols = vec![POSTGRESQL_ALPN.to_vec()];
+    }
     MakeRustlsConnect::new(config)
 }
 

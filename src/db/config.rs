@@ -12,7 +12,7 @@ use crate::env::{ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::Reason;
 use crate::secrets_manager::SecretConnection;
-use crate::tls::SslMode;
+use crate::tls::{SslMode, SslNegotiation};
 
 /// How long a connection attempt outside a health evaluation (warm-up, CLI
 /// commands) may take when the URL sets no `connect_timeout`.
@@ -23,12 +23,15 @@ pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct DbConfig {
     pub(super) pg: tokio_postgres::Config,
     pub(super) ssl_mode: SslMode,
+    /// libpq 17's `sslnegotiation`: TLS at once (with ALPN `postgresql`)
+    /// or after an SSLRequest.
+    pub(super) negotiation: SslNegotiation,
     /// Trust anchors for verify-ca / verify-full, read at start-up.
     pub(super) roots: Option<Arc<rustls::RootCertStore>>,
     pub(super) pool_max: usize,
     /// `PGSSLROOTCERT` and `DATABASE_CA_PEM`, kept to parse a rotated
     /// secret the same way.
-    pub(super) env_roots: EnvRoots,
+    pub(super) env_tls: EnvTls,
     /// `DATABASE_SECRET_ID` when the connection came from that secret: it is
     /// read again after the database refuses the password.
     pub(super) secret_id: Option<String>,
@@ -39,23 +42,27 @@ impl std::fmt::Debug for DbConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbConfig")
             .field("ssl_mode", &self.ssl_mode)
+            .field("negotiation", &self.negotiation)
             .field("pool_max", &self.pool_max)
             .field("from_secret", &self.secret_id.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// Root certificates named by the environment rather than the URL:
-/// `PGSSLROOTCERT` (a file) and `DATABASE_CA_PEM` (the PEM text itself, for
-/// platforms that give a process variables but no files).
+/// TLS settings the environment gives rather than the URL: root
+/// certificates in `PGSSLROOTCERT` (a file) or `DATABASE_CA_PEM` (the PEM
+/// text itself, for platforms that give a process variables but no files),
+/// and `PGSSLNEGOTIATION`.
 #[derive(Clone, Default)]
-pub struct EnvRoots {
+pub struct EnvTls {
     file: Option<String>,
     pem: Option<Arc<rustls::RootCertStore>>,
+    negotiation: Option<String>,
 }
 
-impl EnvRoots {
-    /// Reads `PGSSLROOTCERT` and `DATABASE_CA_PEM`; a `DATABASE_CA_PEM` that
+impl EnvTls {
+    /// Reads `PGSSLROOTCERT`, `DATABASE_CA_PEM` and `PGSSLNEGOTIATION`; a
+    /// `DATABASE_CA_PEM` that
     /// holds no certificate is an error whatever `sslmode` says.
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let pem = match env.get("DATABASE_CA_PEM") {
@@ -65,6 +72,7 @@ impl EnvRoots {
         Ok(Self {
             file: env.get("PGSSLROOTCERT"),
             pem,
+            negotiation: env.get("PGSSLNEGOTIATION"),
         })
     }
 }
@@ -82,14 +90,14 @@ impl DbConfig {
     /// `DATABASE_POOL_MAX`).
     pub fn from_source(env: &dyn Source) -> Result<Self, ConfigError> {
         let pool_max = pool_max(env)?;
-        let env_roots = EnvRoots::from_source(env)?;
+        let env_tls = EnvTls::from_source(env)?;
         let Some(url) = env.get("DATABASE_URL") else {
             return Err(ConfigError::new(
                 "DATABASE_URL",
                 "is required when an enabled component uses Postgres (or set DATABASE_SECRET_ID)",
             ));
         };
-        Self::parse(&url, env_roots, pool_max)
+        Self::parse(&url, env_tls, pool_max)
     }
 
     /// As [`DbConfig::from_source`], reading the connection from Secrets
@@ -100,7 +108,7 @@ impl DbConfig {
         };
         let secret = crate::secrets_manager::connection(&secret_id).await?;
         let mut config =
-            Self::from_secret_connection(secret, EnvRoots::from_source(env)?, pool_max(env)?)?;
+            Self::from_secret_connection(secret, EnvTls::from_source(env)?, pool_max(env)?)?;
         config.secret_id = Some(secret_id);
         Ok(config)
     }
@@ -109,11 +117,11 @@ impl DbConfig {
     /// RDS-style fields set one by one.
     fn from_secret_connection(
         secret: SecretConnection,
-        env_roots: EnvRoots,
+        env_tls: EnvTls,
         pool_max: usize,
     ) -> Result<Self, ConfigError> {
         let rds = match secret {
-            SecretConnection::Text(text) => return Self::parse(&text, env_roots, pool_max),
+            SecretConnection::Text(text) => return Self::parse(&text, env_tls, pool_max),
             SecretConnection::Rds(rds) => rds,
         };
         let mut pg = tokio_postgres::Config::new();
@@ -127,8 +135,9 @@ impl DbConfig {
         let tls = TlsParams {
             sslmode: rds.sslmode,
             sslrootcert: rds.sslrootcert,
+            sslnegotiation: None,
         };
-        Self::checked(pg, tls, env_roots, pool_max)
+        Self::checked(pg, tls, env_tls, pool_max)
     }
 
     /// The connection a (rotated) secret now holds, parsed with the same
@@ -141,7 +150,7 @@ impl DbConfig {
         };
         let fresh = async {
             let secret = crate::secrets_manager::connection(secret_id).await?;
-            Self::from_secret_connection(secret, self.env_roots.clone(), self.pool_max)
+            Self::from_secret_connection(secret, self.env_tls.clone(), self.pool_max)
         };
         let mut config = fresh
             .await
@@ -153,7 +162,7 @@ impl DbConfig {
     /// Parses a URL or key=value connection string. `sslmode` and
     /// `sslrootcert` are taken out first: tokio-postgres knows neither the
     /// verify modes nor root certificates, and TLS is ours to set up.
-    pub fn parse(raw: &str, env_roots: EnvRoots, pool_max: usize) -> Result<Self, ConfigError> {
+    pub fn parse(raw: &str, env_tls: EnvTls, pool_max: usize) -> Result<Self, ConfigError> {
         let (rest, tls) = split_tls_params(raw.trim())?;
         let pg: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
             // tokio-postgres' parse errors name an option, never its value.
@@ -162,7 +171,7 @@ impl DbConfig {
                 format!("not a valid Postgres URL or key=value string ({e})"),
             )
         })?;
-        Self::checked(pg, tls, env_roots, pool_max)
+        Self::checked(pg, tls, env_tls, pool_max)
     }
 
     /// The settings every connection needs, checked, with TLS set up from
@@ -170,7 +179,7 @@ impl DbConfig {
     fn checked(
         mut pg: tokio_postgres::Config,
         tls: TlsParams,
-        env_roots: EnvRoots,
+        env_tls: EnvTls,
         pool_max: usize,
     ) -> Result<Self, ConfigError> {
         if pg.get_hosts().is_empty() {
@@ -204,16 +213,22 @@ impl DbConfig {
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             _ => tokio_postgres::config::SslMode::Require,
         });
+        let negotiation = negotiation(tls.sslnegotiation, &env_tls, ssl_mode)?;
+        pg.ssl_negotiation(match negotiation {
+            SslNegotiation::Postgres => tokio_postgres::config::SslNegotiation::Postgres,
+            SslNegotiation::Direct => tokio_postgres::config::SslNegotiation::Direct,
+        });
         let roots = match ssl_mode {
-            SslMode::VerifyCa | SslMode::VerifyFull => Some(roots(tls.sslrootcert, &env_roots)?),
+            SslMode::VerifyCa | SslMode::VerifyFull => Some(roots(tls.sslrootcert, &env_tls)?),
             _ => None,
         };
         Ok(Self {
             pg,
             ssl_mode,
+            negotiation,
             roots,
             pool_max,
-            env_roots,
+            env_tls,
             secret_id: None,
         })
     }
@@ -227,6 +242,10 @@ impl DbConfig {
         self.ssl_mode
     }
 
+    pub fn negotiation(&self) -> SslNegotiation {
+        self.negotiation
+    }
+
     pub(crate) fn password(&self) -> Option<&str> {
         self.pg
             .get_password()
@@ -234,11 +253,42 @@ impl DbConfig {
     }
 }
 
+/// libpq 17's `sslnegotiation`, from the connection string, else
+/// `PGSSLNEGOTIATION`, else `postgres`. `direct` starts TLS at once, so
+/// there is no plaintext to fall back to: like libpq, it is refused at
+/// start-up unless `sslmode` is require, verify-ca or verify-full.
+fn negotiation(
+    written: Option<String>,
+    env: &EnvTls,
+    ssl_mode: SslMode,
+) -> Result<SslNegotiation, ConfigError> {
+    let (variable, value) = match (written, &env.negotiation) {
+        (Some(value), _) => ("DATABASE_URL", value),
+        (None, Some(value)) => ("PGSSLNEGOTIATION", value.clone()),
+        (None, None) => return Ok(SslNegotiation::Postgres),
+    };
+    let negotiation = SslNegotiation::parse(value.trim())
+        .ok_or_else(|| ConfigError::new(variable, "sslnegotiation must be postgres or direct"))?;
+    if negotiation == SslNegotiation::Direct
+        && matches!(ssl_mode, SslMode::Disable | SslMode::Prefer)
+    {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "sslnegotiation=direct needs sslmode=require, verify-ca or verify-full (sslmode is {}): \
+                 it starts TLS at once, with nothing to fall back to",
+                ssl_mode.name()
+            ),
+        ));
+    }
+    Ok(negotiation)
+}
+
 /// The trust anchors for verify-ca / verify-full, in libpq's order: the
 /// URL's `sslrootcert`, then `PGSSLROOTCERT`, then `DATABASE_CA_PEM`.
 fn roots(
     url_file: Option<String>,
-    env: &EnvRoots,
+    env: &EnvTls,
 ) -> Result<Arc<rustls::RootCertStore>, ConfigError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
@@ -315,7 +365,75 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<DbConfig, ConfigError> {
-        DbConfig::parse(raw, EnvRoots::default(), 1)
+        DbConfig::parse(raw, EnvTls::default(), 1)
+    }
+
+    #[test]
+    fn sslnegotiation_direct_needs_a_mode_that_never_falls_back_to_plaintext() {
+        use SslNegotiation::{Direct, Postgres};
+        let negotiation = |raw: &str, env: Option<&str>| {
+            let env_tls = EnvTls {
+                negotiation: env.map(str::to_owned),
+                ..EnvTls::default()
+            };
+            DbConfig::parse(raw, env_tls, 1).map(|c| c.negotiation())
+        };
+        let url = "postgres://u@db/x";
+        assert_eq!(negotiation(url, None).unwrap(), Postgres);
+        assert_eq!(
+            negotiation(
+                &format!("{url}?sslmode=require&sslnegotiation=direct"),
+                None
+            )
+            .unwrap(),
+            Direct
+        );
+        assert_eq!(
+            negotiation(
+                "host=db user=u sslmode=verify-ca sslrootcert=/nonexistent sslnegotiation=direct",
+                None
+            )
+            .unwrap_err()
+            .variable,
+            "DATABASE_URL",
+            "the root certificate is still required"
+        );
+        assert_eq!(
+            negotiation(&format!("{url}?sslmode=require"), Some("direct")).unwrap(),
+            Direct
+        );
+        assert_eq!(
+            negotiation(
+                &format!("{url}?sslmode=require&sslnegotiation=postgres"),
+                Some("direct")
+            )
+            .unwrap(),
+            Postgres,
+            "the URL wins, as in libpq"
+        );
+        for (raw, env, variable) in [
+            (format!("{url}?sslnegotiation=direct"), None, "DATABASE_URL"),
+            (
+                format!("{url}?sslmode=disable&sslnegotiation=direct"),
+                None,
+                "DATABASE_URL",
+            ),
+            (url.to_owned(), Some("direct"), "PGSSLNEGOTIATION"),
+            (
+                format!("{url}?sslmode=require&sslnegotiation=fast"),
+                None,
+                "DATABASE_URL",
+            ),
+            (
+                format!("{url}?sslmode=require"),
+                Some("DIRECT "),
+                "PGSSLNEGOTIATION",
+            ),
+        ] {
+            let error = negotiation(&raw, env).unwrap_err();
+            assert_eq!(error.variable, variable, "{raw} {env:?}");
+            assert!(error.to_string().contains("sslnegotiation"), "{error}");
+        }
     }
 
     #[test]
@@ -360,9 +478,9 @@ mod tests {
         assert!(error.problem.contains("sslrootcert"), "{error}");
         let error = DbConfig::parse(
             "postgres://app@db/x?sslmode=verify-ca",
-            EnvRoots {
+            EnvTls {
                 file: Some("/nonexistent.pem".into()),
-                pem: None,
+                ..EnvTls::default()
             },
             1,
         )

@@ -1,5 +1,6 @@
 //! `DATABASE_URL` in either libpq form (a `postgres://` URL or a key=value
-//! string): the TLS parameters taken out, everything else left as written
+//! string): the TLS parameters (`sslmode`, `sslrootcert`, `sslnegotiation`)
+//! taken out, everything else left as written
 //! for tokio-postgres to parse (it knows neither the verify modes nor root
 //! certificates).
 
@@ -12,6 +13,7 @@ use crate::env::ConfigError;
 pub(super) struct TlsParams {
     pub sslmode: Option<String>,
     pub sslrootcert: Option<String>,
+    pub sslnegotiation: Option<String>,
 }
 
 impl TlsParams {
@@ -20,14 +22,15 @@ impl TlsParams {
         match key {
             "sslmode" => self.sslmode = Some(value),
             "sslrootcert" => self.sslrootcert = Some(value),
+            "sslnegotiation" => self.sslnegotiation = Some(value),
             _ => return false,
         }
         true
     }
 }
 
-/// Removes `sslmode` and `sslrootcert` from a URL's query or a key=value
-/// string: the rest unchanged, and the two values.
+/// Removes `sslmode`, `sslrootcert` and `sslnegotiation` from a URL's
+/// query or a key=value string: the rest unchanged, and their values.
 pub(super) fn split_tls_params(raw: &str) -> Result<(String, TlsParams), ConfigError> {
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         split_url(raw)
@@ -113,15 +116,19 @@ mod tests {
     #[test]
     fn split_leaves_other_parameters_untouched() {
         let (rest, tls) = split_tls_params(
-            "postgres://u@h/d?a=1&sslmode=verify-ca&sslrootcert=%2Ftmp%2Fca.pem&b=2",
+            "postgres://u@h/d?a=1&sslmode=verify-ca&sslrootcert=%2Ftmp%2Fca.pem&b=2&sslnegotiation=direct",
         )
         .unwrap();
         assert_eq!(rest, "postgres://u@h/d?a=1&b=2");
+        assert_eq!(tls.sslnegotiation.as_deref(), Some("direct"));
         assert_eq!(tls.sslmode.as_deref(), Some("verify-ca"));
         assert_eq!(tls.sslrootcert.as_deref(), Some("/tmp/ca.pem"));
-        let (rest, tls) =
-            split_tls_params("host=h sslrootcert='/a b/ca.pem' user=u sslmode = require").unwrap();
+        let (rest, tls) = split_tls_params(
+            "host=h sslrootcert='/a b/ca.pem' user=u sslmode = require sslnegotiation=postgres",
+        )
+        .unwrap();
         assert_eq!(rest, "host=h user=u");
+        assert_eq!(tls.sslnegotiation.as_deref(), Some("postgres"));
         assert_eq!(tls.sslrootcert.as_deref(), Some("/a b/ca.pem"));
         assert_eq!(tls.sslmode.as_deref(), Some("require"));
     }

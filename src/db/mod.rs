@@ -14,7 +14,7 @@ pub mod names;
 pub mod pool;
 mod statement;
 
-pub use crate::tls::SslMode;
+pub use crate::tls::{SslMode, SslNegotiation};
 pub use config::DbConfig;
 pub use error::postgres_failure;
 pub use pool::{Database, Session};

@@ -29,7 +29,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::config::{DbConfig, DEFAULT_CONNECT_TIMEOUT};
 use super::error::{connection_lost, pool_failure, postgres_failure};
-use super::{SslMode, Statement};
+use super::{SslMode, SslNegotiation, Statement};
 use crate::failure::{self, Failure};
 use crate::outcome::Reason;
 
@@ -65,7 +65,7 @@ fn build_pool(config: &DbConfig) -> Pool {
         SslMode::Disable => Manager::from_config(config.pg.clone(), NoTls, manager_config),
         mode => Manager::from_config(
             config.pg.clone(),
-            crate::tls::postgres_connector(mode, config.roots.clone()),
+            crate::tls::postgres_connector(mode, config.negotiation, config.roots.clone()),
             manager_config,
         ),
     };
@@ -108,6 +108,11 @@ impl Database {
                 Err(_) => tracing::debug!("early database connection timed out"),
             }
         });
+    }
+
+    /// How connections negotiate TLS (`sslnegotiation`), as configured now.
+    pub fn negotiation(&self) -> SslNegotiation {
+        self.inner.pool.read().1.negotiation
     }
 
     /// One connection for a CLI command (heartbeat, migrate).
@@ -185,6 +190,13 @@ impl Database {
 pub struct Session<'a> {
     database: &'a Database,
     slot: tokio::sync::Mutex<Slot>,
+}
+
+impl Session<'_> {
+    /// The database this session's connection comes from.
+    pub fn database(&self) -> &Database {
+        self.database
+    }
 }
 
 #[derive(Default)]

@@ -104,6 +104,15 @@ async fn bad_configuration_exits_2_naming_the_variable_without_the_secret() {
             "WORKER_MIN_ALIVE_BY_KIND",
         ),
         ("SUPABASE_SERVICES", "auth,graphql", "SUPABASE_SERVICES"),
+        // Direct TLS has no plaintext to fall back to: refused with prefer,
+        // as libpq refuses it, wherever it is set.
+        (
+            "DATABASE_URL",
+            "postgres://u:hunter2-secret@db/x?sslmode=prefer&sslnegotiation=direct",
+            "DATABASE_URL",
+        ),
+        ("PGSSLNEGOTIATION", "direct", "PGSSLNEGOTIATION"),
+        ("PGSSLNEGOTIATION", "sometimes", "PGSSLNEGOTIATION"),
     ];
     for (key, value, named) in cases {
         let mut env = stack.env.clone();

@@ -284,3 +284,61 @@ async fn database_ca_pem_verifies_without_a_file() {
         }
     }
 }
+
+/// `sslnegotiation=direct` against the server in use: on PostgreSQL 17 and
+/// later (`make test-pg17`) it connects with TLS in one round trip fewer
+/// than `postgres` (no SSLRequest), counted by the latency proxy; a server
+/// before 17 (`make test`) does not speak TLS first, and the answer says so
+/// rather than reading healthy.
+#[tokio::test]
+async fn sslnegotiation_direct_saves_a_round_trip_on_postgresql_17_and_fails_before() {
+    use crate::support::latency::Latency;
+    let pki = Pki::new(&["localhost"]);
+    let pg = Postgres::dedicated_tls(&pki, false);
+    let version: u32 = pg
+        .value("postgres", "SHOW server_version_num")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    let direct_works = version >= 170_000;
+    let proxy = Latency::start(pg.port(), std::time::Duration::from_millis(1));
+    let mut flights = Vec::new();
+    for negotiation in ["postgres", "direct"] {
+        let url = format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require&sslnegotiation={negotiation}",
+            proxy.port()
+        );
+        let app = app(&url, &[]);
+        let before = proxy.flights();
+        let body = verbose(&app).await.json();
+        flights.push(proxy.flights() - before);
+        let database = &body["checks"]["database"];
+        if negotiation == "postgres" || direct_works {
+            assert_eq!(database["status"], "healthy", "{negotiation}: {body}");
+            assert_eq!(database["sslnegotiation"], negotiation, "{body}");
+            assert_eq!(encrypted(&pg).await, "true", "{negotiation}");
+        } else {
+            assert_eq!(database["status"], "unhealthy", "{body}");
+            let reason = database["reason"].as_str().unwrap();
+            assert!(["tls", "unreachable"].contains(&reason), "{body}");
+        }
+        drop(app);
+        eventually(
+            "the connection gone",
+            std::time::Duration::from_secs(10),
+            async || match pg.connections_of_health().await {
+                0 => Ok(()),
+                n => Err(n),
+            },
+        )
+        .await;
+    }
+    if direct_works {
+        assert_eq!(
+            flights[1] + 1,
+            flights[0],
+            "direct: one flight fewer than postgres (the SSLRequest): {flights:?}"
+        );
+    }
+}

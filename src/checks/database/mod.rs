@@ -173,7 +173,9 @@ impl Check for DatabaseCheck {
         } else {
             &self.statement
         };
-        let rows = context.postgres()?.query(sql).await?;
+        let session = context.postgres()?;
+        let negotiation = session.database().negotiation();
+        let rows = session.query(sql).await?;
         let mut readings = rows
             .first()
             .map(Readings::from_row)
@@ -186,7 +188,11 @@ impl Check for DatabaseCheck {
             }
             readings.size_bytes = sample.bytes;
         }
-        Ok(judge_readings(&readings, &self.settings))
+        let mut outcome = judge_readings(&readings, &self.settings);
+        outcome
+            .facts
+            .push(("sslnegotiation", negotiation.name().into()));
+        Ok(outcome)
     }
 }
 
