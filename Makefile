@@ -73,15 +73,19 @@ image: ## Container image meshhook-health:<version> (FROM scratch, non-root, ser
 	scripts/provision.sh image
 	scripts/image.sh build
 
-bench: ## Cold start, warm latency, serve throughput, memory, size vs a floor; writes BENCHMARKS.md
-	@scripts/provision.sh test
+bench: ## Cold start, warm latency, round trips, serve throughput, memory, size vs a floor and a naive handler; writes BENCHMARKS.md
+	@scripts/provision.sh test pg17
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "make bench: wrk not installed; serve-mode rows will be empty" >&2
 	@# The shipped binary, built on its own and set aside: any build that
 	@# includes an example or a bench (cargo bench itself) unifies
 	@# dev-dependency features into target/release/meshhook-health.
 	cargo build --locked --release --bin meshhook-health
 	mkdir -p $(TARGET_DIR)/bench && cp $(TARGET_DIR)/release/meshhook-health $(TARGET_DIR)/bench/meshhook-health
-	cargo build --locked --release --example floor
+	cargo build --locked --release --example floor --example naive
+	@# The round-trip rows first, on PostgreSQL 17 (Supabase's major); the
+	@# full run then writes them into BENCHMARKS.md with the rest.
+	rm -f $(TARGET_DIR)/bench/round-trips.json
+	PG_BIN="$$(source scripts/lib.sh && pg17_bin)" BENCH_ROUND_TRIPS=1 cargo bench --locked --bench health
 	cargo bench --locked --bench health
 
 clean: ## Remove build output

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{kill, percentile, rss_kib, spawn};
+use crate::harness::{kill, ms, percentile, rss_kib, spawn};
 use crate::support;
 use crate::support::runtime_api::RuntimeApi;
 
@@ -757,4 +757,138 @@ fn pgbench(port: u16, db: &str) -> Option<f64> {
         .lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Round trip of the delay lines in the round-trip rows.
+pub const RTT: Duration = Duration::from_millis(10);
+
+/// Cold starts per negotiation in the round-trip rows.
+const ROUND_TRIP_COLD_STARTS: usize = 20;
+
+/// Warm invocations in the round-trip rows.
+const ROUND_TRIP_WARM: usize = 300;
+
+/// Answers measured behind delay lines to both Postgres (TLS, SCRAM
+/// logins, as a hosted project is reached) and the Supabase stand-in, on
+/// the PostgreSQL major `PG_BIN` names: once with lines of [`RTT`], once
+/// with lines of no delay (the same proxies), so that the difference
+/// divided by the RTT counts the round trips and nothing of the local work.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RoundTrips {
+    pub rtt_ms: f64,
+    /// `server_version_num` of the database.
+    pub server_version: u32,
+    pub at_rtt: Lines,
+    pub at_zero: Lines,
+}
+
+/// What one set of lines measured, in ms, each sorted.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Lines {
+    /// Warm handler times, database + supabase + workers.
+    pub warm_ms: Vec<f64>,
+    /// Exec → first answer with `sslnegotiation=postgres` and `direct`
+    /// (empty when the server refuses direct TLS).
+    pub cold_postgres_ms: Vec<f64>,
+    pub cold_direct_ms: Vec<f64>,
+}
+
+pub async fn round_trips(binary: &Path, event: &str) -> RoundTrips {
+    let pki = support::tls::Pki::new(&["localhost"]);
+    let pg = support::Postgres::dedicated_tls_with_passwords(&pki).await;
+    pg.execute("postgres", meshhook_health::migrate::MIGRATION)
+        .await;
+    pg.execute(
+        "postgres",
+        "GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
+         INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker')",
+    )
+    .await;
+    let server_version = pg
+        .value("postgres", "SHOW server_version_num")
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let supabase = support::Supabase::start().await;
+    let api = RuntimeApi::start(Vec::new()).await;
+    let mut measured = Vec::new();
+    for rtt in [RTT, Duration::ZERO] {
+        eprintln!("bench: round trips through lines of {rtt:?} RTT");
+        measured.push(lines(&pg, &supabase, &api, binary, event, rtt).await);
+    }
+    let at_zero = measured.pop().unwrap();
+    let at_rtt = measured.pop().unwrap();
+    RoundTrips {
+        rtt_ms: ms(RTT),
+        server_version,
+        at_rtt,
+        at_zero,
+    }
+}
+
+async fn lines(
+    pg: &support::Postgres,
+    supabase: &support::Supabase,
+    api: &RuntimeApi,
+    binary: &Path,
+    event: &str,
+    rtt: Duration,
+) -> Lines {
+    let pg_line = support::latency::Latency::start(pg.port(), rtt / 2);
+    let supabase_line = support::latency::Latency::start(supabase.port(), rtt / 2);
+    let env_for = |negotiation: &str| -> HashMap<String, String> {
+        [
+            (
+                "DATABASE_URL",
+                format!(
+                    "postgres://app:app-password@127.0.0.1:{}/postgres?sslmode=require&sslnegotiation={negotiation}",
+                    pg_line.port()
+                ),
+            ),
+            ("SUPABASE_URL", format!("http://127.0.0.1:{}", supabase_line.port())),
+            ("SUPABASE_ANON_KEY", support::supabase::ANON_KEY.to_owned()),
+            ("HEALTH_CACHE_TTL_MS", "0".to_owned()),
+            ("HEALTH_TIMEOUT_MS", "2000".to_owned()),
+            ("MESHHOOK_VERSION", "bench".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    };
+    let sorted_ms = |v: &[Duration]| {
+        let mut v: Vec<f64> = v.iter().map(|d| ms(*d)).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let warm_times = warm(api, binary, &env_for("postgres"), event, ROUND_TRIP_WARM)
+        .await
+        .times;
+    let mut cold = Vec::new();
+    for negotiation in ["postgres", "direct"] {
+        let env = env_for(negotiation);
+        let mut firsts = Vec::new();
+        for _ in 0..ROUND_TRIP_COLD_STARTS {
+            api.reset();
+            api.queue(event, 1);
+            let started = Instant::now();
+            let child = spawn(binary, &lambda_env(api, &env));
+            let answers = api.answers(1, Duration::from_secs(10)).await;
+            kill(child);
+            // The answer's body is JSON inside the response's JSON.
+            let healthy = answers
+                .first()
+                .is_some_and(|a| a.body.contains(r#"\"database\":\"healthy\""#));
+            if let (Some(answer), true) = (answers.first(), healthy) {
+                firsts.push(answer.at.duration_since(started));
+            }
+        }
+        cold.push(sorted_ms(&firsts));
+    }
+    let cold_direct_ms = cold.pop().unwrap();
+    let cold_postgres_ms = cold.pop().unwrap();
+    Lines {
+        warm_ms: sorted_ms(&warm_times),
+        cold_postgres_ms,
+        cold_direct_ms,
+    }
 }

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use drivers::{
     capacity_bench, cold_starts, lambda_env, meshhook_components_bench, metrics_scrapes,
-    partitions_bench, queue_bench, runs_bench, serve_mode, warm, COLD_STARTS, FAILURE_INVOCATIONS,
-    MEMORY_INVOCATIONS, WARM_INVOCATIONS,
+    partitions_bench, queue_bench, round_trips, runs_bench, serve_mode, warm, RoundTrips,
+    COLD_STARTS, FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, WARM_INVOCATIONS,
 };
 
 /// Partitions of the event log in the partitions row: ten years of months.
@@ -45,9 +45,31 @@ async fn main() {
     // The binary as `cargo build --release --bin meshhook-health` (and so
     // cargo-lambda) makes it, set aside by `make bench` before cargo bench
     // rebuilt target/release/meshhook-health with dev-dependency features.
-    let health_bin = target_dir().join("bench/meshhook-health");
+    // BENCH_HEALTH_BIN: another build of the binary (an earlier commit's,
+    // to compare before and after a change).
+    let health_bin = std::env::var_os("BENCH_HEALTH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("bench/meshhook-health"));
     let floor_bin = release.join("examples/floor");
-    for bin in [&health_bin, &floor_bin] {
+    let naive_bin = release.join("examples/naive");
+    let round_trips_file = target_dir().join("bench/round-trips.json");
+    if std::env::var_os("BENCH_ROUND_TRIPS").is_some() {
+        // `make bench` runs this first, on PostgreSQL 17 (PG_BIN), and the
+        // full run below reads what it wrote.
+        let event = std::fs::read_to_string(format!(
+            "{}/events/http-api-default-stage.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let measured = round_trips(&health_bin, &event).await;
+        let out = std::env::var_os("BENCH_ROUND_TRIPS_OUT")
+            .map(std::path::PathBuf::from)
+            .unwrap_or(round_trips_file);
+        std::fs::write(out, serde_json::to_string(&measured).unwrap()).unwrap();
+        report::print_round_trips(&measured);
+        return;
+    }
+    for bin in [&health_bin, &floor_bin, &naive_bin] {
         assert!(
             bin.is_file(),
             "{} missing: run `make bench`, which builds it",
@@ -96,12 +118,21 @@ async fn main() {
         return;
     }
 
+    let naive_env: HashMap<String, String> =
+        [("DATABASE_URL".to_owned(), health_env["DATABASE_URL"].clone())].into();
+    let mut database_env = health_env.clone();
+    database_env.insert("HEALTH_COMPONENTS".into(), "database".into());
+
     eprintln!("bench: cold starts ({COLD_STARTS} each)");
     let cold_floor = cold_starts(&api, &floor_bin, &no_env, &event).await;
+    let cold_naive = cold_starts(&api, &naive_bin, &naive_env, &event).await;
     let cold_health = cold_starts(&api, &health_bin, &health_env, &event).await;
+    let cold_database = cold_starts(&api, &health_bin, &database_env, &event).await;
     if std::env::var_os("BENCH_COLD_ONLY").is_some() {
         // A quick look while tuning start-up: no other load, no file written.
         report::print_cold(&cold_health, &cold_floor);
+        report::print_cold(&cold_naive, &cold_floor);
+        report::print_cold(&cold_database, &cold_floor);
         return;
     }
 
@@ -110,6 +141,13 @@ async fn main() {
     );
     let warm_floor = warm(&api, &floor_bin, &no_env, &event, WARM_INVOCATIONS).await;
     let warm_health = warm(&api, &health_bin, &health_env, &event, MEMORY_INVOCATIONS).await;
+    let warm_naive = warm(&api, &naive_bin, &naive_env, &event, WARM_INVOCATIONS).await;
+    let warm_database = warm(&api, &health_bin, &database_env, &event, WARM_INVOCATIONS).await;
+    if std::env::var_os("BENCH_NAIVE_ONLY").is_some() {
+        // A quick look at the naive handler's rows: nothing written.
+        report::print_naive(&cold_health, &cold_database, &cold_naive, &warm_health, &warm_database, &warm_naive);
+        return;
+    }
 
     eprintln!("bench: failure latency");
     let mut frozen_env = health_env.clone();
@@ -170,11 +208,19 @@ async fn main() {
     let zip_size = zipped_size(&health_bin);
     let floor_size = file_size(&floor_bin);
 
+    let round_trips: Option<RoundTrips> = std::fs::read_to_string(&round_trips_file)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
     report::write(&Measurements {
         cold_floor,
         cold_health,
+        cold_naive,
+        cold_database,
         warm_floor,
         warm_health,
+        warm_naive,
+        warm_database,
+        round_trips,
         frozen_times,
         hang_times,
         serve_cached,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drivers::{
-    CapacityBench, Cold, MeshHookComponentsBench, QueueBench, Warm, COLD_STARTS,
+    CapacityBench, Cold, MeshHookComponentsBench, QueueBench, RoundTrips, Warm, COLD_STARTS,
     FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, METRICS_SCRAPES, WARM_INVOCATIONS,
 };
 use crate::harness::{machine, ms, percentile};
@@ -16,8 +16,17 @@ use crate::harness::{machine, ms, percentile};
 pub struct Measurements {
     pub cold_floor: Cold,
     pub cold_health: Cold,
+    /// The naive handler (`examples/naive.rs`): connects, `SELECT 1`.
+    pub cold_naive: Cold,
+    /// meshhook-health with the database component alone.
+    pub cold_database: Cold,
     pub warm_floor: Warm,
     pub warm_health: Warm,
+    pub warm_naive: Warm,
+    pub warm_database: Warm,
+    /// Behind delay lines, on PostgreSQL 17 (`make bench` measures them
+    /// first, in a run of their own); `None` when that run did not happen.
+    pub round_trips: Option<RoundTrips>,
     /// Handler times with the database frozen, sorted.
     pub frozen_times: Vec<Duration>,
     /// Handler times with Supabase never answering, sorted.
@@ -51,6 +60,51 @@ pub fn print_cold(health: &Cold, floor: &Cold) {
         p(&health.first_answer),
         p(&floor.first_answer)
     );
+}
+
+/// `BENCH_NAIVE_ONLY=1 make bench`: against the naive handler.
+pub fn print_naive(
+    cold_health: &Cold,
+    cold_database: &Cold,
+    cold_naive: &Cold,
+    warm_health: &Warm,
+    warm_database: &Warm,
+    warm_naive: &Warm,
+) {
+    let p = |v: &[Duration]| ms(percentile(v, 0.5));
+    println!(
+        "cold first answer: default {:.2} ms, database only {:.2} ms, naive {:.2} ms; warm p50: default {:.3} ms, database only {:.3} ms, naive {:.3} ms",
+        p(&cold_health.first_answer),
+        p(&cold_database.first_answer),
+        p(&cold_naive.first_answer),
+        p(&warm_health.times),
+        p(&warm_database.times),
+        p(&warm_naive.times),
+    );
+}
+
+/// The round-trip rows' numbers (`BENCH_ROUND_TRIPS=1`).
+pub fn print_round_trips(r: &RoundTrips) {
+    for (what, lines) in [("RTT", &r.at_rtt), ("no delay", &r.at_zero)] {
+        println!(
+            "{what} ({} ms), server {}: warm p50 {:.2} ms; cold first answer postgres {:.2} ms, direct {:.2} ms",
+            r.rtt_ms,
+            r.server_version,
+            median(&lines.warm_ms),
+            median(&lines.cold_postgres_ms),
+            median(&lines.cold_direct_ms),
+        );
+    }
+}
+
+/// Round trips in `at_rtt` over `at_zero` (medians), and both medians.
+fn round_trips_of(at_rtt: &[f64], at_zero: &[f64], rtt: f64) -> (f64, f64, f64) {
+    let (far, near) = (median(at_rtt), median(at_zero));
+    ((far - near) / rtt, far, near)
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// `BENCH_COMPONENTS_ONLY=1 make bench`: the opt-in components' warm cost.
@@ -115,6 +169,71 @@ pub fn write(m: &Measurements) {
         format!("{f50:.3} ms"),
         format!("≤ floor + 1 ms: {}", verdict(w50 <= f50 + 1.0)),
     );
+    let (cn, cd) = (
+        p(&m.cold_naive.first_answer, 0.5),
+        p(&m.cold_database.first_answer, 0.5),
+    );
+    row(
+        "cold first answer vs the naive handler (`examples/naive.rs`: connects, `SELECT 1`), median: database + supabase + workers / database only",
+        format!("{ca:.2} ms ({:.2}×) / {cd:.2} ms ({:.2}×)", ca / cn, cd / cn),
+        format!("{cn:.2} ms (naive)"),
+        format!(
+            "≤ 1.1× naive: {} / {}",
+            verdict(ca <= 1.1 * cn),
+            verdict(cd <= 1.1 * cn)
+        ),
+    );
+    let (wn, wd) = (p(&m.warm_naive.times, 0.5), p(&m.warm_database.times, 0.5));
+    row(
+        "warm handler time p50 vs the naive handler: database + supabase + workers / database only",
+        format!("{w50:.3} ms ({:+.3}) / {wd:.3} ms ({:+.3})", w50 - wn, wd - wn),
+        format!("{wn:.3} ms (naive)"),
+        format!(
+            "≤ naive + 0.3 ms: {} / {}",
+            verdict(w50 <= wn + 0.3),
+            verdict(wd <= wn + 0.3)
+        ),
+    );
+    if let Some(r) = &m.round_trips {
+        let rtt = r.rtt_ms;
+        let major = r.server_version / 10_000;
+        let (warm, far, near) = round_trips_of(&r.at_rtt.warm_ms, &r.at_zero.warm_ms, rtt);
+        row(
+            &format!("warm answer, database + supabase + workers, behind {rtt} ms RTT lines to Postgres (TLS, SCRAM, PostgreSQL {major}) and Supabase, p50, in round trips (minus the same through lines of no delay)"),
+            format!("{warm:.2} RTT ({far:.2} vs {near:.2} ms)"),
+            "1 RTT".into(),
+            format!("≤ 1.2 RTT: {}", verdict(warm <= 1.2)),
+        );
+        for (negotiation, far, near, floor) in [
+            ("postgres", &r.at_rtt.cold_postgres_ms, &r.at_zero.cold_postgres_ms, 7.0),
+            ("direct", &r.at_rtt.cold_direct_ms, &r.at_zero.cold_direct_ms, 6.0),
+        ] {
+            let (value, target) = if far.is_empty() || near.is_empty() {
+                ("refused by this server".to_owned(), "—".to_owned())
+            } else {
+                let (rtts, far, near) = round_trips_of(far, near, rtt);
+                (
+                    format!("{rtts:.2} RTT ({far:.2} vs {near:.2} ms)"),
+                    format!("≤ floor + 0.5 RTT: {}", verdict(rtts <= floor + 0.5)),
+                )
+            };
+            row(
+                &format!("cold first answer (exec → answer), the same lines, `sslnegotiation={negotiation}`, median, in round trips"),
+                value,
+                format!("{floor} RTT (protocol floor)"),
+                target,
+            );
+        }
+        if !r.at_rtt.cold_direct_ms.is_empty() {
+            let saved = median(&r.at_rtt.cold_postgres_ms) - median(&r.at_rtt.cold_direct_ms);
+            row(
+                &format!("`direct` vs `postgres` on PostgreSQL {major}: cold first answer saved at {rtt} ms RTT"),
+                format!("{saved:.2} ms = {:.2} RTT", saved / rtt),
+                "1 RTT".into(),
+                "reported".into(),
+            );
+        }
+    }
     let (w99, f99) = (p(&warm_health.times, 0.99), p(&warm_floor.times, 0.99));
     row(
         "warm handler time p99",

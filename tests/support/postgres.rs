@@ -199,6 +199,30 @@ impl Postgres {
     /// With `tls_only`, pg_hba accepts TCP connections only over TLS.
     pub fn dedicated_tls(pki: &super::tls::Pki, tls_only: bool) -> Postgres {
         let mut pg = Self::prepare();
+        pg.serve_tls(pki);
+        if tls_only {
+            pg.hba("hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n");
+        }
+        pg.start();
+        pg
+    }
+
+    /// A dedicated cluster as a hosted one is reached: TLS only, and SCRAM
+    /// logins for the role `app` (password `app-password`).
+    #[allow(dead_code)] // make bench
+    pub async fn dedicated_tls_with_passwords(pki: &super::tls::Pki) -> Postgres {
+        let mut pg = Self::prepare();
+        pg.serve_tls(pki);
+        pg.hba("hostssl all all 127.0.0.1/32 scram-sha-256\n");
+        pg.start();
+        pg.execute("postgres", "CREATE ROLE app LOGIN PASSWORD 'app-password'")
+            .await;
+        pg
+    }
+
+    /// Settings for TLS with `pki`'s server certificate.
+    fn serve_tls(&mut self, pki: &super::tls::Pki) {
+        let pg = self;
         let cert = pg.dir.join("server.crt");
         let key = pg.dir.join("server.key");
         std::fs::write(&cert, &pki.server_cert_pem).unwrap();
@@ -212,11 +236,6 @@ impl Postgres {
             format!("ssl_cert_file={}", cert.display()),
             format!("ssl_key_file={}", key.display()),
         ]);
-        if tls_only {
-            pg.hba("hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n");
-        }
-        pg.start();
-        pg
     }
 
     /// A streaming standby of `primary` (`pg_basebackup -R`), started: it
