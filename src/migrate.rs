@@ -1,13 +1,18 @@
-//! The `migrate` command for deployers: the heartbeat table and the `runs`
-//! component's function, in one transaction, as the tables' owner.
+//! The `migrate` command for deployers: the heartbeat table, the database
+//! component's function and the `runs` component's function, in one
+//! transaction, as the tables' owner.
 
 use crate::checks::runs::RunsTables;
 use crate::db::names::quote_ident;
 use crate::db::{postgres_failure, Database};
 use crate::failure::Failure;
 
-/// The schema, idempotent; also shipped as a file for other migration tools.
-pub const MIGRATION: &str = include_str!("../migrations/0001_worker_heartbeats.sql");
+/// The heartbeat table and the database component's function, idempotent;
+/// also shipped as files for other migration tools.
+pub const MIGRATION: &str = concat!(
+    include_str!("../migrations/0001_worker_heartbeats.sql"),
+    include_str!("../migrations/0003_database_readings.sql"),
+);
 
 /// Both migrations, in one transaction; the runs function's unqualified
 /// table names are placed in the session's current schema.

@@ -118,8 +118,11 @@ async fn main() {
         return;
     }
 
-    let naive_env: HashMap<String, String> =
-        [("DATABASE_URL".to_owned(), health_env["DATABASE_URL"].clone())].into();
+    let naive_env: HashMap<String, String> = [(
+        "DATABASE_URL".to_owned(),
+        health_env["DATABASE_URL"].clone(),
+    )]
+    .into();
     let mut database_env = health_env.clone();
     database_env.insert("HEALTH_COMPONENTS".into(), "database".into());
 
@@ -145,7 +148,14 @@ async fn main() {
     let warm_database = warm(&api, &health_bin, &database_env, &event, WARM_INVOCATIONS).await;
     if std::env::var_os("BENCH_NAIVE_ONLY").is_some() {
         // A quick look at the naive handler's rows: nothing written.
-        report::print_naive(&cold_health, &cold_database, &cold_naive, &warm_health, &warm_database, &warm_naive);
+        report::print_naive(
+            &cold_health,
+            &cold_database,
+            &cold_naive,
+            &warm_health,
+            &warm_database,
+            &warm_naive,
+        );
         return;
     }
 

@@ -186,7 +186,11 @@ pub fn write(m: &Measurements) {
     let (wn, wd) = (p(&m.warm_naive.times, 0.5), p(&m.warm_database.times, 0.5));
     row(
         "warm handler time p50 vs the naive handler: database + supabase + workers / database only",
-        format!("{w50:.3} ms ({:+.3}) / {wd:.3} ms ({:+.3})", w50 - wn, wd - wn),
+        format!(
+            "{w50:.3} ms ({:+.3}) / {wd:.3} ms ({:+.3})",
+            w50 - wn,
+            wd - wn
+        ),
         format!("{wn:.3} ms (naive)"),
         format!(
             "≤ naive + 0.3 ms: {} / {}",
@@ -205,8 +209,18 @@ pub fn write(m: &Measurements) {
             format!("≤ 1.2 RTT: {}", verdict(warm <= 1.2)),
         );
         for (negotiation, far, near, floor) in [
-            ("postgres", &r.at_rtt.cold_postgres_ms, &r.at_zero.cold_postgres_ms, 7.0),
-            ("direct", &r.at_rtt.cold_direct_ms, &r.at_zero.cold_direct_ms, 6.0),
+            (
+                "postgres",
+                &r.at_rtt.cold_postgres_ms,
+                &r.at_zero.cold_postgres_ms,
+                7.0,
+            ),
+            (
+                "direct",
+                &r.at_rtt.cold_direct_ms,
+                &r.at_zero.cold_direct_ms,
+                6.0,
+            ),
         ] {
             let (value, target) = if far.is_empty() || near.is_empty() {
                 ("refused by this server".to_owned(), "—".to_owned())

@@ -458,3 +458,53 @@ async fn a_full_pgbouncer_reads_connections_exhausted() {
     );
     drop(occupants);
 }
+
+/// The readings come from `monitoring.database_readings_v1()` when the
+/// health role may call it, and from the same statement sent inline when it
+/// may not (no `USAGE` on `monitoring`); either way the answer is the truth.
+/// A doctored function (it claims read-only) shows which path answered.
+#[tokio::test]
+async fn the_migrated_function_answers_when_the_role_may_call_it_and_the_inline_statement_otherwise(
+) {
+    let mut stack = Stack::new().await;
+    plain_role(stack.pg(), "database_fn_nousage").await;
+    let healthy = stack.app();
+    let body = verbose(&healthy).await.json();
+    assert_eq!(body["checks"]["database"]["status"], "healthy", "{body}");
+    assert_eq!(body["checks"]["database"]["read_only"], false, "{body}");
+    stack
+        .sql(
+            "CREATE OR REPLACE FUNCTION monitoring.database_readings_v1(with_size boolean) \
+             RETURNS TABLE (in_recovery boolean, session_read_only boolean, database_read_only boolean, \
+             role_sets_it boolean, connections_used bigint, connections_limit integer, xid_age integer, \
+             size_bytes bigint) LANGUAGE sql AS $$ SELECT true, true, NULL::boolean, false, 1::bigint, 90, 1, NULL::bigint $$",
+        )
+        .await;
+    // The owner's app (the one that called the function before) calls it.
+    let body = verbose(&healthy).await.json();
+    assert_eq!(body["checks"]["database"]["reason"], "read_only", "{body}");
+    // A role without USAGE on monitoring reads the truth inline, at once.
+    let url = as_role(&stack.env["DATABASE_URL"], "database_fn_nousage");
+    stack
+        .set("DATABASE_URL", &url)
+        .set("HEALTH_COMPONENTS", "database");
+    let inline = stack.app();
+    for _ in 0..2 {
+        let body = verbose(&inline).await.json();
+        assert_eq!(body["checks"]["database"]["status"], "healthy", "{body}");
+        assert_eq!(body["checks"]["database"]["read_only"], false, "{body}");
+        assert!(
+            body["checks"]["database"]["connections"]["limit"].as_u64() > Some(1),
+            "{body}"
+        );
+    }
+    // Read-only mode as Supabase sets it reads the same on the inline path.
+    let db = stack.db.clone();
+    stack
+        .sql(&format!(
+            "ALTER DATABASE \"{db}\" SET default_transaction_read_only = on"
+        ))
+        .await;
+    let body = verbose(&inline).await.json();
+    assert_eq!(body["checks"]["database"]["reason"], "read_only", "{body}");
+}

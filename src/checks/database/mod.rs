@@ -33,11 +33,22 @@
 //! Every catalog read here is open to any role: the health role needs no
 //! grant. A reading that cannot be made is `null`, said in the log, and
 //! never decides the status by itself.
+//!
+//! Where `migrate` has created `monitoring.database_readings_v1()` (the
+//! same statement in a PL/pgSQL function) the check calls it: Postgres keeps
+//! a function's plan for the session, where the inline statement — an
+//! unnamed one, all a transaction pooler takes — is planned at every
+//! evaluation, which costs more than executing it. The readings are made
+//! afresh at every call either way. A function that cannot be called
+//! (missing, no `USAGE` on `monitoring`) turns the check to the inline
+//! statement for the life of the process, in the same evaluation.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio_postgres::types::Type;
 
 use crate::component::{
     read, Asked, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
@@ -50,7 +61,9 @@ use crate::outcome::{CheckOutcome, Reason};
 mod readings;
 pub(crate) use readings::judge_readings;
 use readings::FIGURES;
-pub use readings::{DatabaseSettings, Readings, SizeLimit, XID_AGE_UNHEALTHY};
+pub use readings::{
+    function_statement, DatabaseSettings, Readings, SizeLimit, FUNCTION, XID_AGE_UNHEALTHY,
+};
 // The statement is public only to `make bench`, which times it.
 #[cfg(feature = "test-seams")]
 pub use readings::statement;
@@ -96,9 +109,16 @@ impl Settings for DatabaseSettings {
     }
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        let call = |with_size: bool| {
+            Statement::new("SELECT * FROM monitoring.database_readings_v1($1)")
+                .bind(with_size, Type::BOOL)
+        };
         Ok(Box::new(DatabaseCheck {
             statement: Statement::new(statement(false)),
             statement_with_size: Statement::new(statement(true)),
+            function: call(false),
+            function_with_size: call(true),
+            use_function: AtomicBool::new(true),
             settings: self,
             size: Mutex::default(),
         }))
@@ -151,6 +171,10 @@ struct SizeSample {
 struct DatabaseCheck {
     statement: Statement,
     statement_with_size: Statement,
+    /// The same readings through [`FUNCTION`], while it can be called.
+    function: Statement,
+    function_with_size: Statement,
+    use_function: AtomicBool,
     settings: Arc<DatabaseSettings>,
     size: Mutex<SizeSample>,
 }
@@ -168,14 +192,33 @@ impl DatabaseCheck {
 impl Check for DatabaseCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let with_size = self.size_due();
-        let sql = if with_size {
-            &self.statement_with_size
+        let (inline, function) = if with_size {
+            (&self.statement_with_size, &self.function_with_size)
         } else {
-            &self.statement
+            (&self.statement, &self.function)
         };
         let session = context.postgres()?;
         let negotiation = session.database().negotiation();
-        let rows = session.query(sql).await?;
+        let rows = if self.use_function.load(Ordering::Relaxed) {
+            match session.query(function).await {
+                Ok(rows) => rows,
+                Err(failure)
+                    if matches!(failure.reason, Reason::SchemaMissing | Reason::QueryFailed) =>
+                {
+                    self.use_function.store(false, Ordering::Relaxed);
+                    tracing::info!(
+                        error = %failure,
+                        "{FUNCTION} cannot be called; the database check sends its statement inline \
+                         (planned at every evaluation): run `meshhook-health migrate`, and grant the \
+                         health role USAGE on schema monitoring"
+                    );
+                    session.query(inline).await?
+                }
+                Err(failure) => return Err(failure),
+            }
+        } else {
+            session.query(inline).await?
+        };
         let mut readings = rows
             .first()
             .map(Readings::from_row)

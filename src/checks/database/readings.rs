@@ -100,6 +100,26 @@ pub fn statement(with_size: bool) -> String {
     } else {
         "NULL::bigint"
     };
+    statement_with(size)
+}
+
+/// The function `migrate` creates ([`FUNCTION`]): the same statement, its
+/// size read when its argument `with_size` says so. Postgres plans a
+/// PL/pgSQL function's statement once per session and keeps the plan, where
+/// an unnamed statement (all a transaction-mode pooler allows) is planned at
+/// every evaluation; the readings are made afresh at every call.
+pub fn function_statement() -> String {
+    statement_with(
+        "CASE WHEN with_size AND has_database_privilege(current_database(), 'CONNECT') \
+              THEN pg_database_size(current_database()) END",
+    )
+}
+
+/// The function the check calls when `migrate` has created it (the
+/// inline statement otherwise); its version changes with its columns.
+pub const FUNCTION: &str = "monitoring.database_readings_v1(boolean)";
+
+fn statement_with(size: &str) -> String {
     format!(
         "SELECT pg_is_in_recovery(), \
            current_setting('default_transaction_read_only')::bool, \
@@ -317,6 +337,17 @@ mod tests {
     use crate::outcome::Status;
     use crate::component::Settings;
     use crate::env::ConfigError;
+
+    #[test]
+    fn the_migrated_function_runs_the_checks_own_statement() {
+        let words = |sql: &str| sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        let file = include_str!("../../../migrations/0003_database_readings.sql");
+        let body = &file[file.find("return query").unwrap() + "return query".len()..];
+        let body = &body[..body.find(";\nend").unwrap()];
+        assert_eq!(words(body), words(&function_statement()));
+        assert!(file.contains(FUNCTION.trim_end_matches("(boolean)")));
+        assert!(crate::migrate::MIGRATION.contains(file));
+    }
 
     fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {
         DatabaseSettings::from_source(&crate::env::pairs(pairs))
