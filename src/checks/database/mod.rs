@@ -39,9 +39,13 @@
 //! a function's plan for the session, where the inline statement — an
 //! unnamed one, all a transaction pooler takes — is planned at every
 //! evaluation, which costs more than executing it. The readings are made
-//! afresh at every call either way. A function that cannot be called
-//! (missing, no `USAGE` on `monitoring`) turns the check to the inline
-//! statement for the life of the process, in the same evaluation.
+//! afresh at every call either way. The process's first evaluation (a cold
+//! start's first answer) still sends the statement inline: a fresh
+//! backend's first call of a PL/pgSQL function also loads the language and
+//! compiles the function, which costs more than one planning. A function
+//! that cannot be called (missing, no `USAGE` on `monitoring`) turns the
+//! check to the inline statement for the life of the process, in the same
+//! evaluation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -119,6 +123,7 @@ impl Settings for DatabaseSettings {
             function: call(false),
             function_with_size: call(true),
             use_function: AtomicBool::new(true),
+            started: AtomicBool::new(false),
             settings: self,
             size: Mutex::default(),
         }))
@@ -175,6 +180,8 @@ struct DatabaseCheck {
     function: Statement,
     function_with_size: Statement,
     use_function: AtomicBool,
+    /// Set by the first evaluation, which sends the statement inline.
+    started: AtomicBool,
     settings: Arc<DatabaseSettings>,
     size: Mutex<SizeSample>,
 }
@@ -199,7 +206,8 @@ impl Check for DatabaseCheck {
         };
         let session = context.postgres()?;
         let negotiation = session.database().negotiation();
-        let rows = if self.use_function.load(Ordering::Relaxed) {
+        let first = !self.started.swap(true, Ordering::Relaxed);
+        let rows = if !first && self.use_function.load(Ordering::Relaxed) {
             match session.query(function).await {
                 Ok(rows) => rows,
                 Err(failure)
