@@ -1,17 +1,20 @@
 //! The `migrate` command for deployers: the heartbeat table, the database
-//! component's function and the `runs` component's function, in one
-//! transaction, as the tables' owner.
+//! and live_logs components' functions (statements whose plan the server
+//! keeps) and the `runs` component's function, in one transaction, as the
+//! tables' owner.
 
 use crate::checks::runs::RunsTables;
 use crate::db::names::quote_ident;
 use crate::db::{postgres_failure, Database};
 use crate::failure::Failure;
 
-/// The heartbeat table and the database component's function, idempotent;
+/// The heartbeat table and the database and live_logs components'
+/// functions, idempotent;
 /// also shipped as files for other migration tools.
 pub const MIGRATION: &str = concat!(
     include_str!("../migrations/0001_worker_heartbeats.sql"),
     include_str!("../migrations/0003_database_readings.sql"),
+    include_str!("../migrations/0004_live_logs_readings.sql"),
 );
 
 /// Both migrations, in one transaction; the runs function's unqualified

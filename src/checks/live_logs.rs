@@ -23,7 +23,7 @@ use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
 use crate::db::names::{check_identifier, check_qualified_table_name};
-use crate::db::Statement;
+use crate::db::{Planned, Statement};
 use crate::env::{list, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, Reason, Verdict};
@@ -65,13 +65,23 @@ impl Settings for LiveLogsSettings {
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
         Ok(Box::new(LiveLogsCheck {
-            statement: Statement::new(STATEMENT)
-                .bind(self.tables.clone(), Type::TEXT_ARRAY)
-                .bind(self.publication.clone(), Type::TEXT),
+            statement: Planned::new(
+                FUNCTION,
+                Statement::new(STATEMENT)
+                    .bind(self.tables.clone(), Type::TEXT_ARRAY)
+                    .bind(self.publication.clone(), Type::TEXT),
+                Statement::new("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)")
+                    .bind(self.tables.clone(), Type::TEXT_ARRAY)
+                    .bind(self.publication.clone(), Type::TEXT),
+            ),
             settings: self,
         }))
     }
 }
+
+/// The function `migrate` creates (migrations/0004) to run [`STATEMENT`]
+/// with a plan the server keeps ([`Planned`]).
+pub const FUNCTION: &str = "monitoring.live_logs_readings_v1(text[], text)";
 
 /// A row per table of `$1`, in order: its name, whether it exists, whether
 /// publication `$2` carries it, whether row-level security filters it, and
@@ -134,13 +144,14 @@ impl Stream {
 }
 
 struct LiveLogsCheck {
-    statement: Statement,
+    /// Through [`FUNCTION`] when it can be called.
+    statement: Planned,
     settings: Arc<LiveLogsSettings>,
 }
 
 impl Check for LiveLogsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = context.postgres()?.query(&self.statement).await?;
+        let rows = self.statement.query(context.postgres()?).await?;
         let streams = rows
             .iter()
             .map(Stream::from_row)
@@ -171,6 +182,17 @@ pub(crate) fn judge_streams(streams: &[(String, Stream)]) -> CheckOutcome {
 mod tests {
     use super::*;
     use crate::outcome::Status;
+
+    #[test]
+    fn the_migrated_function_runs_the_checks_own_statement() {
+        let words = |sql: &str| sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        let file = include_str!("../../migrations/0004_live_logs_readings.sql");
+        let body = &file[file.find("return query").unwrap() + "return query".len()..];
+        let body = &body[..body.find(";\nend").unwrap()];
+        assert_eq!(words(body), words(STATEMENT));
+        assert!(file.contains(FUNCTION.split('(').next().unwrap()));
+        assert!(crate::migrate::MIGRATION.contains(file));
+    }
 
     fn settings_of(pairs: &[(&str, &str)]) -> Result<LiveLogsSettings, ConfigError> {
         LiveLogsSettings::from_source(&crate::env::pairs(pairs))

@@ -2,7 +2,8 @@
 //! or its secret says, with libpq's `sslmode`), [`connection_string`] (the
 //! two libpq string forms), [`error`] (Postgres errors in the shared failure
 //! vocabulary), [`names`] (SQL names written into statements), [`Statement`]
-//! (a statement's text and typed parameters) and [`pool`]
+//! (a statement's text and typed parameters), [`Planned`] (a statement also
+//! installed as a function, whose plan the server keeps) and [`pool`]
 //! (the pool of the process and the [`Session`] through which the checks of
 //! one evaluation share a connection). TLS lives
 //! in `tls.rs`, shared with HTTPS.
@@ -11,12 +12,14 @@ pub mod config;
 mod connection_string;
 pub mod error;
 pub mod names;
+pub mod planned;
 pub mod pool;
 mod statement;
 
 pub use crate::tls::{SslMode, SslNegotiation};
 pub use config::DbConfig;
 pub use error::postgres_failure;
+pub use planned::Planned;
 pub use pool::{Database, Session};
 pub use statement::Statement;
 

@@ -39,15 +39,9 @@
 //! a function's plan for the session, where the inline statement — an
 //! unnamed one, all a transaction pooler takes — is planned at every
 //! evaluation, which costs more than executing it. The readings are made
-//! afresh at every call either way. The process's first evaluation (a cold
-//! start's first answer) still sends the statement inline: a fresh
-//! backend's first call of a PL/pgSQL function also loads the language and
-//! compiles the function, which costs more than one planning. A function
-//! that cannot be called (missing, no `USAGE` on `monitoring`) turns the
-//! check to the inline statement for the life of the process, in the same
-//! evaluation.
+//! afresh at every call either way ([`Planned`]: the first evaluation, and
+//! a role that cannot call the function, send the statement inline).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +51,7 @@ use tokio_postgres::types::Type;
 use crate::component::{
     read, Asked, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::Statement;
+use crate::db::{Planned, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason};
@@ -113,17 +107,14 @@ impl Settings for DatabaseSettings {
     }
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        let call = |with_size: bool| {
-            Statement::new("SELECT * FROM monitoring.database_readings_v1($1)")
-                .bind(with_size, Type::BOOL)
+        let planned = |with_size: bool| {
+            let call = Statement::new("SELECT * FROM monitoring.database_readings_v1($1)")
+                .bind(with_size, Type::BOOL);
+            Planned::new(FUNCTION, Statement::new(statement(with_size)), call)
         };
         Ok(Box::new(DatabaseCheck {
-            statement: Statement::new(statement(false)),
-            statement_with_size: Statement::new(statement(true)),
-            function: call(false),
-            function_with_size: call(true),
-            use_function: AtomicBool::new(true),
-            started: AtomicBool::new(false),
+            statement: planned(false),
+            statement_with_size: planned(true),
             settings: self,
             size: Mutex::default(),
         }))
@@ -174,14 +165,9 @@ struct SizeSample {
 }
 
 struct DatabaseCheck {
-    statement: Statement,
-    statement_with_size: Statement,
-    /// The same readings through [`FUNCTION`], while it can be called.
-    function: Statement,
-    function_with_size: Statement,
-    use_function: AtomicBool,
-    /// Set by the first evaluation, which sends the statement inline.
-    started: AtomicBool,
+    /// The readings, through [`FUNCTION`] when it can be called.
+    statement: Planned,
+    statement_with_size: Planned,
     settings: Arc<DatabaseSettings>,
     size: Mutex<SizeSample>,
 }
@@ -199,34 +185,14 @@ impl DatabaseCheck {
 impl Check for DatabaseCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let with_size = self.size_due();
-        let (inline, function) = if with_size {
-            (&self.statement_with_size, &self.function_with_size)
+        let planned = if with_size {
+            &self.statement_with_size
         } else {
-            (&self.statement, &self.function)
+            &self.statement
         };
         let session = context.postgres()?;
         let negotiation = session.database().negotiation();
-        let first = !self.started.swap(true, Ordering::Relaxed);
-        let rows = if !first && self.use_function.load(Ordering::Relaxed) {
-            match session.query(function).await {
-                Ok(rows) => rows,
-                Err(failure)
-                    if matches!(failure.reason, Reason::SchemaMissing | Reason::QueryFailed) =>
-                {
-                    self.use_function.store(false, Ordering::Relaxed);
-                    tracing::info!(
-                        error = %failure,
-                        "{FUNCTION} cannot be called; the database check sends its statement inline \
-                         (planned at every evaluation): run `meshhook-health migrate`, and grant the \
-                         health role USAGE on schema monitoring"
-                    );
-                    session.query(inline).await?
-                }
-                Err(failure) => return Err(failure),
-            }
-        } else {
-            session.query(inline).await?
-        };
+        let rows = planned.query(session).await?;
         let mut readings = rows
             .first()
             .map(Readings::from_row)

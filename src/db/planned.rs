@@ -1,0 +1,73 @@
+//! [`Planned`]: a check's statement that `migrate` also installs as a
+//! PL/pgSQL function in `monitoring`, called through the function when it
+//! can be.
+//!
+//! Every statement here is an unnamed one (all a transaction-mode pooler
+//! takes), so Postgres plans it at every evaluation — for a statement over
+//! several catalogs, planning costs more than executing it. A PL/pgSQL
+//! function's plan is kept by the server session, pooled or not, so calling
+//! the function saves that planning; the readings are still made afresh at
+//! every call. The function runs as its caller (`SECURITY INVOKER`), so it
+//! reads exactly what the statement would.
+//!
+//! The process's first call sends the statement inline: on a fresh backend
+//! (a cold start's first answer) the function's first call also loads
+//! PL/pgSQL and compiles the function, which costs more than one planning.
+//! A function that cannot be called (`migrate` not run, an older version,
+//! no `USAGE` on `monitoring`) turns to the inline statement for the life of
+//! the process, within the same evaluation; the log says so once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio_postgres::Row;
+
+use super::{Session, Statement};
+use crate::failure::Failure;
+use crate::outcome::Reason;
+
+pub struct Planned {
+    inline: Statement,
+    function: Statement,
+    /// The function's name, for the log.
+    name: &'static str,
+    callable: AtomicBool,
+    started: AtomicBool,
+}
+
+impl Planned {
+    /// `inline` and the call of `name` that runs the same statement with the
+    /// same parameters, answering the same columns.
+    pub fn new(name: &'static str, inline: Statement, function: Statement) -> Self {
+        Self {
+            inline,
+            function,
+            name,
+            callable: AtomicBool::new(true),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// The rows, through the function when it can be called.
+    pub async fn query(&self, session: &Session<'_>) -> Result<Vec<Row>, Failure> {
+        let first = !self.started.swap(true, Ordering::Relaxed);
+        if first || !self.callable.load(Ordering::Relaxed) {
+            return session.query(&self.inline).await;
+        }
+        match session.query(&self.function).await {
+            Err(failure)
+                if matches!(failure.reason, Reason::SchemaMissing | Reason::QueryFailed) =>
+            {
+                self.callable.store(false, Ordering::Relaxed);
+                tracing::info!(
+                    error = %failure,
+                    "{} cannot be called; its statement is sent inline from now on (planned at every \
+                     evaluation): run `meshhook-health migrate`, and grant the health role USAGE on \
+                     schema monitoring",
+                    self.name
+                );
+                session.query(&self.inline).await
+            }
+            answered => answered,
+        }
+    }
+}
