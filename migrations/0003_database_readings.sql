@@ -19,6 +19,9 @@ returns table (
     size_bytes         bigint
 )
 language plpgsql volatile
+-- One plan for the session, whatever the arguments: left to choose, the
+-- plan cache may re-plan at every call (a custom plan per argument).
+set plan_cache_mode = force_generic_plan
 as $function$
 #variable_conflict use_column
 begin

@@ -15,6 +15,9 @@ returns table (
     readable     boolean
 )
 language plpgsql volatile
+-- One plan for the session, whatever the arguments: left to choose, the
+-- plan cache may re-plan at every call (a custom plan per argument).
+set plan_cache_mode = force_generic_plan
 as $function$
 #variable_conflict use_column
 begin
