@@ -270,7 +270,8 @@ async fn migrate_mode() -> Result<(), Exit> {
     let db = Database::new(&DbConfig::load(&Environment).await?);
     migrate::migrate(&db, &runs).await.map_err(Exit::Migrate)?;
     eprintln!(
-        "meshhook-health: monitoring.worker_heartbeats and monitoring.runs_progress() are ready"
+        "meshhook-health: monitoring.worker_heartbeats, monitoring.runs_progress(), \
+         monitoring.database_readings_v1() and monitoring.live_logs_readings_v1() are ready"
     );
     Ok(())
 }

@@ -834,8 +834,8 @@ async fn lines(
     event: &str,
     rtt: Duration,
 ) -> Lines {
-    let pg_line = support::latency::Latency::start(pg.port(), rtt / 2);
-    let supabase_line = support::latency::Latency::start(supabase.port(), rtt / 2);
+    let pg_line = support::latency::Latency::start_with_handshakes(pg.port(), rtt / 2);
+    let supabase_line = support::latency::Latency::start_with_handshakes(supabase.port(), rtt / 2);
     let env_for = |negotiation: &str| -> HashMap<String, String> {
         [
             (

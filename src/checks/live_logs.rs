@@ -188,7 +188,7 @@ mod tests {
         let words = |sql: &str| sql.split_whitespace().collect::<Vec<_>>().join(" ");
         let file = include_str!("../../migrations/0004_live_logs_readings.sql");
         let body = &file[file.find("return query").unwrap() + "return query".len()..];
-        let body = &body[..body.find(";\nend").unwrap()];
+        let body = &body[..body.find(";\n").unwrap()];
         assert_eq!(words(body), words(STATEMENT));
         assert!(file.contains(FUNCTION.split('(').next().unwrap()));
         assert!(crate::migrate::MIGRATION.contains(file));

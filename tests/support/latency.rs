@@ -7,6 +7,11 @@
 //! microseconds, where the async runtime's timer rounds up to whole
 //! milliseconds and would turn a 2.5 ms delay into 3–4 ms.
 //!
+//! With [`Latency::start_with_handshakes`] a new connection also pays the
+//! round trip of TCP's handshake: the proxy accepts at once (the kernel
+//! does), so the client's first bytes are held until they would have
+//! arrived after a SYN and SYN-ACK (one round trip, then one way).
+//!
 //! It also counts the client's *flights*: the bytes a client sends between
 //! two answers it received. A client that pipelines its requests sends them
 //! in one flight, however many writes that takes; a flight is one round
@@ -40,6 +45,16 @@ enum Way {
 
 impl Latency {
     pub fn start(upstream_port: u16, one_way: Duration) -> Latency {
+        Self::start_inner(upstream_port, one_way, false)
+    }
+
+    /// As [`Latency::start`], and each new connection pays TCP's handshake.
+    #[allow(dead_code)] // make bench
+    pub fn start_with_handshakes(upstream_port: u16, one_way: Duration) -> Latency {
+        Self::start_inner(upstream_port, one_way, true)
+    }
+
+    fn start_inner(upstream_port: u16, one_way: Duration, handshakes: bool) -> Latency {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let flights = Arc::new(Flights::default());
@@ -54,8 +69,25 @@ impl Latency {
                     let _ = stream.set_nodelay(true);
                 }
                 let (client2, server2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                pump(client, server, one_way, Way::ToServer, counted.clone());
-                pump(server2, client2, one_way, Way::ToClient, counted.clone());
+                // Nothing reaches the server before a SYN, its SYN-ACK and
+                // the first bytes would have crossed the line.
+                let open_at = Instant::now() + if handshakes { 3 * one_way } else { one_way };
+                pump(
+                    client,
+                    server,
+                    one_way,
+                    Way::ToServer,
+                    counted.clone(),
+                    open_at,
+                );
+                pump(
+                    server2,
+                    client2,
+                    one_way,
+                    Way::ToClient,
+                    counted.clone(),
+                    Instant::now(),
+                );
             }
         });
         Latency { port, flights }
@@ -73,7 +105,14 @@ impl Latency {
 
 /// Forwards `from` → `to`, each chunk `delay` after it was read; counts a
 /// flight when the client sends after having received (or first).
-fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration, way: Way, flights: Arc<Flights>) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    delay: Duration,
+    way: Way,
+    flights: Arc<Flights>,
+    open_at: Instant,
+) {
     let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
     let reader_flights = flights.clone();
     std::thread::spawn(move || {
@@ -87,7 +126,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration, way: Way, fligh
             }
             if n == 0
                 || chunks
-                    .send((Instant::now() + delay, buffer[..n].to_vec()))
+                    .send(((Instant::now() + delay).max(open_at), buffer[..n].to_vec()))
                     .is_err()
             {
                 break;

@@ -343,7 +343,7 @@ mod tests {
         let words = |sql: &str| sql.split_whitespace().collect::<Vec<_>>().join(" ");
         let file = include_str!("../../../migrations/0003_database_readings.sql");
         let body = &file[file.find("return query").unwrap() + "return query".len()..];
-        let body = &body[..body.find(";\nend").unwrap()];
+        let body = &body[..body.find(";\n").unwrap()];
         assert_eq!(words(body), words(&function_statement()));
         assert!(file.contains(FUNCTION.trim_end_matches("(boolean)")));
         assert!(crate::migrate::MIGRATION.contains(file));
