@@ -759,6 +759,19 @@ fn pgbench(port: u16, db: &str) -> Option<f64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// `migrate`'s schema in `postgres`, readable by the bench's role `app`,
+/// and one worker's heartbeat.
+pub async fn migrated_with_a_worker(pg: &support::Postgres) {
+    pg.execute("postgres", meshhook_health::migrate::MIGRATION)
+        .await;
+    pg.execute(
+        "postgres",
+        "GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
+         INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker')",
+    )
+    .await;
+}
+
 /// Round trip of the delay lines in the round-trip rows.
 pub const RTT: Duration = Duration::from_millis(10);
 
@@ -796,14 +809,7 @@ pub struct Lines {
 pub async fn round_trips(binary: &Path, event: &str) -> RoundTrips {
     let pki = support::tls::Pki::new(&["localhost"]);
     let pg = support::Postgres::dedicated_tls_with_passwords(&pki).await;
-    pg.execute("postgres", meshhook_health::migrate::MIGRATION)
-        .await;
-    pg.execute(
-        "postgres",
-        "GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
-         INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker')",
-    )
-    .await;
+    migrated_with_a_worker(&pg).await;
     let server_version = pg
         .value("postgres", "SHOW server_version_num")
         .await

@@ -79,14 +79,7 @@ async fn main() {
 
     eprintln!("bench: starting Postgres (SCRAM logins), the Supabase stand-in and the Runtime API stand-in");
     let pg = support::Postgres::dedicated_with_passwords().await;
-    pg.execute("postgres", meshhook_health::migrate::MIGRATION)
-        .await;
-    pg.execute(
-        "postgres",
-        "GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
-         INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker')",
-    )
-    .await;
+    drivers::migrated_with_a_worker(&pg).await;
     let supabase = support::Supabase::start().await;
     let api = RuntimeApi::start(Vec::new()).await;
     let event = std::fs::read_to_string(format!(

@@ -185,11 +185,9 @@ mod tests {
 
     #[test]
     fn the_migrated_function_runs_the_checks_own_statement() {
-        let words = |sql: &str| sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        use crate::db::planned::{migrated_statement, words};
         let file = include_str!("../../migrations/0004_live_logs_readings.sql");
-        let body = &file[file.find("return query").unwrap() + "return query".len()..];
-        let body = &body[..body.find(";\n").unwrap()];
-        assert_eq!(words(body), words(STATEMENT));
+        assert_eq!(migrated_statement(file), words(STATEMENT));
         assert!(file.contains(FUNCTION.split('(').next().unwrap()));
         assert!(crate::migrate::MIGRATION.contains(file));
     }

@@ -71,3 +71,18 @@ impl Planned {
         }
     }
 }
+
+/// The statement a migration file's function runs (between `return query`
+/// and its `;`), its words only: what the tests compare with the check's
+/// own statement.
+#[cfg(test)]
+pub fn migrated_statement(file: &str) -> String {
+    let body = &file[file.find("return query").expect("a return query") + "return query".len()..];
+    words(&body[..body.find(";\n").expect("the statement's end")])
+}
+
+/// `sql`'s words, one space apart.
+#[cfg(test)]
+pub fn words(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -50,6 +50,20 @@ async fn encrypted(pg: &Postgres) -> String {
     .unwrap_or_default()
 }
 
+/// Waits for the dropped app's connection to leave pg_stat_activity, before
+/// the next one is looked at.
+async fn connection_gone(pg: &Postgres) {
+    eventually(
+        "the connection gone",
+        std::time::Duration::from_secs(10),
+        async || match pg.connections_of_health().await {
+            0 => Ok(()),
+            n => Err(n),
+        },
+    )
+    .await;
+}
+
 fn url(host: &str, pg: &Postgres, params: &str) -> String {
     format!("postgres://postgres@{host}:{}/postgres?{params}", pg.port())
 }
@@ -77,16 +91,7 @@ async fn require_and_prefer_encrypt_and_disable_does_not() {
         );
         assert_eq!(encrypted(&pg).await, expect_tls, "sslmode={mode}");
         drop(app);
-        // Wait for the connection to leave pg_stat_activity before the next mode.
-        eventually(
-            "the connection gone",
-            std::time::Duration::from_secs(10),
-            async || match pg.connections_of_health().await {
-                0 => Ok(()),
-                n => Err(n),
-            },
-        )
-        .await;
+        connection_gone(&pg).await;
     }
 }
 
@@ -324,15 +329,7 @@ async fn sslnegotiation_direct_saves_a_round_trip_on_postgresql_17_and_fails_bef
             assert!(["tls", "unreachable"].contains(&reason), "{body}");
         }
         drop(app);
-        eventually(
-            "the connection gone",
-            std::time::Duration::from_secs(10),
-            async || match pg.connections_of_health().await {
-                0 => Ok(()),
-                n => Err(n),
-            },
-        )
-        .await;
+        connection_gone(&pg).await;
     }
     if direct_works {
         assert_eq!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::supabase::Heartbeats;
+use crate::support::supabase::{Heartbeats, RealtimeStandIn};
 use crate::support::wait::eventually;
 use crate::support::{verbose, Stack, SLACK};
 
@@ -33,6 +33,20 @@ async fn realtime_of(app: &meshhook_health::App) -> (StatusCode, Value, Value, V
         supabase["reason"].clone(),
         supabase["services"]["realtime"].clone(),
     )
+}
+
+/// Waits until Realtime has received exactly one close frame, a normal
+/// closure (1000).
+async fn one_normal_close(realtime: &RealtimeStandIn) {
+    eventually(
+        "one close frame, 1000",
+        Duration::from_secs(10),
+        async || match realtime.closes.lock().unwrap().as_slice() {
+            [1000] => Ok(()),
+            other => Err(format!("close frames: {other:?}")),
+        },
+    )
+    .await;
 }
 
 /// Waits until the socket opened ahead of use (at start) is open.
@@ -200,15 +214,7 @@ async fn serve_mode_keeps_an_idle_socket_alive_and_closes_it_on_shutdown() {
         "never closed by the server, never reopened"
     );
     server.signal(libc::SIGTERM);
-    eventually(
-        "a close frame on shutdown",
-        Duration::from_secs(10),
-        async || match realtime.closes.lock().unwrap().as_slice() {
-            [1000] => Ok(()),
-            other => Err(format!("close frames: {other:?}")),
-        },
-    )
-    .await;
+    one_normal_close(&realtime).await;
 }
 
 #[tokio::test]
@@ -232,15 +238,7 @@ async fn check_closes_its_socket_before_it_exits() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(stack.supabase.realtime.heartbeats_seen(), 1);
-    eventually(
-        "a close frame from check",
-        Duration::from_secs(5),
-        async || match stack.supabase.realtime.closes.lock().unwrap().as_slice() {
-            [1000] => Ok(()),
-            other => Err(format!("close frames: {other:?}")),
-        },
-    )
-    .await;
+    one_normal_close(&stack.supabase.realtime).await;
 }
 
 #[tokio::test]

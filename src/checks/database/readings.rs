@@ -340,11 +340,9 @@ mod tests {
 
     #[test]
     fn the_migrated_function_runs_the_checks_own_statement() {
-        let words = |sql: &str| sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        use crate::db::planned::{migrated_statement, words};
         let file = include_str!("../../../migrations/0003_database_readings.sql");
-        let body = &file[file.find("return query").unwrap() + "return query".len()..];
-        let body = &body[..body.find(";\n").unwrap()];
-        assert_eq!(words(body), words(&function_statement()));
+        assert_eq!(migrated_statement(file), words(&function_statement()));
         assert!(file.contains(FUNCTION.trim_end_matches("(boolean)")));
         assert!(crate::migrate::MIGRATION.contains(file));
     }
