@@ -88,10 +88,30 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
-    ClientConfig::builder_with_provider(provider())
+    builder_with(provider())
+}
+
+fn builder_with(
+    provider: Arc<CryptoProvider>,
+) -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+    ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         // Infallible: ring's default provider supports the default versions.
         .expect("ring supports TLS 1.2 and 1.3")
+}
+
+/// The provider for Postgres: P-256 first among the key-exchange groups.
+/// PostgreSQL before 18 accepts only the curve `ssl_ecdh_curve` names,
+/// `prime256v1` by default (Supabase's servers included); the client's
+/// first key share, X25519 by default, would draw a HelloRetryRequest —
+/// one round trip more on every new connection, seen in `strace` against
+/// PostgreSQL 17. PostgreSQL 18 takes either.
+fn postgres_provider() -> Arc<CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .kx_groups
+        .sort_by_key(|group| group.name() != rustls::NamedGroup::secp256r1);
+    Arc::new(provider)
 }
 
 /// The client config for HTTPS calls (Supabase), trusting the public web PKI.
@@ -133,7 +153,7 @@ pub fn postgres_connector(
         (SslMode::VerifyCa, Some(roots)) => Arc::new(IgnoreHostName(webpki(roots))),
         _ => Arc::new(EncryptOnly(provider())),
     };
-    let mut config = builder()
+    let mut config = builder_with(postgres_provider())
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
