@@ -64,15 +64,17 @@ impl Settings for LiveLogsSettings {
     }
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        // The same parameters for the statement and its function.
+        let bound = |sql: &'static str| {
+            Statement::new(sql)
+                .bind(self.tables.clone(), Type::TEXT_ARRAY)
+                .bind(self.publication.clone(), Type::TEXT)
+        };
         Ok(Box::new(LiveLogsCheck {
             statement: Planned::new(
                 FUNCTION,
-                Statement::new(STATEMENT)
-                    .bind(self.tables.clone(), Type::TEXT_ARRAY)
-                    .bind(self.publication.clone(), Type::TEXT),
-                Statement::new("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)")
-                    .bind(self.tables.clone(), Type::TEXT_ARRAY)
-                    .bind(self.publication.clone(), Type::TEXT),
+                bound(STATEMENT),
+                bound("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)"),
             ),
             settings: self,
         }))

@@ -23,9 +23,6 @@ pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct DbConfig {
     pub(super) pg: tokio_postgres::Config,
     pub(super) ssl_mode: SslMode,
-    /// libpq 17's `sslnegotiation`: TLS at once (with ALPN `postgresql`)
-    /// or after an SSLRequest.
-    pub(super) negotiation: SslNegotiation,
     /// Trust anchors for verify-ca / verify-full, read at start-up.
     pub(super) roots: Option<Arc<rustls::RootCertStore>>,
     pub(super) pool_max: usize,
@@ -42,7 +39,7 @@ impl std::fmt::Debug for DbConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbConfig")
             .field("ssl_mode", &self.ssl_mode)
-            .field("negotiation", &self.negotiation)
+            .field("negotiation", &self.negotiation())
             .field("pool_max", &self.pool_max)
             .field("from_secret", &self.secret_id.is_some())
             .finish_non_exhaustive()
@@ -225,7 +222,6 @@ impl DbConfig {
         Ok(Self {
             pg,
             ssl_mode,
-            negotiation,
             roots,
             pool_max,
             env_tls,
@@ -242,8 +238,13 @@ impl DbConfig {
         self.ssl_mode
     }
 
+    /// libpq 17's `sslnegotiation`: TLS at once (with ALPN `postgresql`)
+    /// or after an SSLRequest.
     pub fn negotiation(&self) -> SslNegotiation {
-        self.negotiation
+        match self.pg.get_ssl_negotiation() {
+            tokio_postgres::config::SslNegotiation::Direct => SslNegotiation::Direct,
+            _ => SslNegotiation::Postgres,
+        }
     }
 
     pub(crate) fn password(&self) -> Option<&str> {

@@ -65,7 +65,7 @@ fn build_pool(config: &DbConfig) -> Pool {
         SslMode::Disable => Manager::from_config(config.pg.clone(), NoTls, manager_config),
         mode => Manager::from_config(
             config.pg.clone(),
-            crate::tls::postgres_connector(mode, config.negotiation, config.roots.clone()),
+            crate::tls::postgres_connector(mode, config.negotiation(), config.roots.clone()),
             manager_config,
         ),
     };
@@ -112,7 +112,7 @@ impl Database {
 
     /// How connections negotiate TLS (`sslnegotiation`), as configured now.
     pub fn negotiation(&self) -> SslNegotiation {
-        self.inner.pool.read().1.negotiation
+        self.inner.pool.read().1.negotiation()
     }
 
     /// One connection for a CLI command (heartbeat, migrate).

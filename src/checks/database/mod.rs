@@ -59,9 +59,8 @@ use crate::outcome::{CheckOutcome, Reason};
 mod readings;
 pub(crate) use readings::judge_readings;
 use readings::FIGURES;
-pub use readings::{
-    function_statement, DatabaseSettings, Readings, SizeLimit, FUNCTION, XID_AGE_UNHEALTHY,
-};
+pub use readings::{DatabaseSettings, Readings, SizeLimit, XID_AGE_UNHEALTHY};
+use readings::FUNCTION;
 // The statement is public only to `make bench`, which times it.
 #[cfg(feature = "test-seams")]
 pub use readings::statement;

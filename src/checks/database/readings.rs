@@ -108,6 +108,7 @@ pub fn statement(with_size: bool) -> String {
 /// PL/pgSQL function's statement once per session and keeps the plan, where
 /// an unnamed statement (all a transaction-mode pooler allows) is planned at
 /// every evaluation; the readings are made afresh at every call.
+#[cfg(test)]
 pub fn function_statement() -> String {
     statement_with(
         "CASE WHEN with_size AND has_database_privilege(current_database(), 'CONNECT') \
