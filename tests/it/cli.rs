@@ -534,6 +534,21 @@ fn recording_installers() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, marker)
 }
 
+/// `command` (a script that ends up serving `/health` on `port`) started
+/// in a process group of its own, so that a signal reaches everything it
+/// started; stdin and stderr closed (stdout as the caller set it). Returns
+/// the running group and its `/health` URL.
+fn serving_script(mut command: Command, port: u16) -> (Running, String) {
+    use std::os::unix::process::CommandExt;
+    let child = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    (Running(child), format!("http://127.0.0.1:{port}/health"))
+}
+
 /// `make run` with the caller's DATABASE_URL checks that database as it
 /// is: no throwaway cluster in its place, no migrate, no demo heartbeat
 /// written into it, and Supabase left out without SUPABASE_URL. It needs no
@@ -541,11 +556,11 @@ fn recording_installers() -> (tempfile::TempDir, std::path::PathBuf) {
 /// nothing is installed.
 #[tokio::test]
 async fn make_run_checks_the_callers_database_as_it_is() {
-    use std::os::unix::process::CommandExt;
     let stack = Stack::new().await;
     let port = free_port();
     let (installers, installed) = recording_installers();
-    let child = Command::new("make")
+    let mut command = Command::new("make");
+    command
         .args(["-s", "run"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
@@ -562,14 +577,8 @@ async fn make_run_checks_the_callers_database_as_it_is() {
         .env("MESHHOOK_HEALTH_BIN", BIN)
         .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"))
         .env("HEALTH_DETAILS_TOKEN", crate::support::DETAILS_TOKEN)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut running = Running(child);
-    let url = format!("http://127.0.0.1:{port}/health");
+        .stdout(Stdio::piped());
+    let (mut running, url) = serving_script(command, port);
     let (status, _) = crate::support::wait_for_health(&url, Duration::from_secs(30)).await;
     let bytes = crate::support::http_client()
         .get(format!("{url}?verbose=1"))
@@ -705,7 +714,6 @@ fn make_run_and_invoke_enable_supabase_only_with_its_url() {
 #[tokio::test]
 async fn make_run_finds_the_binary_under_cargo_target_dir() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let stack = Stack::new().await;
     let root = crate::support::temp_dir("target-dir");
     let scripts = root.path().join("scripts");
@@ -730,21 +738,16 @@ async fn make_run_finds_the_binary_under_cargo_target_dir() {
     std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
     let target_dir = root.path().join("shared-target");
     let port = free_port();
-    let child = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg(scripts.join("run-local.sh"))
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", tools.display()))
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("DATABASE_URL", &stack.env["DATABASE_URL"])
         .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut running = Running(child);
-    let url = format!("http://127.0.0.1:{port}/health");
+        .stdout(Stdio::null());
+    let (mut running, url) = serving_script(command, port);
     let (status, body) = crate::support::wait_for_health(&url, Duration::from_secs(30)).await;
     running.signal_group(libc::SIGTERM);
     let _ = running.wait();
