@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{kill, ms, percentile, rss_kib, spawn};
+use crate::harness::{cpu_ns, cpu_ns_named, kill, ms, percentile, rss_kib, spawn};
 use crate::support;
 use crate::support::runtime_api::RuntimeApi;
 
@@ -65,6 +65,38 @@ pub struct Warm {
     pub rss_1k: u64,
     pub rss_end: u64,
     pub hwm_end: u64,
+    /// On-CPU time per measured answer: the process under test, the
+    /// Postgres server (every process), and this bench process (the
+    /// Runtime API and Supabase stand-ins).
+    pub cpu: Cpu,
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct Cpu {
+    pub process: Duration,
+    pub postgres: Duration,
+    pub stand_ins: Duration,
+}
+
+impl Cpu {
+    fn now(pid: u32) -> [u64; 3] {
+        [
+            cpu_ns(&pid.to_string()),
+            cpu_ns_named("postgres"),
+            cpu_ns("self"),
+        ]
+    }
+
+    fn per_answer(before: [u64; 3], after: [u64; 3], answers: usize) -> Self {
+        let each = |i: usize| {
+            Duration::from_nanos(after[i].saturating_sub(before[i]) / answers.max(1) as u64)
+        };
+        Cpu {
+            process: each(0),
+            postgres: each(1),
+            stand_ins: each(2),
+        }
+    }
 }
 
 pub async fn warm(
@@ -83,6 +115,7 @@ pub async fn warm(
     let mut times = Vec::with_capacity(n);
     let mut rss_1k = 0;
     let mut done = 0;
+    let before = Cpu::now(pid);
     while done < n {
         let batch = 500.min(n - done);
         api.queue(event, batch);
@@ -93,6 +126,7 @@ pub async fn warm(
             rss_1k = rss_kib(pid, "VmRSS:");
         }
     }
+    let cpu = Cpu::per_answer(before, Cpu::now(pid), n);
     let rss_end = rss_kib(pid, "VmRSS:");
     let hwm_end = rss_kib(pid, "VmHWM:");
     kill(child);
@@ -102,6 +136,7 @@ pub async fn warm(
         rss_1k,
         rss_end,
         hwm_end,
+        cpu,
     }
 }
 

@@ -62,6 +62,17 @@ pub fn print_cold(health: &Cold, floor: &Cold) {
     );
 }
 
+/// A warm run's on-CPU time per answer: the process under test / Postgres /
+/// the bench's stand-ins, in ms.
+fn cpu(w: &Warm) -> String {
+    format!(
+        "{:.3} / {:.3} / {:.3} ms",
+        ms(w.cpu.process),
+        ms(w.cpu.postgres),
+        ms(w.cpu.stand_ins)
+    )
+}
+
 /// `BENCH_NAIVE_ONLY=1 make bench`: against the naive handler.
 pub fn print_naive(
     cold_health: &Cold,
@@ -80,6 +91,12 @@ pub fn print_naive(
         p(&warm_health.times),
         p(&warm_database.times),
         p(&warm_naive.times),
+    );
+    println!(
+        "on-CPU per warm answer (process / Postgres / stand-ins): default {}, database only {}, naive {}",
+        cpu(warm_health),
+        cpu(warm_database),
+        cpu(warm_naive)
     );
 }
 
@@ -197,6 +214,12 @@ pub fn write(m: &Measurements) {
             verdict(w50 <= wn + 0.3),
             verdict(wd <= wn + 0.3)
         ),
+    );
+    row(
+        "on-CPU time per warm answer (schedstat over the warm run ÷ answers): this process / the Postgres server / the bench's stand-ins (Runtime API, Supabase), database + supabase + workers; database only",
+        format!("{}; {}", cpu(&m.warm_health), cpu(&m.warm_database)),
+        cpu(&m.warm_naive),
+        "reported".to_owned(),
     );
     if let Some(r) = &m.round_trips {
         let rtt = r.rtt_ms;

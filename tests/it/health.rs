@@ -528,6 +528,34 @@ async fn per_kind_minimums_are_enforced() {
     assert_eq!(answer.json()["details"]["workers"], "healthy");
 }
 
+/// After the first evaluation the heartbeats are read through
+/// `monitoring.worker_readings_v1()`, with the thresholds as its arguments
+/// in order: a doctored function (it echoes them as counts) shows which
+/// path answered.
+#[tokio::test]
+async fn heartbeats_are_read_through_the_migrated_function_after_the_first_evaluation() {
+    let mut stack = Stack::new().await;
+    stack
+        .set("WORKER_STALE_AFTER_SECS", "7")
+        .set("WORKER_FORGET_AFTER_SECS", "11");
+    let app = stack.app();
+    let body = verbose(&app).await.json();
+    assert_eq!(body["checks"]["workers"]["alive"], 1, "{body}");
+    stack
+        .sql(
+            "CREATE OR REPLACE FUNCTION monitoring.worker_readings_v1(stale_after_secs double precision, \
+             forget_after_secs double precision) RETURNS TABLE (worker_kind text, worker_version text, \
+             alive bigint, stale bigint, newest_alive_start double precision) LANGUAGE sql \
+             AS $$ SELECT 'worker', NULL, $1::bigint - 7, $2::bigint, NULL::float8 $$",
+        )
+        .await;
+    let body = verbose(&app).await.json();
+    let workers = &body["checks"]["workers"];
+    assert_eq!(workers["alive"], 0, "{body}");
+    assert_eq!(workers["stale"], 11, "{body}");
+    assert_eq!(workers["reason"], "too_few_workers", "{body}");
+}
+
 #[tokio::test]
 async fn missing_heartbeat_table_is_schema_missing_and_database_stays_healthy() {
     let stack = Stack::new().await;

@@ -13,7 +13,7 @@ use tokio_postgres::types::Type;
 use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::{count, Statement};
+use crate::db::{count, Planned, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason, Verdict, UNKNOWN_VERSION};
@@ -72,8 +72,18 @@ impl Default for WorkersSettings {
 
 impl Settings for WorkersSettings {
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        // The same parameters for the statement and its function.
+        let bound = |sql: &'static str| {
+            Statement::new(sql)
+                .bind(self.stale_after_secs as f64, Type::FLOAT8)
+                .bind(self.forget_after_secs as f64, Type::FLOAT8)
+        };
         Ok(Box::new(WorkersCheck {
-            statement: statement(&self),
+            statement: Planned::new(
+                FUNCTION,
+                bound(STATEMENT),
+                bound("SELECT * FROM monitoring.worker_readings_v1($1, $2)"),
+            ),
             settings: self,
         }))
     }
@@ -116,22 +126,22 @@ impl Settings for WorkersSettings {
 
 }
 
+/// The function `migrate` creates (migrations/0005) to run [`STATEMENT`]
+/// with a plan the server keeps ([`Planned`]).
+pub const FUNCTION: &str = "monitoring.worker_readings_v1(double precision, double precision)";
+
 /// A row per worker kind and reported version: alive and stale counts and
 /// when the newest alive one started, with the database's clock. The
-/// thresholds are its parameters, in seconds.
-fn statement(settings: &WorkersSettings) -> Statement {
-    const SQL: &str = "SELECT kind, nullif(version, ''), \
-            count(*) FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'), \
-            count(*) FILTER (WHERE last_seen_at < now() - $1 * interval '1 second'), \
-            extract(epoch FROM max(started_at) \
-                FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'))::float8 \
-         FROM monitoring.worker_heartbeats \
-         WHERE last_seen_at >= now() - $2 * interval '1 second' \
-         GROUP BY 1, 2";
-    Statement::new(SQL)
-        .bind(settings.stale_after_secs as f64, Type::FLOAT8)
-        .bind(settings.forget_after_secs as f64, Type::FLOAT8)
-}
+/// thresholds are its parameters, in seconds: `$1` stale after, `$2`
+/// forgotten after.
+const STATEMENT: &str = "SELECT kind, nullif(version, ''), \
+        count(*) FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'), \
+        count(*) FILTER (WHERE last_seen_at < now() - $1 * interval '1 second'), \
+        extract(epoch FROM max(started_at) \
+            FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'))::float8 \
+     FROM monitoring.worker_heartbeats \
+     WHERE last_seen_at >= now() - $2 * interval '1 second' \
+     GROUP BY 1, 2";
 
 /// Alive and stale heartbeats of one worker kind and reported version.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,13 +170,14 @@ impl HeartbeatGroup {
 }
 
 struct WorkersCheck {
-    statement: Statement,
+    /// Through [`FUNCTION`] when it can be called.
+    statement: Planned,
     settings: Arc<WorkersSettings>,
 }
 
 impl Check for WorkersCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = context.postgres()?.query(&self.statement).await?;
+        let rows = self.statement.query(context.postgres()?).await?;
         let groups = rows
             .iter()
             .map(HeartbeatGroup::from_row)

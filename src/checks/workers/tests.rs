@@ -134,3 +134,12 @@ fn thresholds_parse_per_kind_minimums() {
         [("orchestrator".to_owned(), 1), ("http-exec".to_owned(), 2)]
     );
 }
+
+#[test]
+fn the_migrated_function_runs_the_checks_own_statement() {
+    use crate::db::planned::{migrated_statement, words};
+    let file = include_str!("../../../migrations/0005_worker_readings.sql");
+    assert_eq!(migrated_statement(file), words(STATEMENT));
+    assert!(file.contains(FUNCTION));
+    assert!(crate::migrate::MIGRATION.contains(file));
+}
