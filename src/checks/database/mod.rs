@@ -61,7 +61,8 @@ pub(crate) use readings::judge_readings;
 use readings::FIGURES;
 pub use readings::{DatabaseSettings, Readings, SizeLimit, XID_AGE_UNHEALTHY};
 use readings::FUNCTION;
-// The statement is public only to `make bench`, which times it.
+// The statement is public only to `make bench` and
+// `examples/first_statement.rs`, which time it.
 #[cfg(feature = "test-seams")]
 pub use readings::statement;
 #[cfg(not(feature = "test-seams"))]
