@@ -66,8 +66,9 @@ pub struct Warm {
     pub rss_end: u64,
     pub hwm_end: u64,
     /// On-CPU time per measured answer: the process under test, the
-    /// Postgres server (every process), and this bench process (the
-    /// Runtime API and Supabase stand-ins).
+    /// Postgres server (every process), this bench process (the Runtime
+    /// API and Supabase stand-ins) and MeshHook's app (Node.js) when one
+    /// runs.
     pub cpu: Cpu,
 }
 
@@ -76,18 +77,20 @@ pub struct Cpu {
     pub process: Duration,
     pub postgres: Duration,
     pub stand_ins: Duration,
+    pub app: Duration,
 }
 
 impl Cpu {
-    fn now(pid: u32) -> [u64; 3] {
+    fn now(pid: u32) -> [u64; 4] {
         [
             cpu_ns(&pid.to_string()),
             cpu_ns_named("postgres"),
             cpu_ns("self"),
+            cpu_ns_named("node"),
         ]
     }
 
-    fn per_answer(before: [u64; 3], after: [u64; 3], answers: usize) -> Self {
+    fn per_answer(before: [u64; 4], after: [u64; 4], answers: usize) -> Self {
         let each = |i: usize| {
             Duration::from_nanos(after[i].saturating_sub(before[i]) / answers.max(1) as u64)
         };
@@ -95,6 +98,19 @@ impl Cpu {
             process: each(0),
             postgres: each(1),
             stand_ins: each(2),
+            app: each(3),
+        }
+    }
+
+    /// The mean of `runs`, field by field.
+    fn mean(runs: &[Cpu]) -> Cpu {
+        let n = runs.len().max(1) as u32;
+        let sum = |f: fn(&Cpu) -> Duration| runs.iter().map(f).sum::<Duration>() / n;
+        Cpu {
+            process: sum(|c| c.process),
+            postgres: sum(|c| c.postgres),
+            stand_ins: sum(|c| c.stand_ins),
+            app: sum(|c| c.app),
         }
     }
 }
@@ -436,6 +452,10 @@ pub struct MeshHookComponentsBench {
     /// a client on a kept connection, sorted: what `app` cannot be faster
     /// than.
     pub app_alone: Vec<Duration>,
+    /// On-CPU time per answer, without and with app, live_logs and
+    /// tenancy (the mean of both rounds).
+    pub cpu_without: Cpu,
+    pub cpu_with: Cpu,
 }
 
 pub async fn meshhook_components_bench(
@@ -492,12 +512,17 @@ pub async fn meshhook_components_bench(
     );
     let (mut without, mut catalog_only, mut with) = (Vec::new(), Vec::new(), Vec::new());
     let (mut live_logs_only, mut tenancy_only) = (Vec::new(), Vec::new());
+    let (mut cpu_without, mut cpu_with) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        without.extend(warm(api, binary, &without_env, event, 1_000).await.times);
+        let run = warm(api, binary, &without_env, event, 1_000).await;
+        cpu_without.push(run.cpu);
+        without.extend(run.times);
         live_logs_only.extend(warm(api, binary, &live_logs_env, event, 1_000).await.times);
         tenancy_only.extend(warm(api, binary, &tenancy_env, event, 1_000).await.times);
         catalog_only.extend(warm(api, binary, &catalog_env, event, 1_000).await.times);
-        with.extend(warm(api, binary, &with_env, event, 1_000).await.times);
+        let run = warm(api, binary, &with_env, event, 1_000).await;
+        cpu_with.push(run.cpu);
+        with.extend(run.times);
     }
     let client = support::http_client();
     let probe = format!(
@@ -537,6 +562,8 @@ pub async fn meshhook_components_bench(
         tenancy_only,
         with,
         app_alone,
+        cpu_without: Cpu::mean(&cpu_without),
+        cpu_with: Cpu::mean(&cpu_with),
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drivers::{
-    CapacityBench, Cold, MeshHookComponentsBench, QueueBench, RoundTrips, Warm, COLD_STARTS,
+    CapacityBench, Cold, Cpu, MeshHookComponentsBench, QueueBench, RoundTrips, Warm, COLD_STARTS,
     FAILURE_INVOCATIONS, MEMORY_INVOCATIONS, METRICS_SCRAPES, WARM_INVOCATIONS,
 };
 use crate::harness::{machine, ms, percentile};
@@ -136,6 +136,22 @@ pub fn print_components(c: &MeshHookComponentsBench) {
         p(&c.with) - plain,
         p(&c.app_alone)
     );
+    println!(
+        "on-CPU per warm answer (process / Postgres / app / stand-ins): without {}, with app, live_logs and tenancy {}",
+        cpu_with_app(&c.cpu_without),
+        cpu_with_app(&c.cpu_with)
+    );
+}
+
+/// [`cpu`] with MeshHook's app (Node.js) beside Postgres.
+fn cpu_with_app(c: &Cpu) -> String {
+    format!(
+        "{:.3} / {:.3} / {:.3} / {:.3} ms",
+        ms(c.process),
+        ms(c.postgres),
+        ms(c.app),
+        ms(c.stand_ins)
+    )
 }
 
 /// Prints the table and writes `BENCHMARKS.md` (keeping its "Notes"
@@ -449,6 +465,18 @@ pub fn write(m: &Measurements) {
             verdict(full50 - plain50 <= 0.3),
             verdict(full50 - alone50.max(plain50) <= 0.3)
         ),
+    );
+    let (without, with) = (&components.cpu_without, &components.cpu_with);
+    row(
+        "on-CPU time per warm answer with `app`, `live_logs` and `tenancy` vs without: this process / Postgres / the app (Node.js) / the stand-ins; this process's increment",
+        format!(
+            "{} vs {} ({:+.3} ms in this process)",
+            cpu_with_app(with),
+            cpu_with_app(without),
+            ms(with.process) - ms(without.process)
+        ),
+        "—".into(),
+        "reported".into(),
     );
     let (trip, d50) = (ms(queue.round_trip), p(&queue.delayed, 0.5));
     row(
