@@ -271,8 +271,8 @@ async fn migrate_mode() -> Result<(), Exit> {
     migrate::migrate(&db, &runs).await.map_err(Exit::Migrate)?;
     eprintln!(
         "meshhook-health: monitoring.worker_heartbeats, monitoring.runs_progress(), \
-         monitoring.database_readings_v1(), monitoring.live_logs_readings_v1() and \
-         monitoring.worker_readings_v1() are ready"
+         monitoring.database_readings_v1(), monitoring.live_logs_readings_v1(), \
+         monitoring.worker_readings_v1() and monitoring.partitions_readings_v1() are ready"
     );
     Ok(())
 }

@@ -27,7 +27,7 @@ use crate::component::{
     read, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
 use crate::db::names::check_table_name;
-use crate::db::Statement;
+use crate::db::{Planned, Statement};
 use crate::env::{list, number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{Aggregate, CheckOutcome, Reason, Verdict};
@@ -78,12 +78,23 @@ impl Settings for PartitionsSettings {
     }
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
+        // The same parameter for the statement and its function.
+        let bound =
+            |sql: &'static str| Statement::new(sql).bind(self.tables.clone(), Type::TEXT_ARRAY);
         Ok(Box::new(PartitionsCheck {
-            statement: Statement::new(STATEMENT).bind(self.tables.clone(), Type::TEXT_ARRAY),
+            statement: Planned::new(
+                FUNCTION,
+                bound(STATEMENT),
+                bound("SELECT * FROM monitoring.partitions_readings_v1($1)"),
+            ),
             settings: self,
         }))
     }
 }
+
+/// The function `migrate` creates (migrations/0006) to run [`STATEMENT`]
+/// with a plan the server keeps ([`Planned`]).
+pub const FUNCTION: &str = "monitoring.partitions_readings_v1(text[])";
 
 /// The one statement, over the table names in `$1`: a row per table, in
 /// that order, with its name, its kind (`missing`, `unsuitable` — not
@@ -93,7 +104,12 @@ impl Settings for PartitionsSettings {
 /// starts and ends (`-Infinity`/`Infinity` for MINVALUE/MAXVALUE). The
 /// chain is followed in Rust: a recursive query costs more to plan, and an
 /// unnamed statement is planned every time. `pg_get_expr` runs once per
-/// partition (the `OFFSET 0` keeps the planner from repeating it per use).
+/// partition (the `OFFSET 0` keeps the planner from repeating it per use),
+/// and only for a table range-partitioned on one time column: its bound
+/// reads `FOR VALUES FROM ('…') TO ('…')`, each side a quoted literal of
+/// the key's type (which never holds a quote) or MINVALUE / MAXVALUE, so
+/// the literals lie between its quotes (`split_part`, a fraction of a
+/// regular expression's cost per partition).
 const STATEMENT: &str = "SELECT t.name, CASE WHEN t.r IS NULL THEN 'missing' \
        WHEN pt.partrelid IS NULL OR pt.partstrat <> 'r' OR pt.partnatts <> 1 \
          OR a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) \
@@ -103,16 +119,21 @@ const STATEMENT: &str = "SELECT t.name, CASE WHEN t.r IS NULL THEN 'missing' \
      ranges.starts, ranges.ends \
    FROM (SELECT u.name, u.n, to_regclass(u.name) AS r \
            FROM unnest($1::text[]) WITH ORDINALITY AS u(name, n)) t \
-   LEFT JOIN LATERAL (SELECT \
-        array_agg(coalesce(extract(epoch FROM substring(b FROM 'FROM \\(''([^'']*)''\\)')::timestamptz)::float8, \
-                           '-Infinity')) AS starts, \
-        array_agg(coalesce(extract(epoch FROM substring(b FROM 'TO \\(''([^'']*)''\\)')::timestamptz)::float8, \
-                           'Infinity')) AS ends \
-      FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
-            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = t.r OFFSET 0) bounds \
-      WHERE b LIKE 'FOR VALUES FROM %') ranges ON true \
    LEFT JOIN pg_partitioned_table pt ON pt.partrelid = t.r \
    LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0] \
+   LEFT JOIN LATERAL (SELECT \
+        array_agg(CASE WHEN b LIKE 'FOR VALUES FROM (MINVALUE)%' THEN '-Infinity'::float8 \
+                       ELSE extract(epoch FROM split_part(b, '''', 2)::timestamptz)::float8 END) AS starts, \
+        array_agg(CASE WHEN b LIKE '%TO (MAXVALUE)' THEN 'Infinity'::float8 \
+                       WHEN b LIKE 'FOR VALUES FROM (MINVALUE)%' \
+                         THEN extract(epoch FROM split_part(b, '''', 2)::timestamptz)::float8 \
+                       ELSE extract(epoch FROM split_part(b, '''', 4)::timestamptz)::float8 END) AS ends \
+      FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i \
+            JOIN pg_class c ON c.oid = i.inhrelid \
+            WHERE i.inhparent = t.r AND pt.partstrat = 'r' AND pt.partnatts = 1 \
+              AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) \
+            OFFSET 0) bounds \
+      WHERE b LIKE 'FOR VALUES FROM %') ranges ON true \
    ORDER BY t.n";
 
 /// What the catalog says of one table.
@@ -130,13 +151,14 @@ pub enum Coverage {
 }
 
 struct PartitionsCheck {
-    statement: Statement,
+    /// Through [`FUNCTION`] when it can be called.
+    statement: Planned,
     settings: Arc<PartitionsSettings>,
 }
 
 impl Check for PartitionsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = context.postgres()?.query(&self.statement).await?;
+        let rows = self.statement.query(context.postgres()?).await?;
         let tables = rows
             .iter()
             .map(table_coverage)
@@ -263,6 +285,15 @@ impl Coverage {
 mod tests {
     use super::*;
     use crate::outcome::Status;
+
+    #[test]
+    fn the_migrated_function_runs_the_checks_own_statement() {
+        use crate::db::planned::{migrated_statement, words};
+        let file = include_str!("../../migrations/0006_partitions_readings.sql");
+        assert_eq!(migrated_statement(file), words(STATEMENT));
+        assert!(file.contains(FUNCTION));
+        assert!(crate::migrate::MIGRATION.contains(file));
+    }
 
     fn settings_of(pairs: &[(&str, &str)]) -> Result<PartitionsSettings, ConfigError> {
         PartitionsSettings::from_source(&crate::env::pairs(pairs))

@@ -145,10 +145,79 @@ async fn a_default_partition_covers_every_time() {
     );
 }
 
+/// MINVALUE and MAXVALUE bounds: a chain from now that ends in MAXVALUE
+/// covers every time; one that starts at MINVALUE is measured to its end.
+#[tokio::test]
+async fn minvalue_and_maxvalue_bounds_are_read() {
+    let stack = stack_watching(Some("open_events, first_events")).await;
+    stack
+        .sql(
+            "CREATE TABLE open_events (ts timestamptz NOT NULL) PARTITION BY RANGE (ts); \
+             CREATE TABLE open_events_old PARTITION OF open_events \
+               FOR VALUES FROM (MINVALUE) TO (now() - interval '1 day'); \
+             CREATE TABLE open_events_new PARTITION OF open_events \
+               FOR VALUES FROM (now() - interval '1 day') TO (MAXVALUE); \
+             CREATE TABLE first_events (ts timestamptz NOT NULL) PARTITION BY RANGE (ts); \
+             CREATE TABLE first_events_all PARTITION OF first_events \
+               FOR VALUES FROM (MINVALUE) TO (now() + interval '10 days');",
+        )
+        .await;
+    let answer = verbose(&stack.app()).await;
+    let entry = partitions_entry(&answer);
+    assert_eq!(entry["status"], "healthy", "{}", answer.text);
+    assert_eq!(
+        entry["tables"]["open_events"],
+        json!({"covered_until": null, "covered_secs": null}),
+        "{}",
+        answer.text
+    );
+    let secs = covered_secs(&answer, "first_events");
+    assert!((10 * 86_400 - 120..=10 * 86_400).contains(&secs), "{secs}");
+}
+
+/// After the first evaluation the catalog is read through
+/// `monitoring.partitions_readings_v1()`, with the table names as its
+/// argument: a doctored function (it claims a default partition for every
+/// table it is given) shows which path answered.
+#[tokio::test]
+async fn the_catalog_is_read_through_the_migrated_function_after_the_first_evaluation() {
+    let stack = stack_watching(None).await;
+    stack
+        .sql(&event_log("workflow_events", &[("-1 day", "1 day")]))
+        .await;
+    let app = stack.app();
+    let answer = verbose(&app).await;
+    assert_eq!(
+        partitions_entry(&answer)["reason"],
+        "partition_ending",
+        "{}",
+        answer.text
+    );
+    stack
+        .sql(
+            "CREATE OR REPLACE FUNCTION monitoring.partitions_readings_v1(tables text[]) \
+             RETURNS TABLE (table_name text, table_kind text, now_epoch double precision, \
+             range_starts double precision[], range_ends double precision[]) LANGUAGE sql \
+             AS $$ SELECT t, 'default', extract(epoch FROM now())::float8, NULL::float8[], NULL::float8[] \
+             FROM unnest(tables) AS t $$",
+        )
+        .await;
+    let answer = verbose(&app).await;
+    let entry = partitions_entry(&answer);
+    assert_eq!(entry["status"], "healthy", "{}", answer.text);
+    assert_eq!(
+        entry["tables"]["workflow_events"],
+        json!({"covered_until": null, "covered_secs": null}),
+        "{}",
+        answer.text
+    );
+}
+
 #[tokio::test]
 async fn a_missing_or_unsuitable_table_is_schema_missing_and_the_worst_table_wins() {
     let stack = stack_watching(Some(
-        "audit.events_by_day, missing_events, plain_events, listed_events, text_events, workflow_events",
+        "audit.events_by_day, missing_events, plain_events, listed_events, text_events, \
+         numbered_events, paired_events, workflow_events",
     ))
     .await;
     stack
@@ -159,7 +228,13 @@ async fn a_missing_or_unsuitable_table_is_schema_missing_and_the_worst_table_win
                FOR VALUES FROM (current_date - 1) TO (current_date + 400); \
              CREATE TABLE plain_events (ts timestamptz); \
              CREATE TABLE listed_events (kind text) PARTITION BY LIST (kind); \
-             CREATE TABLE text_events (ts text) PARTITION BY RANGE (ts);",
+             CREATE TABLE text_events (ts text) PARTITION BY RANGE (ts); \
+             CREATE TABLE text_events_a PARTITION OF text_events FOR VALUES FROM ('a') TO ('m'); \
+             CREATE TABLE numbered_events (n int) PARTITION BY RANGE (n); \
+             CREATE TABLE numbered_events_a PARTITION OF numbered_events FOR VALUES FROM (1) TO (100); \
+             CREATE TABLE paired_events (ts timestamptz, k text) PARTITION BY RANGE (ts, k); \
+             CREATE TABLE paired_events_a PARTITION OF paired_events \
+               FOR VALUES FROM (now(), 'a') TO (now() + interval '1 day', 'z');",
             event_log("workflow_events", &[("-1 day", "30 days")])
         ))
         .await;
