@@ -593,8 +593,13 @@ pub async fn partitions_bench(
         ));
     }
     pg.execute(&db, &sql).await;
-    pg.execute(&db, &format!("GRANT CONNECT ON DATABASE {db} TO app"))
-        .await;
+    // Migrated, as a deployment is: the readings through their functions.
+    pg.execute(&db, meshhook_health::migrate::MIGRATION).await;
+    pg.execute(
+        &db,
+        &format!("GRANT CONNECT ON DATABASE {db} TO app; GRANT USAGE ON SCHEMA monitoring TO app"),
+    )
+    .await;
     let env = app_env(base_env, "database,partitions", pg.port(), &db);
     warm(api, binary, &env, event, 2_000).await.times
 }

@@ -104,6 +104,15 @@ async fn main() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let no_env = HashMap::new();
+    if std::env::var_os("BENCH_PARTITIONS_ONLY").is_some() {
+        // A quick look at the partitions row: nothing written.
+        let times = partitions_bench(&pg, &api, &health_bin, &health_env, &event, PARTITIONS).await;
+        println!(
+            "partitions check, {PARTITIONS} partitions, warm p50: {:.2} ms",
+            harness::ms(harness::percentile(&times, 0.5))
+        );
+        return;
+    }
     if std::env::var_os("BENCH_COMPONENTS_ONLY").is_some() {
         // A quick look at the opt-in components' warm cost: nothing written.
         let c = meshhook_components_bench(&pg, &api, &health_bin, &health_env, &event).await;
