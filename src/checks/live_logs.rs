@@ -187,11 +187,11 @@ mod tests {
 
     #[test]
     fn the_migrated_function_runs_the_checks_own_statement() {
-        use crate::db::planned::{migrated_statement, words};
-        let file = include_str!("../../migrations/0004_live_logs_readings.sql");
-        assert_eq!(migrated_statement(file), words(STATEMENT));
-        assert!(file.contains(FUNCTION.split('(').next().unwrap()));
-        assert!(crate::migrate::MIGRATION.contains(file));
+        crate::db::planned::assert_migrated(
+            include_str!("../../migrations/0004_live_logs_readings.sql"),
+            STATEMENT,
+            FUNCTION,
+        );
     }
 
     fn settings_of(pairs: &[(&str, &str)]) -> Result<LiveLogsSettings, ConfigError> {

@@ -72,17 +72,32 @@ impl Planned {
     }
 }
 
+/// Asserts that migration `file` creates `function` running `statement`
+/// (word for word), and that `migrate` runs that file.
+#[cfg(test)]
+pub fn assert_migrated(file: &str, statement: &str, function: &str) {
+    assert_eq!(migrated_statement(file), words(statement), "{function}");
+    assert!(
+        file.contains(function),
+        "{function} is not created by its file"
+    );
+    assert!(
+        crate::migrate::MIGRATION.contains(file),
+        "migrate does not run the file of {function}"
+    );
+}
+
 /// The statement a migration file's function runs (between `return query`
 /// and its `;`), its words only: what the tests compare with the check's
 /// own statement.
 #[cfg(test)]
-pub fn migrated_statement(file: &str) -> String {
+fn migrated_statement(file: &str) -> String {
     let body = &file[file.find("return query").expect("a return query") + "return query".len()..];
     words(&body[..body.find(";\n").expect("the statement's end")])
 }
 
 /// `sql`'s words, one space apart.
 #[cfg(test)]
-pub fn words(sql: &str) -> String {
+fn words(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }

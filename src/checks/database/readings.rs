@@ -341,11 +341,11 @@ mod tests {
 
     #[test]
     fn the_migrated_function_runs_the_checks_own_statement() {
-        use crate::db::planned::{migrated_statement, words};
-        let file = include_str!("../../../migrations/0003_database_readings.sql");
-        assert_eq!(migrated_statement(file), words(&function_statement()));
-        assert!(file.contains(FUNCTION.trim_end_matches("(boolean)")));
-        assert!(crate::migrate::MIGRATION.contains(file));
+        crate::db::planned::assert_migrated(
+            include_str!("../../../migrations/0003_database_readings.sql"),
+            &function_statement(),
+            FUNCTION,
+        );
     }
 
     fn thresholds(pairs: &[(&str, &str)]) -> Result<DatabaseSettings, ConfigError> {

@@ -137,9 +137,9 @@ fn thresholds_parse_per_kind_minimums() {
 
 #[test]
 fn the_migrated_function_runs_the_checks_own_statement() {
-    use crate::db::planned::{migrated_statement, words};
-    let file = include_str!("../../../migrations/0005_worker_readings.sql");
-    assert_eq!(migrated_statement(file), words(STATEMENT));
-    assert!(file.contains(FUNCTION));
-    assert!(crate::migrate::MIGRATION.contains(file));
+    crate::db::planned::assert_migrated(
+        include_str!("../../../migrations/0005_worker_readings.sql"),
+        STATEMENT,
+        FUNCTION,
+    );
 }
