@@ -72,7 +72,7 @@ pub struct Warm {
     pub cpu: Cpu,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Cpu {
     pub process: Duration,
     pub postgres: Duration,
@@ -467,7 +467,7 @@ pub async fn meshhook_components_bench(
 ) -> MeshHookComponentsBench {
     use support::tenancy::{meshhook, project, Migrations, Privileges};
     let db = pg.create_database().await;
-    pg.execute(&db, meshhook_health::migrate::MIGRATION).await;
+    migrated_with_a_worker(pg, &db).await;
     pg.execute(&db, &project(Privileges::GrantedByDefault))
         .await;
     pg.execute(&db, &meshhook(Migrations::All)).await;
@@ -475,9 +475,7 @@ pub async fn meshhook_components_bench(
         &db,
         &format!(
             "GRANT CONNECT ON DATABASE {db} TO app; \
-             GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
              GRANT SELECT, INSERT ON public.workflow_definitions, public.workflow_runs, public.workflow_events TO app; \
-             INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker'); \
              CREATE TABLE public.logs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, run_id uuid, line text); \
              CREATE PUBLICATION supabase_realtime FOR TABLE public.logs"
         ),
@@ -593,13 +591,9 @@ pub async fn partitions_bench(
         ));
     }
     pg.execute(&db, &sql).await;
-    // Migrated, as a deployment is: the readings through their functions.
-    pg.execute(&db, meshhook_health::migrate::MIGRATION).await;
-    pg.execute(
-        &db,
-        &format!("GRANT CONNECT ON DATABASE {db} TO app; GRANT USAGE ON SCHEMA monitoring TO app"),
-    )
-    .await;
+    migrated_with_a_worker(pg, &db).await;
+    pg.execute(&db, &format!("GRANT CONNECT ON DATABASE {db} TO app"))
+        .await;
     let env = app_env(base_env, "database,partitions", pg.port(), &db);
     warm(api, binary, &env, event, 2_000).await.times
 }
@@ -682,14 +676,12 @@ pub async fn queue_bench(
     let small = pg.create_database().await;
     let big = pg.create_database().await;
     for db in [&small, &big] {
-        pg.execute(db, meshhook_health::migrate::MIGRATION).await;
+        migrated_with_a_worker(pg, db).await;
         pg.execute(db, support::pgmq::install_sql()).await;
         // The least-privilege grants docs/OPERATIONS.md gives.
         pg.execute(
             db,
             "SELECT pgmq.create('workflow_jobs'); SELECT pgmq.create('workflow_jobs_dlq'); \
-             INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker'); \
-             GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
              GRANT USAGE ON SCHEMA pgmq TO app; \
              GRANT SELECT ON pgmq.q_workflow_jobs, pgmq.q_workflow_jobs_dlq TO app",
         )
@@ -826,13 +818,13 @@ fn pgbench(port: u16, db: &str) -> Option<f64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-/// `migrate`'s schema in `postgres`, readable by the bench's role `app`,
-/// and one worker's heartbeat.
-pub async fn migrated_with_a_worker(pg: &support::Postgres) {
-    pg.execute("postgres", meshhook_health::migrate::MIGRATION)
-        .await;
+/// `migrate`'s schema in database `db`, as deployed: readable by the
+/// bench's role `app` (the reading functions callable), and one worker's
+/// heartbeat.
+pub async fn migrated_with_a_worker(pg: &support::Postgres, db: &str) {
+    pg.execute(db, meshhook_health::migrate::MIGRATION).await;
     pg.execute(
-        "postgres",
+        db,
         "GRANT USAGE ON SCHEMA monitoring TO app; GRANT SELECT ON monitoring.worker_heartbeats TO app; \
          INSERT INTO monitoring.worker_heartbeats (worker_id) VALUES ('bench-worker')",
     )
@@ -876,7 +868,7 @@ pub struct Lines {
 pub async fn round_trips(binary: &Path, event: &str) -> RoundTrips {
     let pki = support::tls::Pki::new(&["localhost"]);
     let pg = support::Postgres::dedicated_tls_with_passwords(&pki).await;
-    migrated_with_a_worker(&pg).await;
+    migrated_with_a_worker(&pg, "postgres").await;
     let server_version = pg
         .value("postgres", "SHOW server_version_num")
         .await

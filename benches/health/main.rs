@@ -79,7 +79,7 @@ async fn main() {
 
     eprintln!("bench: starting Postgres (SCRAM logins), the Supabase stand-in and the Runtime API stand-in");
     let pg = support::Postgres::dedicated_with_passwords().await;
-    drivers::migrated_with_a_worker(&pg).await;
+    drivers::migrated_with_a_worker(&pg, "postgres").await;
     let supabase = support::Supabase::start().await;
     let api = RuntimeApi::start(Vec::new()).await;
     let event = std::fs::read_to_string(format!(

@@ -62,14 +62,20 @@ pub fn print_cold(health: &Cold, floor: &Cold) {
     );
 }
 
-/// A warm run's on-CPU time per answer: the process under test / Postgres /
-/// the bench's stand-ins, in ms.
-fn cpu(w: &Warm) -> String {
+/// A warm run's on-CPU time per answer, in ms: the process under test /
+/// Postgres / (with `app`, MeshHook's app on Node.js /) the bench's
+/// stand-ins.
+fn cpu(c: &Cpu, app: bool) -> String {
+    let app = if app {
+        format!(" / {:.3}", ms(c.app))
+    } else {
+        String::new()
+    };
     format!(
-        "{:.3} / {:.3} / {:.3} ms",
-        ms(w.cpu.process),
-        ms(w.cpu.postgres),
-        ms(w.cpu.stand_ins)
+        "{:.3} / {:.3}{app} / {:.3} ms",
+        ms(c.process),
+        ms(c.postgres),
+        ms(c.stand_ins)
     )
 }
 
@@ -94,9 +100,9 @@ pub fn print_naive(
     );
     println!(
         "on-CPU per warm answer (process / Postgres / stand-ins): default {}, database only {}, naive {}",
-        cpu(warm_health),
-        cpu(warm_database),
-        cpu(warm_naive)
+        cpu(&warm_health.cpu, false),
+        cpu(&warm_database.cpu, false),
+        cpu(&warm_naive.cpu, false)
     );
 }
 
@@ -138,20 +144,9 @@ pub fn print_components(c: &MeshHookComponentsBench) {
     );
     println!(
         "on-CPU per warm answer (process / Postgres / app / stand-ins): without {}, with app, live_logs and tenancy {}",
-        cpu_with_app(&c.cpu_without),
-        cpu_with_app(&c.cpu_with)
+        cpu(&c.cpu_without, true),
+        cpu(&c.cpu_with, true)
     );
-}
-
-/// [`cpu`] with MeshHook's app (Node.js) beside Postgres.
-fn cpu_with_app(c: &Cpu) -> String {
-    format!(
-        "{:.3} / {:.3} / {:.3} / {:.3} ms",
-        ms(c.process),
-        ms(c.postgres),
-        ms(c.app),
-        ms(c.stand_ins)
-    )
 }
 
 /// Prints the table and writes `BENCHMARKS.md` (keeping its "Notes"
@@ -233,8 +228,8 @@ pub fn write(m: &Measurements) {
     );
     row(
         "on-CPU time per warm answer (schedstat over the warm run ÷ answers): this process / the Postgres server / the bench's stand-ins (Runtime API, Supabase), database + supabase + workers; database only",
-        format!("{}; {}", cpu(&m.warm_health), cpu(&m.warm_database)),
-        cpu(&m.warm_naive),
+        format!("{}; {}", cpu(&m.warm_health.cpu, false), cpu(&m.warm_database.cpu, false)),
+        cpu(&m.warm_naive.cpu, false),
         "reported".to_owned(),
     );
     if let Some(r) = &m.round_trips {
@@ -471,8 +466,8 @@ pub fn write(m: &Measurements) {
         "on-CPU time per warm answer with `app`, `live_logs` and `tenancy` vs without: this process / Postgres / the app (Node.js) / the stand-ins; this process's increment",
         format!(
             "{} vs {} ({:+.3} ms in this process)",
-            cpu_with_app(with),
-            cpu_with_app(without),
+            cpu(with, true),
+            cpu(without, true),
             ms(with.process) - ms(without.process)
         ),
         "—".into(),
