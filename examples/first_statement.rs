@@ -1,6 +1,10 @@
 //! What a fresh server session's first statement costs. For `SELECT 1`,
-//! the database component's statement and each statement file named in
-//! `SQL_FILES` (comma-separated), opens `ROUNDS` (60) fresh connections to
+//! the database component's statement (its function's), its inline
+//! statements (what the first evaluation sends) and each statement file
+//! named in `SQL_FILES` (comma-separated; a file's statements, separated by
+//! lines holding only `;`, are pipelined as the checks pipeline theirs; the
+//! `workers_*` files need a database where `migrate` ran), opens `ROUNDS`
+//! (60) fresh connections to
 //! `DATABASE_URL` (no TLS: point it at a loopback server with
 //! `sslmode=disable`), runs the statement twice on each, and prints the
 //! medians in µs: connect, first run, second run. A fresh backend's first
@@ -33,8 +37,12 @@ async fn main() {
     let mut statements = vec![
         ("SELECT 1".to_owned(), "SELECT 1".to_owned()),
         (
-            "the database component's statement".to_owned(),
+            "the database component's statement (its function's)".to_owned(),
             meshhook_health::checks::database::statement(false),
+        ),
+        (
+            "the database component's inline statements".to_owned(),
+            meshhook_health::checks::database::inline_statements(false).join(SEPARATOR),
         ),
     ];
     for file in std::env::var("SQL_FILES")
@@ -79,11 +87,25 @@ async fn fresh_session(url: &str, sql: &str) -> Result<[Duration; 3], tokio_post
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     let connection = tokio::spawn(connection);
     let connected = started.elapsed();
-    client.query_typed(sql, &[]).await?;
+    run(&client, sql).await?;
     let first = started.elapsed();
-    client.query_typed(sql, &[]).await?;
+    run(&client, sql).await?;
     let second = started.elapsed();
     drop(client);
     let _ = connection.await;
     Ok([connected, first - connected, second - first])
+}
+
+/// Between two statements of a file: a line holding only `;`.
+const SEPARATOR: &str = "\n;\n";
+
+/// Runs each of the statements in `sql`, pipelined on one connection: sent
+/// together, answered in one round trip.
+async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let statements = sql
+        .split(SEPARATOR)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    futures_util::future::try_join_all(statements.map(|s| client.query_typed(s, &[]))).await?;
+    Ok(())
 }

@@ -1,10 +1,11 @@
--- The database component's readings (meshhook-health), as a function:
--- the statement the check otherwise sends inline, which Postgres plans at
--- every evaluation; a PL/pgSQL function's plan is kept for the session.
+-- The database component's readings (meshhook-health), as a function. A
+-- statement sent inline is planned at every evaluation; a PL/pgSQL
+-- function's plan is kept for the session.
 -- SECURITY INVOKER (the default): it reads what the calling role may read,
 -- no more. EXECUTE is PUBLIC's, as for any new function; the caller needs
--- USAGE on the schema `monitoring`. Without it the check sends the
--- statement inline: the same readings, planned each time.
+-- USAGE on the schema `monitoring`. Without it (and at a process's first
+-- evaluation) the check reads the same inline: plain reads of the settings
+-- and catalogs, from which it derives these columns itself.
 -- Kept equal to the check's statement by a test (src/checks/database).
 -- After 0001, which creates the schema `monitoring`.
 -- Created, or replaced by its owner; left as it is when another role owns

@@ -1,9 +1,11 @@
 -- The workers component's reading (meshhook-health), as a function: the
--- statement the check otherwise sends inline, which Postgres plans at every
--- evaluation; a PL/pgSQL function's plan is kept for the session.
+-- heartbeats grouped by kind and version. A statement sent inline is
+-- planned at every evaluation; a PL/pgSQL function's plan is kept for the
+-- session.
 -- SECURITY INVOKER (the default): it reads what the calling role may read
 -- (SELECT on monitoring.worker_heartbeats). The caller needs USAGE on the
--- schema `monitoring`; without it the check sends the statement inline.
+-- schema `monitoring`; without it (and at a process's first evaluation) the
+-- check reads a row per heartbeat inline and groups them itself.
 -- Kept equal to the check's statement by a test (src/checks/workers).
 -- After 0001, which creates the schema and the table.
 -- Created, or replaced by its owner; left as it is when another role owns

@@ -71,11 +71,8 @@ impl Settings for LiveLogsSettings {
                 .bind(self.publication.clone(), Type::TEXT)
         };
         Ok(Box::new(LiveLogsCheck {
-            statement: Planned::new(
-                FUNCTION,
-                bound(STATEMENT),
-                bound("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)"),
-            ),
+            inline: bound(STATEMENT),
+            statement: Planned::new(FUNCTION, bound("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)")),
             settings: self,
         }))
     }
@@ -146,6 +143,8 @@ impl Stream {
 }
 
 struct LiveLogsCheck {
+    /// [`STATEMENT`], sent inline on the first evaluation.
+    inline: Statement,
     /// Through [`FUNCTION`] when it can be called.
     statement: Planned,
     settings: Arc<LiveLogsSettings>,
@@ -153,7 +152,7 @@ struct LiveLogsCheck {
 
 impl Check for LiveLogsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = self.statement.query(context.postgres()?).await?;
+        let rows = self.statement.query(context.postgres()?, &self.inline).await?;
         let streams = rows
             .iter()
             .map(Stream::from_row)

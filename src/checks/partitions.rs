@@ -82,11 +82,8 @@ impl Settings for PartitionsSettings {
         let bound =
             |sql: &'static str| Statement::new(sql).bind(self.tables.clone(), Type::TEXT_ARRAY);
         Ok(Box::new(PartitionsCheck {
-            statement: Planned::new(
-                FUNCTION,
-                bound(STATEMENT),
-                bound("SELECT * FROM monitoring.partitions_readings_v1($1)"),
-            ),
+            inline: bound(STATEMENT),
+            statement: Planned::new(FUNCTION, bound("SELECT * FROM monitoring.partitions_readings_v1($1)")),
             settings: self,
         }))
     }
@@ -151,6 +148,8 @@ pub enum Coverage {
 }
 
 struct PartitionsCheck {
+    /// [`STATEMENT`], sent inline on the first evaluation.
+    inline: Statement,
     /// Through [`FUNCTION`] when it can be called.
     statement: Planned,
     settings: Arc<PartitionsSettings>,
@@ -158,7 +157,7 @@ struct PartitionsCheck {
 
 impl Check for PartitionsCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = self.statement.query(context.postgres()?).await?;
+        let rows = self.statement.query(context.postgres()?, &self.inline).await?;
         let tables = rows
             .iter()
             .map(table_coverage)

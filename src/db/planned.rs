@@ -17,6 +17,7 @@
 //! no `USAGE` on `monitoring`) turns to the inline statement for the life of
 //! the process, within the same evaluation; the log says so once.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_postgres::Row;
@@ -26,7 +27,6 @@ use crate::failure::Failure;
 use crate::outcome::Reason;
 
 pub struct Planned {
-    inline: Statement,
     function: Statement,
     /// The function's name, for the log.
     name: &'static str,
@@ -35,11 +35,10 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// `inline` and the call of `name` that runs the same statement with the
-    /// same parameters, answering the same columns.
-    pub fn new(name: &'static str, inline: Statement, function: Statement) -> Self {
+    /// The call of function `name`, with the parameters of the statement
+    /// it runs.
+    pub fn new(name: &'static str, function: Statement) -> Self {
         Self {
-            inline,
             function,
             name,
             callable: AtomicBool::new(true),
@@ -47,11 +46,28 @@ impl Planned {
         }
     }
 
-    /// The rows, through the function when it can be called.
-    pub async fn query(&self, session: &Session<'_>) -> Result<Vec<Row>, Failure> {
+    /// The rows of `inline`, a statement answering the same columns as the
+    /// function: through the function when it can be called.
+    pub async fn query(
+        &self,
+        session: &Session<'_>,
+        inline: &Statement,
+    ) -> Result<Vec<Row>, Failure> {
+        self.read(session, session.query(inline), Ok).await
+    }
+
+    /// One reading: the function's rows, decoded by `from_function`, when
+    /// the function can be called; else what `inline` reads (the same
+    /// reading made without the function, its statements sent inline).
+    pub async fn read<T>(
+        &self,
+        session: &Session<'_>,
+        inline: impl Future<Output = Result<T, Failure>>,
+        from_function: impl FnOnce(Vec<Row>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let first = !self.started.swap(true, Ordering::Relaxed);
         if first || !self.callable.load(Ordering::Relaxed) {
-            return session.query(&self.inline).await;
+            return inline.await;
         }
         match session.query(&self.function).await {
             Err(failure)
@@ -65,9 +81,9 @@ impl Planned {
                      schema monitoring",
                     self.name
                 );
-                session.query(&self.inline).await
+                inline.await
             }
-            answered => answered,
+            answered => answered.and_then(from_function),
         }
     }
 }

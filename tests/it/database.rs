@@ -508,3 +508,85 @@ async fn the_migrated_function_answers_when_the_role_may_call_it_and_the_inline_
     let body = verbose(&inline).await.json();
     assert_eq!(body["checks"]["database"]["reason"], "read_only", "{body}");
 }
+
+/// The first evaluation reads plain rows (settings, `pg_db_role_setting`,
+/// `pg_database`, the activity) and derives the readings in the checker;
+/// later ones call the function, which derives them on the server. Both
+/// derivations agree, as a role with no grant (other roles' sessions
+/// without their `backend_type`), in every way the read-only setting can
+/// be kept: the database's, the role's, the role's in this database and in
+/// another, spelled as `ALTER … SET` takes it, beside other settings. (A
+/// cluster of its own: no other test's sessions come and go between the
+/// two readings.)
+#[tokio::test]
+async fn the_inline_readings_equal_the_functions_statement_wherever_read_only_is_set() {
+    let pg = Postgres::dedicated();
+    let role = "database_both_ways";
+    plain_role(&pg, role).await;
+    // Sessions of another role, which this one sees without their kind.
+    plain_role(&pg, "database_both_ways_other").await;
+    let others = idle_sessions(&pg, "database_both_ways_other", 2).await;
+    let scenarios = [
+        ("SELECT 1".to_owned(), None, false),
+        (
+            "ALTER DATABASE postgres SET default_transaction_read_only = on".to_owned(),
+            Some(true),
+            false,
+        ),
+        (
+            "ALTER DATABASE postgres SET search_path = 'a, \"b c\"'".to_owned(),
+            Some(true),
+            false,
+        ),
+        (
+            "ALTER DATABASE postgres SET default_transaction_read_only = 'of'".to_owned(),
+            Some(false),
+            false,
+        ),
+        (
+            format!("ALTER ROLE {role} SET default_transaction_read_only = yes"),
+            Some(false),
+            true,
+        ),
+        (format!("ALTER ROLE {role} RESET ALL"), Some(false), false),
+        (
+            format!(
+                "ALTER ROLE {role} IN DATABASE template1 SET default_transaction_read_only = on"
+            ),
+            Some(false),
+            false,
+        ),
+        (
+            format!(
+                "ALTER ROLE {role} IN DATABASE postgres SET default_transaction_read_only = '1'"
+            ),
+            Some(false),
+            true,
+        ),
+    ];
+    for (setup, database_read_only, role_sets_it) in scenarios {
+        // From another database, which stays writable.
+        pg.execute("template1", &setup).await;
+        // A new session: settings apply at login.
+        let url = as_role(&pg.url("postgres"), role);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        for with_size in [false, true] {
+            let (inline, function) =
+                meshhook_health::checks::database::readings_both_ways(&client, with_size)
+                    .await
+                    .unwrap();
+            assert_eq!(inline, function, "{setup} (with size: {with_size})");
+            assert_eq!(
+                (inline.database_read_only, inline.role_sets_it),
+                (database_read_only, role_sets_it),
+                "{setup}"
+            );
+            assert!(inline.connections_used >= 3, "{setup}: {inline:?}");
+            assert_eq!(inline.size_bytes.is_some(), with_size, "{setup}");
+        }
+    }
+    drop(others);
+}

@@ -140,8 +140,9 @@ async fn a_flood_costs_the_database_one_evaluation_per_cache_window_and_no_memor
         .pg()
         .value(
             "postgres",
-            // The database component's statement, once per evaluation:
-            // inline (the first), then through its function.
+            // The database component's reading, once per evaluation:
+            // inline (the first; its settings statement), then through
+            // its function.
             "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements \
              WHERE query LIKE 'SELECT pg_is_in_recovery()%' \
                 OR query LIKE 'SELECT * FROM monitoring.database_readings_v1(%'",

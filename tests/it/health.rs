@@ -930,3 +930,54 @@ async fn without_meshhook_version_the_newest_alive_workers_version_is_reported()
         "2.0.0"
     );
 }
+
+/// The first evaluation reads a row per heartbeat and groups them in the
+/// checker; later ones call the function, which groups them on the server.
+/// Both give the same groups: alive, stale and forgotten heartbeats of
+/// several kinds, versions missing, empty and set, starts to the
+/// microsecond.
+#[tokio::test]
+async fn heartbeats_grouped_inline_equal_the_functions_groups() {
+    let stack = Stack::new().await;
+    stack
+        .sql(
+            "INSERT INTO monitoring.worker_heartbeats (worker_id, kind, version, started_at, last_seen_at) VALUES \
+             ('a1', 'orchestrator', 'v2', now() - interval '3 days 0.123457 s', now() - interval '5 s'), \
+             ('a2', 'orchestrator', 'v2', now() - interval '1 hour 0.000001 s', now() - interval '10 s'), \
+             ('a3', 'orchestrator', 'v1', now() - interval '2 hours', now() - interval '20 s'), \
+             ('s1', 'orchestrator', 'v1', now() - interval '1 day', now() - interval '300 s'), \
+             ('e1', 'http-exec', '', now() - interval '7 s', now() - interval '1 s'), \
+             ('e2', 'http-exec', NULL, now() - interval '70 s', now() - interval '2 s'), \
+             ('e3', 'http-exec', NULL, now() - interval '10 days', now() - interval '600 s'), \
+             ('f1', 'http-exec', 'v0', now() - interval '30 days', now() - interval '2 hours'), \
+             ('p1', 'pre-2000', 'v9', '1999-12-31 23:59:59.5+00', now() - interval '3 s')",
+        )
+        .await;
+    let (client, connection) =
+        tokio_postgres::connect(&stack.env["DATABASE_URL"], tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let (inline, function) =
+        meshhook_health::checks::workers::groups_both_ways(&client, 60.0, 900.0)
+            .await
+            .unwrap();
+    assert_eq!(inline, function);
+    // Every kind of row was there: alive and stale in one group, a
+    // forgotten one in none, an empty version read as none.
+    let summary: Vec<_> = inline
+        .iter()
+        .map(|g| (g.kind.as_str(), g.version.as_deref(), g.alive, g.stale))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("http-exec", None, 2, 1),
+            // The stack's own worker.
+            ("orchestrator", None, 1, 0),
+            ("orchestrator", Some("v1"), 1, 1),
+            ("orchestrator", Some("v2"), 2, 0),
+            ("pre-2000", Some("v9"), 1, 0),
+        ]
+    );
+}

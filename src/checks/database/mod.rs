@@ -5,8 +5,8 @@
 //! default_transaction_read_only = on` and a reload), a `DATABASE_URL` may
 //! point at a replica, the client connection slots may all be taken (ours is
 //! already open; MeshHook's next one is refused), transaction IDs may near
-//! wraparound, a Free project may near its size limit. So one statement
-//! reads, on the evaluation's shared session (still one round trip):
+//! wraparound, a Free project may near its size limit. So each
+//! evaluation reads, on its shared session (still one round trip):
 //!
 //! - `read_only`: in recovery, or `default_transaction_read_only` on as the
 //!   server or the database sets it. Not as this role or session sets it:
@@ -35,38 +35,50 @@
 //! never decides the status by itself.
 //!
 //! Where `migrate` has created `monitoring.database_readings_v1()` (the
-//! same statement in a PL/pgSQL function) the check calls it: Postgres keeps
-//! a function's plan for the session, where the inline statement — an
+//! statement in a PL/pgSQL function) the check calls it: Postgres keeps a
+//! function's plan for the session, where a statement sent inline — an
 //! unnamed one, all a transaction pooler takes — is planned at every
-//! evaluation, which costs more than executing it. The readings are made
-//! afresh at every call either way ([`Planned`]: the first evaluation, and
-//! a role that cannot call the function, send the statement inline).
+//! evaluation, which costs more than executing it. The first evaluation,
+//! and a role that cannot call the function, read inline instead ([`Planned`]):
+//! plain reads of the settings and catalogs, from which `inline.rs` derives
+//! the same readings — cheaper than the statement on a fresh server session.
+//! The readings are made afresh at every evaluation either way.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use parking_lot::Mutex;
 use tokio_postgres::types::Type;
 
 use crate::component::{
     read, Asked, BuildContext, Check, CheckContext, Component, RunCheck, Settings, StartupError,
 };
-use crate::db::{Planned, Statement};
+use crate::db::{Planned, Session, Statement};
 use crate::env::{number, ConfigError, Source};
 use crate::failure::Failure;
 use crate::outcome::{CheckOutcome, Reason};
 
+mod inline;
 mod readings;
 pub(crate) use readings::judge_readings;
 use readings::FIGURES;
 pub use readings::{DatabaseSettings, Readings, SizeLimit, XID_AGE_UNHEALTHY};
 use readings::FUNCTION;
-// The statement is public only to `make bench` and
+// The function's statement is public only to `make bench` and
 // `examples/first_statement.rs`, which time it.
 #[cfg(feature = "test-seams")]
 pub use readings::statement;
-#[cfg(not(feature = "test-seams"))]
-use readings::statement;
+
+/// The inline statements' text, in order (public only to
+/// `examples/first_statement.rs`, which times them).
+#[cfg(feature = "test-seams")]
+pub fn inline_statements(with_size: bool) -> Vec<String> {
+    inline::statements(with_size)
+        .iter()
+        .map(|s| s.sql().to_owned())
+        .collect()
+}
 
 pub const COMPONENT: Component = Component {
     name: "database",
@@ -107,18 +119,38 @@ impl Settings for DatabaseSettings {
     }
 
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        let planned = |with_size: bool| {
-            let call = Statement::new("SELECT * FROM monitoring.database_readings_v1($1)")
-                .bind(with_size, Type::BOOL);
-            Planned::new(FUNCTION, Statement::new(statement(with_size)), call)
+        let planned = |with_size: bool| Reading {
+            inline: inline::statements(with_size),
+            function: Planned::new(
+                FUNCTION,
+                Statement::new("SELECT * FROM monitoring.database_readings_v1($1)")
+                    .bind(with_size, Type::BOOL),
+            ),
         };
         Ok(Box::new(DatabaseCheck {
-            statement: planned(false),
-            statement_with_size: planned(true),
+            reading: planned(false),
+            reading_with_size: planned(true),
             settings: self,
             size: Mutex::default(),
         }))
     }
+}
+
+/// The readings on `client` both ways (a test seam: the tests keep them
+/// equal on a real server): from the inline statements, derived here, and
+/// from the function's statement sent as a statement of its own.
+#[cfg(feature = "test-seams")]
+pub async fn readings_both_ways(
+    client: &tokio_postgres::Client,
+    with_size: bool,
+) -> Result<(Readings, Readings), tokio_postgres::Error> {
+    let mut answers = Vec::new();
+    for inline in inline::statements(with_size) {
+        answers.push(client.query_typed(inline.sql(), &[]).await?);
+    }
+    let inline = inline::readings(&answers).expect("the inline statements' rows");
+    let row = client.query_one(&statement(with_size), &[]).await?;
+    Ok((inline, Readings::from_row(&row)?))
 }
 
 /// Largest size limit taken: far beyond any plan, and small enough that
@@ -164,10 +196,36 @@ struct SizeSample {
     bytes: Option<u64>,
 }
 
+/// One way of reading: with the size or without.
+struct Reading {
+    /// [`inline::statements`], sent on the first evaluation.
+    inline: Vec<Statement>,
+    /// Through [`FUNCTION`] when it can be called.
+    function: Planned,
+}
+
+impl Reading {
+    async fn read(&self, session: &Session<'_>) -> Result<Readings, Failure> {
+        let unexpected = || Failure::new(Reason::BadResponse, "unexpected database readings");
+        let inline = async {
+            // Every answer awaited, so that no statement is left in flight.
+            let answers = join_all(self.inline.iter().map(|s| session.query(s))).await;
+            let rows = answers.into_iter().collect::<Result<Vec<_>, _>>()?;
+            inline::readings(&rows).map_err(|_| unexpected())
+        };
+        let from_function = |rows: Vec<tokio_postgres::Row>| {
+            rows.first()
+                .map(Readings::from_row)
+                .and_then(Result::ok)
+                .ok_or_else(unexpected)
+        };
+        self.function.read(session, inline, from_function).await
+    }
+}
+
 struct DatabaseCheck {
-    /// The readings, through [`FUNCTION`] when it can be called.
-    statement: Planned,
-    statement_with_size: Planned,
+    reading: Reading,
+    reading_with_size: Reading,
     settings: Arc<DatabaseSettings>,
     size: Mutex<SizeSample>,
 }
@@ -185,19 +243,14 @@ impl DatabaseCheck {
 impl Check for DatabaseCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
         let with_size = self.size_due();
-        let planned = if with_size {
-            &self.statement_with_size
+        let reading = if with_size {
+            &self.reading_with_size
         } else {
-            &self.statement
+            &self.reading
         };
         let session = context.postgres()?;
         let negotiation = session.database().negotiation();
-        let rows = planned.query(session).await?;
-        let mut readings = rows
-            .first()
-            .map(Readings::from_row)
-            .and_then(Result::ok)
-            .ok_or_else(|| Failure::new(Reason::BadResponse, "unexpected database readings"))?;
+        let mut readings = reading.read(session).await?;
         if self.settings.size.is_some() {
             let mut sample = self.size.lock();
             if with_size {

@@ -1,4 +1,4 @@
-//! The `database` component's one statement, what it reads, the
+//! The `database` component's readings, its function's statement, the
 //! thresholds it is judged by, the judgement and its figures.
 
 use serde_json::{json, Value};
@@ -78,19 +78,19 @@ pub struct SizeLimit {
 }
 
 
-/// The statement, with the size reading or a NULL in its place. No
-/// parameters: it runs as an unnamed statement through transaction-mode
-/// poolers.
-/// (Public for `make bench`, which times it against `SELECT 1`.)
+/// The function's statement ([`FUNCTION`]), with the size reading or a
+/// NULL in its place, as a statement of its own: what the tests compare
+/// with the inline readings (`inline.rs`), and what `make bench` and
+/// `examples/first_statement.rs` time.
 ///
-/// Its shape is kept cheap to plan, since planning is most of its cost:
-/// `current_setting()` rather than the `pg_settings` view (which builds
-/// every setting), `pg_stat_get_activity()` rather than the
-/// `pg_stat_activity` view (which joins two catalogs), one pass over
-/// `pg_database` for the transaction-ID age and this database's oid, one
-/// over `pg_db_role_setting` for the two settings Postgres keeps there
-/// (its `name=value` array read as text: a boolean's value never needs
-/// the quoting that would change that text).
+/// Its shape is kept cheap to plan: `current_setting()` rather than the
+/// `pg_settings` view (which builds every setting), `pg_stat_get_activity()`
+/// rather than the `pg_stat_activity` view (which joins two catalogs), one
+/// pass over `pg_database` for the transaction-ID age and this database's
+/// oid, one over `pg_db_role_setting` for the two settings Postgres keeps
+/// there (its `name=value` array read as text: a boolean's value never
+/// needs the quoting that would change that text).
+#[cfg(any(test, feature = "test-seams"))]
 pub fn statement(with_size: bool) -> String {
     let size = if with_size {
         // The privilege test keeps a role that may not read the size from
@@ -117,9 +117,10 @@ pub fn function_statement() -> String {
 }
 
 /// The function the check calls when `migrate` has created it (the
-/// inline statement otherwise); its version changes with its columns.
+/// inline readings otherwise); its version changes with its columns.
 pub const FUNCTION: &str = "monitoring.database_readings_v1(boolean)";
 
+#[cfg(any(test, feature = "test-seams"))]
 fn statement_with(size: &str) -> String {
     format!(
         "SELECT pg_is_in_recovery(), \
@@ -180,7 +181,7 @@ impl Readings {
 
     /// The statement's one row, by type: a column of another type (or a
     /// NULL where there can be none) is an error.
-    pub(super) fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
         let limit: i32 = row.try_get(5)?;
         let xid_age: Option<i32> = row.try_get(6)?;
         let size_bytes: Option<i64> = row.try_get(7)?;

@@ -1,9 +1,18 @@
-//! The `workers` component: one aggregate query over
-//! `monitoring.worker_heartbeats`, classified with the database's clock so
-//! that the function's own clock (and any skew between it and the workers)
-//! never matters. The same rows tell which MeshHook version runs: the
-//! version of the most recently started alive worker that reports one, and
-//! how many alive workers report each version (a rollout at a glance).
+//! The `workers` component: one query over `monitoring.worker_heartbeats`,
+//! classified with the database's clock so that the function's own clock
+//! (and any skew between it and the workers) never matters. The same rows
+//! tell which MeshHook version runs: the version of the most recently
+//! started alive worker that reports one, and how many alive workers report
+//! each version (a rollout at a glance).
+//!
+//! Where `migrate` has created [`FUNCTION`], the check calls it: the
+//! heartbeats grouped by kind and version on the server, with a plan the
+//! server keeps. The first evaluation (and every one, when the function
+//! cannot be called) sends [`HEARTBEATS`] inline instead: a row per
+//! heartbeat, grouped here. On a fresh server session (a cold start's first
+//! answer) that statement costs about a millisecond less than the grouping
+//! one, whose aggregates, casts and `extract` the backend has to look up
+//! first (BENCHMARKS.md, "Where the cold time went"); both are judged alike.
 
 use std::sync::Arc;
 
@@ -72,18 +81,15 @@ impl Default for WorkersSettings {
 
 impl Settings for WorkersSettings {
     fn build(self: Arc<Self>, _context: &BuildContext) -> Result<Box<dyn RunCheck>, StartupError> {
-        // The same parameters for the statement and its function.
+        // The same parameters for the statement and the function.
         let bound = |sql: &'static str| {
             Statement::new(sql)
                 .bind(self.stale_after_secs as f64, Type::FLOAT8)
                 .bind(self.forget_after_secs as f64, Type::FLOAT8)
         };
         Ok(Box::new(WorkersCheck {
-            statement: Planned::new(
-                FUNCTION,
-                bound(STATEMENT),
-                bound("SELECT * FROM monitoring.worker_readings_v1($1, $2)"),
-            ),
+            heartbeats: bound(HEARTBEATS),
+            grouped: Planned::new(FUNCTION, bound("SELECT * FROM monitoring.worker_readings_v1($1, $2)")),
             settings: self,
         }))
     }
@@ -130,10 +136,20 @@ impl Settings for WorkersSettings {
 /// with a plan the server keeps ([`Planned`]).
 pub const FUNCTION: &str = "monitoring.worker_readings_v1(double precision, double precision)";
 
-/// A row per worker kind and reported version: alive and stale counts and
-/// when the newest alive one started, with the database's clock. The
+/// A row per heartbeat not yet forgotten: its kind, its reported version,
+/// whether it is alive, and when its worker started, with the database's
+/// clock; [`heartbeat_groups`] groups them as [`STATEMENT`] does. The
 /// thresholds are its parameters, in seconds: `$1` stale after, `$2`
 /// forgotten after.
+const HEARTBEATS: &str = "SELECT kind, version, last_seen_at >= now() - $1 * interval '1 second', \
+        started_at \
+     FROM monitoring.worker_heartbeats \
+     WHERE last_seen_at >= now() - $2 * interval '1 second'";
+
+/// [`FUNCTION`]'s statement: a row per worker kind and reported version,
+/// alive and stale counts and when the newest alive one started, with the
+/// database's clock; the parameters are [`HEARTBEATS`]'.
+#[cfg(any(test, feature = "test-seams"))]
 const STATEMENT: &str = "SELECT kind, nullif(version, ''), \
         count(*) FILTER (WHERE last_seen_at >= now() - $1 * interval '1 second'), \
         count(*) FILTER (WHERE last_seen_at < now() - $1 * interval '1 second'), \
@@ -157,7 +173,7 @@ pub struct HeartbeatGroup {
 }
 
 impl HeartbeatGroup {
-    /// One row of the statement, by type.
+    /// One row of [`STATEMENT`], by type.
     fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
         Ok(Self {
             kind: row.try_get(0)?,
@@ -169,20 +185,136 @@ impl HeartbeatGroup {
     }
 }
 
+/// Rows of [`HEARTBEATS`] grouped by kind and reported version (an empty
+/// version is none), as [`STATEMENT`] groups them.
+pub(crate) fn heartbeat_groups(
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<HeartbeatGroup>, tokio_postgres::Error> {
+    // The newest alive start of each group, in the row's microseconds.
+    let mut groups: Vec<(HeartbeatGroup, Option<i64>)> = Vec::new();
+    for row in rows {
+        let kind: String = row.try_get(0)?;
+        let version = row.try_get::<_, Option<String>>(1)?.filter(|v| !v.is_empty());
+        let alive: bool = row.try_get(2)?;
+        let started: Timestamptz = row.try_get(3)?;
+        let at = match groups
+            .iter()
+            .position(|(g, _)| g.kind == kind && g.version == version)
+        {
+            Some(at) => at,
+            None => {
+                let group = HeartbeatGroup {
+                    kind,
+                    version,
+                    alive: 0,
+                    stale: 0,
+                    newest_alive_start: None,
+                };
+                groups.push((group, None));
+                groups.len() - 1
+            }
+        };
+        let (group, newest) = &mut groups[at];
+        if alive {
+            group.alive += 1;
+            *newest = (*newest).max(Some(started.0));
+        } else {
+            group.stale += 1;
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(mut group, newest)| {
+            group.newest_alive_start = newest.map(epoch_seconds);
+            group
+        })
+        .collect())
+}
+
+/// The groups on `client` both ways, sorted (a test seam: the tests keep
+/// them equal on a real server): [`HEARTBEATS`] grouped here, and
+/// [`STATEMENT`] (the function's) sent as a statement of its own.
+#[cfg(feature = "test-seams")]
+pub async fn groups_both_ways(
+    client: &tokio_postgres::Client,
+    stale_after_secs: f64,
+    forget_after_secs: f64,
+) -> Result<(Vec<HeartbeatGroup>, Vec<HeartbeatGroup>), tokio_postgres::Error> {
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] = [
+        (&stale_after_secs, Type::FLOAT8),
+        (&forget_after_secs, Type::FLOAT8),
+    ];
+    let mut inline = heartbeat_groups(&client.query_typed(HEARTBEATS, &params).await?)?;
+    let mut grouped = client
+        .query_typed(STATEMENT, &params)
+        .await?
+        .iter()
+        .map(HeartbeatGroup::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    for groups in [&mut inline, &mut grouped] {
+        groups.sort_by(|a, b| (&a.kind, &a.version).cmp(&(&b.kind, &b.version)));
+    }
+    Ok((inline, grouped))
+}
+
+/// A `timestamptz` as Postgres sends it: microseconds since 2000-01-01 UTC
+/// (`i64::MAX` and `i64::MIN` are `infinity` and `-infinity`).
+struct Timestamptz(i64);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Timestamptz {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(i64::from_be_bytes(raw.try_into()?)))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+}
+
+/// Seconds since the Unix epoch of a `timestamptz`'s microseconds, as
+/// `extract(epoch FROM …)::float8` gives them: the exact decimal, rounded
+/// once to the nearest double.
+fn epoch_seconds(micros: i64) -> f64 {
+    /// Seconds from 1970-01-01 to 2000-01-01.
+    const Y2K: i64 = 946_684_800;
+    match micros {
+        i64::MAX => f64::INFINITY,
+        i64::MIN => f64::NEG_INFINITY,
+        _ => {
+            let seconds = i128::from(micros.div_euclid(1_000_000)) + i128::from(Y2K);
+            let fraction = micros.rem_euclid(1_000_000);
+            format!("{seconds}.{fraction:06}")
+                .parse()
+                .unwrap_or(f64::NAN)
+        }
+    }
+}
+
 struct WorkersCheck {
-    /// Through [`FUNCTION`] when it can be called.
-    statement: Planned,
+    /// [`HEARTBEATS`], sent inline on the first evaluation.
+    heartbeats: Statement,
+    /// The heartbeats grouped by [`FUNCTION`], when it can be called.
+    grouped: Planned,
     settings: Arc<WorkersSettings>,
 }
 
 impl Check for WorkersCheck {
     async fn observe(&self, context: &CheckContext<'_>) -> Result<CheckOutcome, Failure> {
-        let rows = self.statement.query(context.postgres()?).await?;
-        let groups = rows
-            .iter()
-            .map(HeartbeatGroup::from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Failure::new(Reason::BadResponse, "unexpected heartbeat row"))?;
+        let session = context.postgres()?;
+        let unexpected = |_| Failure::new(Reason::BadResponse, "unexpected heartbeat row");
+        let inline = async {
+            heartbeat_groups(&session.query(&self.heartbeats).await?).map_err(unexpected)
+        };
+        let from_function = |rows: Vec<tokio_postgres::Row>| {
+            rows.iter()
+                .map(HeartbeatGroup::from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unexpected)
+        };
+        let groups = self.grouped.read(session, inline, from_function).await?;
         Ok(judge_heartbeats(&groups, &self.settings))
     }
 }
