@@ -10,12 +10,15 @@
 //! every call. The function runs as its caller (`SECURITY INVOKER`), so it
 //! reads exactly what the statement would.
 //!
-//! The process's first call sends the statement inline: on a fresh backend
-//! (a cold start's first answer) the function's first call also loads
-//! PL/pgSQL and compiles the function, which costs more than one planning.
-//! A function that cannot be called (`migrate` not run, an older version,
-//! no `USAGE` on `monitoring`) turns to the inline statement for the life of
-//! the process, within the same evaluation; the log says so once.
+//! The process's first call reads inline: on a fresh backend (a cold
+//! start's first answer) the function's first call also loads PL/pgSQL and
+//! compiles the function, which costs more than one planning. Inline is the
+//! function's statement itself ([`Planned::query`]), or plainer statements
+//! from which the check derives the same reading ([`Planned::read`]: the
+//! database and workers checks, whose plain reads a fresh backend answers
+//! sooner). A function that cannot be called (`migrate` not run, an older
+//! version, no `USAGE` on `monitoring`) turns to the inline reading for the
+//! life of the process, within the same evaluation; the log says so once.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -187,7 +187,7 @@ impl HeartbeatGroup {
 
 /// Rows of [`HEARTBEATS`] grouped by kind and reported version (an empty
 /// version is none), as [`STATEMENT`] groups them.
-pub(crate) fn heartbeat_groups(
+fn heartbeat_groups(
     rows: &[tokio_postgres::Row],
 ) -> Result<Vec<HeartbeatGroup>, tokio_postgres::Error> {
     // The newest alive start of each group, in the row's microseconds.
@@ -284,9 +284,10 @@ fn epoch_seconds(micros: i64) -> f64 {
         i64::MAX => f64::INFINITY,
         i64::MIN => f64::NEG_INFINITY,
         _ => {
-            let seconds = i128::from(micros.div_euclid(1_000_000)) + i128::from(Y2K);
-            let fraction = micros.rem_euclid(1_000_000);
-            format!("{seconds}.{fraction:06}")
+            let since_epoch = i128::from(micros) + i128::from(Y2K) * 1_000_000;
+            let sign = if since_epoch < 0 { "-" } else { "" };
+            let (whole, fraction) = (since_epoch.abs() / 1_000_000, since_epoch.abs() % 1_000_000);
+            format!("{sign}{whole}.{fraction:06}")
                 .parse()
                 .unwrap_or(f64::NAN)
         }

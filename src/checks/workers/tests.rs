@@ -143,3 +143,20 @@ fn the_migrated_function_runs_the_checks_own_statement() {
         FUNCTION,
     );
 }
+
+#[test]
+fn epoch_seconds_read_a_timestamptz_as_extract_does() {
+    for (micros, seconds) in [
+        (0, 946_684_800.0),
+        (-500_000, 946_684_799.5),
+        (1_500_000, 946_684_801.5),
+        // 1969-12-31 23:59:58.5 UTC: before the Unix epoch.
+        (-946_684_801_500_000, -1.5),
+        (i64::MAX, f64::INFINITY),
+        (i64::MIN, f64::NEG_INFINITY),
+    ] {
+        assert_eq!(epoch_seconds(micros), seconds, "{micros}");
+    }
+    // Rounded once, from the exact decimal.
+    assert_eq!(epoch_seconds(849_614_400_123_457), "1796299200.123457".parse::<f64>().unwrap());
+}
