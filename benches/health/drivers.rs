@@ -292,8 +292,12 @@ pub struct CapacityBench {
     /// Relations in the database the size was read on.
     pub relations: u64,
     /// One connection as a role with no grant, interleaved, sorted:
-    /// `SELECT 1`, the component's statement without the size, with it.
+    /// `SELECT 1`; the component's warm reading (its function's call); its
+    /// first evaluation's plain reads, pipelined; the function's statement
+    /// sent as a statement, without the size and with it.
     pub select_one: Vec<Duration>,
+    pub function_call: Vec<Duration>,
+    pub plain_reads: Vec<Duration>,
     pub statement: Vec<Duration>,
     pub statement_with_size: Vec<Duration>,
     /// Warm handler times, database only, without and with
@@ -334,6 +338,7 @@ pub async fn capacity_bench(
     }
     pg.execute(&db, &format!("GRANT CONNECT ON DATABASE {db} TO app"))
         .await;
+    migrated_with_a_worker(pg, &db).await;
     let relations: u64 = pg
         .value(
             &db,
@@ -358,9 +363,21 @@ pub async fn capacity_bench(
             started.elapsed()
         }
     };
-    let (mut select_one, mut plain, mut sized) = (Vec::new(), Vec::new(), Vec::new());
+    let reads = meshhook_health::checks::database::inline_statements(false);
+    let pipelined = || async {
+        let started = Instant::now();
+        let answers =
+            futures_util::future::join_all(reads.iter().map(|sql| client.query_typed(sql, &[])))
+                .await;
+        assert!(answers.iter().all(Result::is_ok), "the plain reads answer");
+        started.elapsed()
+    };
+    let (mut select_one, mut call, mut reads_inline, mut plain, mut sized) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..2_000 {
         select_one.push(time("SELECT 1").await);
+        call.push(time("SELECT * FROM monitoring.database_readings_v1(false)").await);
+        reads_inline.push(pipelined().await);
         plain.push(time(&statement).await);
         if i % 10 == 0 {
             sized.push(time(&with_size).await);
@@ -415,7 +432,13 @@ pub async fn capacity_bench(
     let tenancy_reading_all_exposed = tenancy(&client).await;
     drop(client);
     let _ = task.await;
-    for v in [&mut select_one, &mut plain, &mut sized] {
+    for v in [
+        &mut select_one,
+        &mut call,
+        &mut reads_inline,
+        &mut plain,
+        &mut sized,
+    ] {
         v.sort();
     }
     let env = app_env(base_env, "database", pg.port(), &db);
@@ -426,6 +449,8 @@ pub async fn capacity_bench(
     CapacityBench {
         relations,
         select_one,
+        function_call: call,
+        plain_reads: reads_inline,
         statement: plain,
         statement_with_size: sized,
         handler_without_limit,
