@@ -5,7 +5,7 @@
 //! settings, `pg_db_role_setting`, `pg_database`, the activity and the WAL
 //! senders as they are — and [`readings`] derives here what the function's
 //! statement derives on the server. On a fresh server session (a cold
-//! start's first answer) they cost about a millisecond and a half less than
+//! start's first answer) they cost 0.8–1.5 ms less than
 //! that statement, whose casts, string functions and aggregates the backend
 //! must look up first (BENCHMARKS.md, "Where the cold time went"). A test
 //! keeps both derivations equal on a real server.
