@@ -12,8 +12,6 @@
 
 use std::time::UNIX_EPOCH;
 
-use serde_json::{json, Map, Value};
-
 use crate::evaluator::EvaluationListener;
 use crate::figures::{MetricSet, Unit};
 use crate::outcome::Status;
@@ -47,108 +45,189 @@ fn healthy(status: Status) -> u8 {
 /// overall pair and the first component in the first document, a document
 /// per further component, then one per component figure set.
 pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
-    let emf = Emf {
-        namespace,
-        timestamp: report
+    Emf::new(namespace)
+        .text(report)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The documents of a process's evaluations, their fixed directives
+/// written once.
+///
+/// Documents are written as text, not built as `serde_json::Value` trees:
+/// this runs at every evaluation, and the trees (maps of owned keys, built,
+/// printed and dropped) cost more than the rest of a warm answer's own work
+/// (BENCHMARKS.md, "Where a warm answer's instructions go").
+struct Emf {
+    namespace: String,
+    /// The directive of `Healthy` and `Unhealthy`, without dimensions.
+    overall: String,
+    /// The directive of each component's `ComponentHealthy` and `LatencyMs`.
+    per_component: String,
+}
+
+impl Emf {
+    fn new(namespace: &str) -> Self {
+        let overall = directive(
+            namespace,
+            &[],
+            &[("Healthy", "None"), ("Unhealthy", "None")],
+        );
+        let per_component = directive(
+            namespace,
+            &["Component"],
+            &[("ComponentHealthy", "None"), ("LatencyMs", "Milliseconds")],
+        );
+        Self {
+            namespace: namespace.to_owned(),
+            overall,
+            per_component,
+        }
+    }
+
+    /// Every document of `report`'s evaluation, each followed by a newline.
+    fn text(&self, report: &Report) -> String {
+        let timestamp = report
             .checked_at
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-    };
-    let overall = emf.directive(&[], &[("Healthy", "None"), ("Unhealthy", "None")]);
-    let mut overall_members = Map::new();
-    overall_members.insert("Healthy".into(), json!(healthy(report.status)));
-    overall_members.insert(
-        "Unhealthy".into(),
-        json!(u8::from(report.status == Status::Unhealthy)),
-    );
-    if report.components.is_empty() {
-        return vec![emf.document(vec![&overall], overall_members)];
-    }
-    let per_component = emf.directive(
-        &["Component"],
-        &[("ComponentHealthy", "None"), ("LatencyMs", "Milliseconds")],
-    );
-    let mut out = Vec::new();
-    for (i, c) in report.components.iter().enumerate() {
-        let (mut members, directives) = if i == 0 {
-            (overall_members.clone(), vec![&overall, &per_component])
-        } else {
-            (Map::new(), vec![&per_component])
-        };
-        members.insert("Component".into(), json!(c.name()));
-        members.insert(
-            "ComponentHealthy".into(),
-            json!(healthy(c.outcome.verdict.status)),
-        );
-        members.insert(
-            "LatencyMs".into(),
-            json!(crate::report::round_ms(c.latency)),
-        );
-        out.push(emf.document(directives, members));
-    }
-    out.extend(
-        report
-            .components
-            .iter()
-            .flat_map(|c| &c.outcome.metrics)
-            .filter_map(|set| emf.figures(set)),
-    );
-    out
-}
-
-/// The parts every document of one evaluation shares.
-struct Emf<'a> {
-    namespace: &'a str,
-    timestamp: u64,
-}
-
-impl Emf<'_> {
-    /// A `CloudWatchMetrics` directive: the dimensions and (name, unit) pairs.
-    fn directive(&self, dimensions: &[&str], metrics: &[(&str, &str)]) -> Value {
-        json!({
-            "Namespace": self.namespace,
-            "Dimensions": [dimensions],
-            "Metrics": metrics
-                .iter()
-                .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
-                .collect::<Vec<_>>(),
-        })
-    }
-
-    fn document(&self, directives: Vec<&Value>, members: Map<String, Value>) -> String {
-        let mut root = Map::new();
-        root.insert(
-            "_aws".into(),
-            json!({"Timestamp": self.timestamp, "CloudWatchMetrics": directives}),
-        );
-        root.extend(members);
-        Value::Object(root).to_string()
+            .unwrap_or(0);
+        let mut out = String::with_capacity(512 * (1 + report.components.len()));
+        let mut overall = Members::default();
+        overall.integer("Healthy", healthy(report.status));
+        overall.integer("Unhealthy", u8::from(report.status == Status::Unhealthy));
+        if report.components.is_empty() {
+            document(&mut out, timestamp, &[&self.overall], &overall);
+        }
+        for (i, c) in report.components.iter().enumerate() {
+            let (mut members, directives) = if i == 0 {
+                (overall.clone(), vec![&self.overall, &self.per_component])
+            } else {
+                (Members::default(), vec![&self.per_component])
+            };
+            members.string("Component", c.name());
+            members.integer("ComponentHealthy", healthy(c.outcome.verdict.status));
+            members.number("LatencyMs", crate::report::round_ms(c.latency));
+            document(&mut out, timestamp, &directives, &members);
+        }
+        for set in report.components.iter().flat_map(|c| &c.outcome.metrics) {
+            self.figures(&mut out, timestamp, set);
+        }
+        out
     }
 
     /// One component's own figures that go to CloudWatch, under their
-    /// dimension; `None` when none of them does.
-    fn figures(&self, set: &MetricSet) -> Option<String> {
+    /// dimension; nothing when none of them does.
+    fn figures(&self, out: &mut String, timestamp: u64, set: &MetricSet) {
         let (dimension, value) = &set.dimension;
-        let values: Vec<(&str, Unit, f64)> = set
-            .values
-            .iter()
-            .filter_map(|(figure, number)| Some((figure.emf?, figure.unit, *number)))
-            .collect();
+        let mut values: Vec<(&str, Unit, f64)> = Vec::new();
+        for (figure, number) in &set.values {
+            // One member per name: a later figure of the same name wins.
+            if let Some(name) = figure.emf {
+                values.retain(|(seen, _, _)| *seen != name);
+                values.push((name, figure.unit, *number));
+            }
+        }
         if values.is_empty() {
-            return None;
+            return;
         }
         let units: Vec<(&str, &str)> = values
             .iter()
             .map(|(name, unit, _)| (*name, unit.as_str()))
             .collect();
-        let directive = self.directive(&[dimension], &units);
-        let mut members = Map::new();
-        members.insert((*dimension).to_owned(), json!(value));
+        let directive = directive(&self.namespace, &[dimension], &units);
+        let mut members = Members::default();
+        members.string(dimension, value);
         for (name, _, number) in &values {
-            members.insert((*name).to_owned(), json!(number));
+            members.number(name, *number);
         }
-        Some(self.document(vec![&directive], members))
+        document(out, timestamp, &[&directive], &members);
+    }
+}
+
+/// A `CloudWatchMetrics` directive, as JSON: the namespace, the dimensions
+/// and (name, unit) pairs.
+fn directive(namespace: &str, dimensions: &[&str], metrics: &[(&str, &str)]) -> String {
+    let mut out = String::from(r#"{"Namespace":"#);
+    quote(&mut out, namespace);
+    out.push_str(r#","Dimensions":[["#);
+    for (i, d) in dimensions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        quote(&mut out, d);
+    }
+    out.push_str(r#"]],"Metrics":["#);
+    for (i, (name, unit)) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"Name":"#);
+        quote(&mut out, name);
+        out.push_str(r#","Unit":"#);
+        quote(&mut out, unit);
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}
+
+/// One document and its newline: `_aws` with the directives, then the
+/// members.
+fn document(out: &mut String, timestamp: u64, directives: &[&String], members: &Members) {
+    out.push_str(r#"{"_aws":{"Timestamp":"#);
+    out.push_str(&timestamp.to_string());
+    out.push_str(r#","CloudWatchMetrics":["#);
+    for (i, d) in directives.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(d);
+    }
+    out.push_str("]}");
+    out.push_str(&members.0);
+    out.push_str("}\n");
+}
+
+/// `s` as a JSON string literal, escaped as JSON requires (by `serde_json`
+/// when it holds anything to escape).
+fn quote(out: &mut String, s: &str) {
+    if s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| r#""""#.to_owned()));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// A document's members after `_aws`, each written as `,"name":value`.
+#[derive(Clone, Default)]
+struct Members(String);
+
+impl Members {
+    fn integer(&mut self, name: &str, value: u8) {
+        self.name(name);
+        self.0.push_str(&value.to_string());
+    }
+
+    /// `null` when `value` is not finite, as `serde_json` writes it.
+    fn number(&mut self, name: &str, value: f64) {
+        self.name(name);
+        self.0
+            .push_str(&serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()));
+    }
+
+    fn string(&mut self, name: &str, value: &str) {
+        self.name(name);
+        quote(&mut self.0, value);
+    }
+
+    fn name(&mut self, name: &str) {
+        self.0.push(',');
+        quote(&mut self.0, name);
+        self.0.push(':');
     }
 }
 
@@ -156,14 +235,21 @@ impl Emf<'_> {
 /// concurrent output cannot split a document (CloudWatch needs each alone
 /// on its line).
 pub struct EmfMetrics {
-    pub namespace: String,
+    emf: Emf,
+}
+
+impl EmfMetrics {
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            emf: Emf::new(namespace),
+        }
+    }
 }
 
 impl EvaluationListener for EmfMetrics {
     fn evaluated(&self, report: &std::sync::Arc<Report>) {
         use std::io::Write;
-        let mut text = lines(report, &self.namespace).join("\n");
-        text.push('\n');
+        let text = self.emf.text(report);
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
 }
@@ -171,6 +257,8 @@ impl EvaluationListener for EmfMetrics {
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
+
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::figures::{Figure, MetricSet};
@@ -298,5 +386,42 @@ mod tests {
             json!([["Queue"]])
         );
         assert!(docs[1].get("Healthy").is_none());
+    }
+
+    #[test]
+    fn documents_are_the_json_cloudwatch_reads_with_values_escaped() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_795_809_600_123);
+        let mut outcome = CheckOutcome::from(Verdict::healthy());
+        outcome.metrics = vec![MetricSet {
+            dimension: ("Queue", "a \"quoted\\ name\n".into()),
+            values: vec![(&READY, f64::NAN), (&READY, 2.5)],
+        }];
+        let report = Report::new(vec![part("queue", outcome, 12)], at);
+        let docs: Vec<Value> = lines(&report, "Mesh/Hook: health")
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            docs,
+            vec![
+                json!({
+                    "_aws": {"Timestamp": 1_795_809_600_123u64, "CloudWatchMetrics": [
+                        {"Namespace": "Mesh/Hook: health", "Dimensions": [[]], "Metrics": [
+                            {"Name": "Healthy", "Unit": "None"},
+                            {"Name": "Unhealthy", "Unit": "None"}]},
+                        {"Namespace": "Mesh/Hook: health", "Dimensions": [["Component"]], "Metrics": [
+                            {"Name": "ComponentHealthy", "Unit": "None"},
+                            {"Name": "LatencyMs", "Unit": "Milliseconds"}]}]},
+                    "Healthy": 1, "Unhealthy": 0,
+                    "Component": "queue", "ComponentHealthy": 1, "LatencyMs": 12.0,
+                }),
+                json!({
+                    "_aws": {"Timestamp": 1_795_809_600_123u64, "CloudWatchMetrics": [
+                        {"Namespace": "Mesh/Hook: health", "Dimensions": [["Queue"]], "Metrics": [
+                            {"Name": "QueueReady", "Unit": "Count"}]}]},
+                    "Queue": "a \"quoted\\ name\n", "QueueReady": 2.5,
+                }),
+            ]
+        );
     }
 }

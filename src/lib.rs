@@ -112,9 +112,7 @@ impl App {
                 redactor: logging::Redactor::new(config.secrets()),
             })];
         if config.lambda {
-            listeners.push(Box::new(emf::EmfMetrics {
-                namespace: config.metrics_namespace.clone(),
-            }));
+            listeners.push(Box::new(emf::EmfMetrics::new(&config.metrics_namespace)));
         }
         let exposition = (!config.lambda && config.metrics_token.is_some())
             .then(|| Arc::new(prometheus::Exposition::new(&config.components)));

@@ -66,6 +66,12 @@ const BACKGROUND_LIMIT: Duration = Duration::from_secs(10);
 /// that streams megabytes must not cost us memory.
 const MAX_MESSAGE: usize = 64 * 1024;
 
+/// The socket's read buffer: 4 KiB, not tungstenite's 128 KiB. Every read
+/// zero-fills the buffer's free part first (128 KiB twice per evaluation
+/// was a third of a warm answer's instructions); a heartbeat's reply is a
+/// few hundred bytes, and a longer message grows the buffer.
+const READ_BUFFER: usize = 4 * 1024;
+
 /// Anything a WebSocket can run over: a TCP stream, or TLS over one.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -315,6 +321,7 @@ impl Endpoint {
             None => Box::new(tcp),
         };
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
         match tokio_tungstenite::client_async_with_config(self.request()?, stream, Some(config))
