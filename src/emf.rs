@@ -14,6 +14,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::evaluator::EvaluationListener;
 use crate::figures::{MetricSet, Unit};
+use crate::json_text::{self, quote};
 use crate::outcome::Status;
 use crate::report::Report;
 
@@ -52,13 +53,8 @@ pub fn lines(report: &Report, namespace: &str) -> Vec<String> {
         .collect()
 }
 
-/// The documents of a process's evaluations, their fixed directives
-/// written once.
-///
-/// Documents are written as text, not built as `serde_json::Value` trees:
-/// this runs at every evaluation, and the trees (maps of owned keys, built,
-/// printed and dropped) cost more than the rest of a warm answer's own work
-/// (BENCHMARKS.md, "Where a warm answer's instructions go").
+/// The documents of a process's evaluations, written as text
+/// ([`json_text`]) with their fixed directives written once.
 struct Emf {
     namespace: String,
     /// The directive of `Healthy` and `Unhealthy`, without dimensions.
@@ -190,18 +186,6 @@ fn document(out: &mut String, timestamp: u64, directives: &[&String], members: &
     out.push_str("}\n");
 }
 
-/// `s` as a JSON string literal, escaped as JSON requires (by `serde_json`
-/// when it holds anything to escape).
-fn quote(out: &mut String, s: &str) {
-    if s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| r#""""#.to_owned()));
-    } else {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    }
-}
-
 /// A document's members after `_aws`, each written as `,"name":value`.
 #[derive(Clone, Default)]
 struct Members(String);
@@ -212,11 +196,9 @@ impl Members {
         self.0.push_str(&value.to_string());
     }
 
-    /// `null` when `value` is not finite, as `serde_json` writes it.
     fn number(&mut self, name: &str, value: f64) {
         self.name(name);
-        self.0
-            .push_str(&serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()));
+        json_text::number(&mut self.0, value);
     }
 
     fn string(&mut self, name: &str, value: &str) {

@@ -27,6 +27,7 @@
 //!   failure.rs           one failure vocabulary (Failure, reason_of) for all
 //!   outcome.rs           leaves: Status, Reason, Verdict, CheckOutcome, Aggregate;
 //!   figures.rs, env.rs   Figure/MetricSet; Source/ConfigError/Secret
+//!   json_text.rs         JSON written as text for the per-evaluation lines
 //! ```
 //!
 //! [`config`] turns the environment into typed settings once at start-up,
@@ -47,6 +48,7 @@ pub mod failure;
 pub mod figures;
 pub mod heartbeat;
 pub mod https;
+mod json_text;
 pub mod lambda;
 pub mod logging;
 pub mod migrate;

@@ -9,6 +9,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 use crate::evaluator::EvaluationListener;
+use crate::json_text::{self, quote};
 use crate::outcome::Status;
 use crate::report::{round_ms, Report};
 
@@ -112,26 +113,7 @@ impl EvaluationListener for EvaluationLog {
 }
 
 fn log_evaluation(report: &Report, redactor: &Redactor) {
-    let checks: serde_json::Map<String, serde_json::Value> = report
-        .components
-        .iter()
-        .map(|c| {
-            let mut entry = serde_json::Map::new();
-            entry.insert("status".into(), c.outcome.verdict.status.as_str().into());
-            entry.insert("latency_ms".into(), round_ms(c.latency).into());
-            if c.enabled.private() {
-                entry.insert("private".into(), true.into());
-            }
-            if let Some(reason) = c.outcome.verdict.reason {
-                entry.insert("reason".into(), reason.as_str().into());
-            }
-            if let Some(error) = &c.outcome.verdict.text {
-                entry.insert("error".into(), redactor.redact(error).into());
-            }
-            (c.name().to_owned(), entry.into())
-        })
-        .collect();
-    let checks = serde_json::Value::Object(checks).to_string();
+    let checks = checks(report, redactor);
     let status = report.status.as_str();
     // A private component's finding leaves the overall status alone, not
     // the level: an operator filtering on WARN sees a leak too.
@@ -146,6 +128,42 @@ fn log_evaluation(report: &Report, redactor: &Redactor) {
     }
 }
 
+/// The `checks` field: a JSON object of each component's entry, keys in
+/// order (components by name; `error`, `latency_ms`, `private`, `reason`,
+/// `status`), written as text ([`json_text`]) at every evaluation.
+fn checks(report: &Report, redactor: &Redactor) -> String {
+    let mut components: Vec<_> = report.components.iter().collect();
+    components.sort_by_key(|c| c.name());
+    let mut out = String::with_capacity(96 * components.len() + 2);
+    out.push('{');
+    for (i, c) in components.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        quote(&mut out, c.name());
+        out.push_str(":{");
+        if let Some(error) = &c.outcome.verdict.text {
+            out.push_str(r#""error":"#);
+            quote(&mut out, &redactor.redact(error));
+            out.push(',');
+        }
+        out.push_str(r#""latency_ms":"#);
+        json_text::number(&mut out, round_ms(c.latency));
+        if c.enabled.private() {
+            out.push_str(r#","private":true"#);
+        }
+        if let Some(reason) = c.outcome.verdict.reason {
+            out.push_str(r#","reason":"#);
+            quote(&mut out, reason.as_str());
+        }
+        out.push_str(r#","status":"#);
+        quote(&mut out, c.outcome.verdict.status.as_str());
+        out.push('}');
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +176,63 @@ mod tests {
             "key [redacted] and [redacted] and [redacted]"
         );
         assert_eq!(Redactor::default().redact("plain"), "plain");
+    }
+
+    /// The `checks` text is the object `serde_json` writes for the same
+    /// entries (what the field held when it was built as a `Value`).
+    #[test]
+    fn checks_is_the_json_object_of_each_components_entry() {
+        use std::time::{Duration, SystemTime};
+
+        use crate::outcome::{CheckOutcome, Reason, Verdict};
+        use crate::report::ComponentReport;
+
+        let part = |name, verdict, ms| ComponentReport {
+            enabled: crate::component::Enabled::for_test(name, true),
+            outcome: CheckOutcome::from(verdict),
+            latency: Duration::from_micros(ms),
+        };
+        let report = Report::new(
+            vec![
+                part(
+                    "workers",
+                    Verdict::unhealthy(Reason::Timeout, "no \"answer\" from s3cret\n"),
+                    150_049,
+                ),
+                part(
+                    "tenancy",
+                    Verdict::unhealthy(Reason::RlsDisabled, "x"),
+                    12_345,
+                ),
+                part("database", Verdict::healthy(), 420),
+            ],
+            SystemTime::now(),
+        );
+        let redactor = Redactor::new(vec!["s3cret".into()]);
+        let expected: serde_json::Map<String, serde_json::Value> = report
+            .components
+            .iter()
+            .map(|c| {
+                let mut entry = serde_json::Map::new();
+                entry.insert("status".into(), c.outcome.verdict.status.as_str().into());
+                entry.insert("latency_ms".into(), round_ms(c.latency).into());
+                if c.enabled.private() {
+                    entry.insert("private".into(), true.into());
+                }
+                if let Some(reason) = c.outcome.verdict.reason {
+                    entry.insert("reason".into(), reason.as_str().into());
+                }
+                if let Some(error) = &c.outcome.verdict.text {
+                    entry.insert("error".into(), redactor.redact(error).into());
+                }
+                (c.name().to_owned(), entry.into())
+            })
+            .collect();
+        let text = checks(&report, &redactor);
+        assert_eq!(text, serde_json::Value::Object(expected).to_string());
+        assert!(
+            text.contains(r#""private":true"#) && !text.contains("s3cret"),
+            "{text}"
+        );
     }
 }
