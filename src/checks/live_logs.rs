@@ -72,7 +72,10 @@ impl Settings for LiveLogsSettings {
         };
         Ok(Box::new(LiveLogsCheck {
             inline: bound(STATEMENT),
-            statement: Planned::new(FUNCTION, bound("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)")),
+            statement: Planned::new(
+                FUNCTION,
+                bound("SELECT * FROM monitoring.live_logs_readings_v1($1, $2)"),
+            ),
             settings: self,
         }))
     }

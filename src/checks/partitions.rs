@@ -83,7 +83,10 @@ impl Settings for PartitionsSettings {
             |sql: &'static str| Statement::new(sql).bind(self.tables.clone(), Type::TEXT_ARRAY);
         Ok(Box::new(PartitionsCheck {
             inline: bound(STATEMENT),
-            statement: Planned::new(FUNCTION, bound("SELECT * FROM monitoring.partitions_readings_v1($1)")),
+            statement: Planned::new(
+                FUNCTION,
+                bound("SELECT * FROM monitoring.partitions_readings_v1($1)"),
+            ),
             settings: self,
         }))
     }

@@ -10,8 +10,9 @@
 //! server keeps. The first evaluation (and every one, when the function
 //! cannot be called) sends [`HEARTBEATS`] inline instead: a row per
 //! heartbeat, grouped here. On a fresh server session (a cold start's first
-//! answer) that statement costs 0.4–0.8 ms less than the grouping one, whose aggregates, casts and `extract` the backend has to look up
-//! first (BENCHMARKS.md, "Where the cold time went"); both are judged alike.
+//! answer) that statement costs 0.4–0.8 ms less than the grouping one,
+//! whose aggregates, casts and `extract` the backend has to look up first
+//! (BENCHMARKS.md, "Where the cold time went"); both are judged alike.
 
 use std::sync::Arc;
 
@@ -88,7 +89,10 @@ impl Settings for WorkersSettings {
         };
         Ok(Box::new(WorkersCheck {
             heartbeats: bound(HEARTBEATS),
-            grouped: Planned::new(FUNCTION, bound("SELECT * FROM monitoring.worker_readings_v1($1, $2)")),
+            grouped: Planned::new(
+                FUNCTION,
+                bound("SELECT * FROM monitoring.worker_readings_v1($1, $2)"),
+            ),
             settings: self,
         }))
     }
