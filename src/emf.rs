@@ -14,7 +14,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::evaluator::EvaluationListener;
 use crate::figures::{MetricSet, Unit};
-use crate::json_text::{self, quote};
+use crate::json_text::{array, quoted, Object};
 use crate::outcome::Status;
 use crate::report::Report;
 
@@ -90,32 +90,39 @@ impl Emf {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let mut out = String::with_capacity(512 * (1 + report.components.len()));
-        let mut overall = Members::default();
-        overall.integer("Healthy", healthy(report.status));
-        overall.integer("Unhealthy", u8::from(report.status == Status::Unhealthy));
+        let overall = |doc: &mut Object| {
+            doc.integer("Healthy", healthy(report.status).into())
+                .integer("Unhealthy", (report.status == Status::Unhealthy).into());
+        };
         if report.components.is_empty() {
-            document(&mut out, timestamp, &[&self.overall], &overall);
+            let mut doc = document(timestamp, &[&self.overall]);
+            overall(&mut doc);
+            line(&mut out, doc);
         }
         for (i, c) in report.components.iter().enumerate() {
-            let (mut members, directives) = if i == 0 {
-                (overall.clone(), vec![&self.overall, &self.per_component])
+            let mut doc = if i == 0 {
+                let mut doc = document(timestamp, &[&self.overall, &self.per_component]);
+                overall(&mut doc);
+                doc
             } else {
-                (Members::default(), vec![&self.per_component])
+                document(timestamp, &[&self.per_component])
             };
-            members.string("Component", c.name());
-            members.integer("ComponentHealthy", healthy(c.outcome.verdict.status));
-            members.number("LatencyMs", crate::report::round_ms(c.latency));
-            document(&mut out, timestamp, &directives, &members);
+            doc.string("Component", c.name())
+                .integer("ComponentHealthy", healthy(c.outcome.verdict.status).into())
+                .number("LatencyMs", crate::report::round_ms(c.latency));
+            line(&mut out, doc);
         }
         for set in report.components.iter().flat_map(|c| &c.outcome.metrics) {
-            self.figures(&mut out, timestamp, set);
+            if let Some(doc) = self.figures(timestamp, set) {
+                line(&mut out, doc);
+            }
         }
         out
     }
 
     /// One component's own figures that go to CloudWatch, under their
-    /// dimension; nothing when none of them does.
-    fn figures(&self, out: &mut String, timestamp: u64, set: &MetricSet) {
+    /// dimension; `None` when none of them does.
+    fn figures(&self, timestamp: u64, set: &MetricSet) -> Option<Object> {
         let (dimension, value) = &set.dimension;
         let mut values: Vec<(&str, Unit, f64)> = Vec::new();
         for (figure, number) in &set.values {
@@ -126,91 +133,64 @@ impl Emf {
             }
         }
         if values.is_empty() {
-            return;
+            return None;
         }
         let units: Vec<(&str, &str)> = values
             .iter()
             .map(|(name, unit, _)| (*name, unit.as_str()))
             .collect();
         let directive = directive(&self.namespace, &[dimension], &units);
-        let mut members = Members::default();
-        members.string(dimension, value);
+        let mut doc = document(timestamp, &[&directive]);
+        doc.string(dimension, value);
         for (name, _, number) in &values {
-            members.number(name, *number);
+            doc.number(name, *number);
         }
-        document(out, timestamp, &[&directive], &members);
+        Some(doc)
     }
 }
 
 /// A `CloudWatchMetrics` directive, as JSON: the namespace, the dimensions
 /// and (name, unit) pairs.
 fn directive(namespace: &str, dimensions: &[&str], metrics: &[(&str, &str)]) -> String {
-    let mut out = String::from(r#"{"Namespace":"#);
-    quote(&mut out, namespace);
-    out.push_str(r#","Dimensions":[["#);
-    for (i, d) in dimensions.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        quote(&mut out, d);
-    }
-    out.push_str(r#"]],"Metrics":["#);
-    for (i, (name, unit)) in metrics.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(r#"{"Name":"#);
-        quote(&mut out, name);
-        out.push_str(r#","Unit":"#);
-        quote(&mut out, unit);
-        out.push('}');
-    }
-    out.push_str("]}");
-    out
+    let dimensions: Vec<String> = dimensions.iter().map(|d| quoted(d)).collect();
+    let metrics: Vec<String> = metrics
+        .iter()
+        .map(|(name, unit)| {
+            Object::new()
+                .string("Name", name)
+                .string("Unit", unit)
+                .finish()
+        })
+        .collect();
+    Object::new()
+        .string("Namespace", namespace)
+        .raw(
+            "Dimensions",
+            &array([array(dimensions.iter().map(String::as_str)).as_str()]),
+        )
+        .raw("Metrics", &array(metrics.iter().map(String::as_str)))
+        .finish()
 }
 
-/// One document and its newline: `_aws` with the directives, then the
-/// members.
-fn document(out: &mut String, timestamp: u64, directives: &[&String], members: &Members) {
-    out.push_str(r#"{"_aws":{"Timestamp":"#);
-    out.push_str(&timestamp.to_string());
-    out.push_str(r#","CloudWatchMetrics":["#);
-    for (i, d) in directives.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(d);
-    }
-    out.push_str("]}");
-    out.push_str(&members.0);
-    out.push_str("}\n");
+/// A document with its `_aws` member (the timestamp and the directives)
+/// written; its metrics follow.
+fn document(timestamp: u64, directives: &[&String]) -> Object {
+    let aws = Object::new()
+        .integer("Timestamp", timestamp)
+        .raw(
+            "CloudWatchMetrics",
+            &array(directives.iter().map(|d| d.as_str())),
+        )
+        .finish();
+    let mut doc = Object::new();
+    doc.raw("_aws", &aws);
+    doc
 }
 
-/// A document's members after `_aws`, each written as `,"name":value`.
-#[derive(Clone, Default)]
-struct Members(String);
-
-impl Members {
-    fn integer(&mut self, name: &str, value: u8) {
-        self.name(name);
-        self.0.push_str(&value.to_string());
-    }
-
-    fn number(&mut self, name: &str, value: f64) {
-        self.name(name);
-        json_text::number(&mut self.0, value);
-    }
-
-    fn string(&mut self, name: &str, value: &str) {
-        self.name(name);
-        quote(&mut self.0, value);
-    }
-
-    fn name(&mut self, name: &str) {
-        self.0.push(',');
-        quote(&mut self.0, name);
-        self.0.push(':');
-    }
+/// `doc`, finished, as a line of `out`.
+fn line(out: &mut String, mut doc: Object) {
+    out.push_str(&doc.finish());
+    out.push('\n');
 }
 
 /// Prints each evaluation's lines to stdout in one write, so that

@@ -9,7 +9,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 use crate::evaluator::EvaluationListener;
-use crate::json_text::{self, quote};
+use crate::json_text::Object;
 use crate::outcome::Status;
 use crate::report::{round_ms, Report};
 
@@ -134,34 +134,23 @@ fn log_evaluation(report: &Report, redactor: &Redactor) {
 fn checks(report: &Report, redactor: &Redactor) -> String {
     let mut components: Vec<_> = report.components.iter().collect();
     components.sort_by_key(|c| c.name());
-    let mut out = String::with_capacity(96 * components.len() + 2);
-    out.push('{');
-    for (i, c) in components.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        quote(&mut out, c.name());
-        out.push_str(":{");
+    let mut checks = Object::new();
+    for c in components {
+        let mut entry = Object::new();
         if let Some(error) = &c.outcome.verdict.text {
-            out.push_str(r#""error":"#);
-            quote(&mut out, &redactor.redact(error));
-            out.push(',');
+            entry.string("error", &redactor.redact(error));
         }
-        out.push_str(r#""latency_ms":"#);
-        json_text::number(&mut out, round_ms(c.latency));
+        entry.number("latency_ms", round_ms(c.latency));
         if c.enabled.private() {
-            out.push_str(r#","private":true"#);
+            entry.raw("private", "true");
         }
         if let Some(reason) = c.outcome.verdict.reason {
-            out.push_str(r#","reason":"#);
-            quote(&mut out, reason.as_str());
+            entry.string("reason", reason.as_str());
         }
-        out.push_str(r#","status":"#);
-        quote(&mut out, c.outcome.verdict.status.as_str());
-        out.push('}');
+        entry.string("status", c.outcome.verdict.status.as_str());
+        checks.raw(c.name(), &entry.finish());
     }
-    out.push('}');
-    out
+    checks.finish()
 }
 
 #[cfg(test)]
